@@ -1,0 +1,35 @@
+"""Helpers shared by the CLI command modules: error -> exit code mapping, output."""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from typing import Any, Iterator
+
+from ctys_libvirt.errors import CtysError
+
+PROG = "ctys-libvirt"
+
+
+def fail(message: str, code: int = 1) -> "NoReturn":  # type: ignore[name-defined]
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """Turn our typed errors into one stderr line + documented exit code."""
+    try:
+        yield
+    except CtysError as exc:
+        fail(exc.one_line(), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+def emit_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True, default=str))

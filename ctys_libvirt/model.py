@@ -1,0 +1,263 @@
+"""The shared vocabulary: typed dataclasses passed between conf reader, translators,
+backends, inventory and CLI.  No behaviour beyond small helpers lives here."""
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+
+class BootMode(str, enum.Enum):
+    HDD = "HDD"
+    VHDD = "VHDD"
+    CD = "CD"
+    DVD = "DVD"
+    FDD = "FDD"
+    USB = "USB"
+    PXE = "PXE"
+    KERNEL = "KERNEL"
+
+
+class ConsoleType(str, enum.Enum):
+    VNC = "VNC"
+    SDL = "SDL"
+    CLI = "CLI"
+    CLI0 = "CLI0"
+    XTERM = "XTERM"
+    GTERM = "GTERM"
+    EMACS = "EMACS"
+    EMACSM = "EMACSM"
+    EMACSA = "EMACSA"
+    EMACSAM = "EMACSAM"
+    NONE = "NONE"
+
+    @property
+    def is_serial(self) -> bool:
+        """Consoles that attach to the guest's serial line (ctys 'CLI family')."""
+        return self in SERIAL_CONSOLES
+
+
+SERIAL_CONSOLES = frozenset(
+    {ConsoleType.CLI, ConsoleType.CLI0, ConsoleType.XTERM, ConsoleType.GTERM,
+     ConsoleType.EMACS, ConsoleType.EMACSM, ConsoleType.EMACSA, ConsoleType.EMACSAM}
+)
+
+
+class CancelMode(str, enum.Enum):
+    POWEROFF = "POWEROFF"
+    FORCE = "FORCE"
+    RESET = "RESET"
+    REBOOT = "REBOOT"
+    PAUSE = "PAUSE"
+    SUSPEND = "SUSPEND"
+    RESUME = "RESUME"
+
+
+# ---------------------------------------------------------------------------
+# Conf file -> VmConfig
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HostContext:
+    """Host facts a conf is evaluated against (never the process environment unless
+    the user asks).  ``extra`` adds/overrides arbitrary variables (e.g. QEMUBASE)."""
+
+    mydist: str = "debian"
+    arch: str = "x86_64"
+    user: str = "root"
+    extra: Tuple[Tuple[str, str], ...] = ()
+
+    def variables(self) -> Dict[str, str]:
+        v = {"MYDIST": self.mydist, "ARCH_HOST": self.arch, "USER": self.user}
+        v.update(dict(self.extra))
+        return v
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A disk-like medium attached to the VM.  ``role`` is the legacy device slot
+    (hda..hdd, fda, fdb, cdrom, usb)."""
+
+    role: str
+    path: Path
+    device: str = "disk"  # disk | cdrom | floppy
+
+
+@dataclass
+class VmConfig:
+    """Everything a translator or backend needs from one ``<LABEL>.ctys``."""
+
+    label: str
+    source_path: Path                # absolute path of the .ctys (or legacy .conf) read
+    conf_dir: Path                   # CTYSWRAPPERPATH
+    sha256: str                      # of the conf file's bytes
+    uuid: Optional[str] = None       # 32 lower-case hex digits, no dashes (None: none in conf)
+    mac: Optional[str] = None        # MAC0, lower case
+    ip: Optional[str] = None         # IP0 (first address field only)
+    memory_mib: int = 512
+    smp: int = 1
+    arch: str = "x86_64"             # guest arch for libvirt (<os><type arch=>): x86_64 | i686 | ...
+    cpu: Optional[str] = None        # -cpu model (qemu64, qemu32, ...)
+    accelerator: str = "QEMU"        # KVM | QEMU | KQEMU (as written in the conf)
+    startercall: Optional[str] = None
+    wrappercall: Optional[str] = None
+    qemubios: Optional[str] = None   # -L directory
+    hdd_boot_image: Optional[Path] = None      # HDDBOOTIMAGE (HDA alias)
+    extra_disks: Dict[str, Path] = field(default_factory=dict)  # hdb/hdc/hdd/fdb -> path
+    fdd_image: Optional[Path] = None           # FDDIMAGE
+    cd_image: Optional[Path] = None            # CDIMAGE
+    dvd_image: Optional[Path] = None           # DVDIMAGE
+    usb_image: Optional[Path] = None           # USBBOOTIMAGE
+    qemu_img_format: str = "raw"               # QEMU_IMG, used for install-target creation
+    inst_size: Optional[str] = None            # HDDBOOTIMAGE_INST_SIZE, e.g. "8G"
+    inst_blocksize: Optional[str] = None
+    inst_blockcount: Optional[str] = None
+    default_bootmode: str = "HDD"
+    default_instmode: str = "CD"
+    default_instsource: Optional[str] = None
+    default_insttarget: Optional[str] = None
+    inst_sources: Dict[str, str] = field(default_factory=dict)  # CD/FDD/USB/HDD -> INSTSRC*
+    kernel: Optional[Path] = None
+    initrd: Optional[Path] = None
+    append: Optional[str] = None
+    nic_model: Optional[str] = "rtl8139"       # None: no NIC (plain NIC= in conf)
+    vga: Optional[str] = None                  # cirrus | std | vmware | ... (from VGADRIVER)
+    keyboard: Optional[str] = None             # KBD_LAYOUT
+    localtime: bool = True                     # TIMEOPT contains -localtime
+    timeopt: str = ""                          # raw TIMEOPT words other than -localtime
+    argsadd: str = ""                          # raw ARGSADD (split with shell-word rules later)
+    vnc_display: Optional[int] = None          # VNCACCESSDISPLAY pinned in conf
+    default_console: Optional[str] = None      # #@#DEFAULTCONSOLE
+    keys: Dict[str, str] = field(default_factory=dict)        # #@# keys, first wins
+    variables: Dict[str, str] = field(default_factory=dict)   # final shell variables
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def uuid_dashed(self) -> Optional[str]:
+        return dash_uuid(self.uuid) if self.uuid else None
+
+
+def dash_uuid(hex32: str) -> str:
+    """'3f2a…' (32 hex, dashes optional) -> '3f2a6c1e-9b7d-4e0a-8c5b-1d2e3f4a5b6c'."""
+    h = hex32.replace("-", "").lower()
+    if not re.fullmatch(r"[0-9a-f]{32}", h):
+        raise ValueError(f"not a UUID: {hex32!r}")
+    return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+# ---------------------------------------------------------------------------
+# CREATE request
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KernelSpec:
+    kernel: Path
+    initrd: Optional[Path] = None
+    append: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class InstallSpec:
+    """INSTMODE after DEFAULT/empty fields were filled from the conf."""
+
+    src_mode: str            # CD | DVD | FDD | USB | HDD | PXE
+    src_path: Optional[str]  # None for PXE
+    tgt_mode: str            # HDD | FDD | USB | VHDD | HDDDOS ...
+    tgt_path: Optional[str]  # None: no target attached
+    stage: Optional[str]     # INIT or a custom tag; INIT creates a missing target
+
+
+@dataclass(frozen=True)
+class BootRequest:
+    """The CREATE suboptions that shape the machine (raw strings are parsed and
+    validated by ``translate.request.resolve``)."""
+
+    bootmode: Optional[BootMode] = None
+    boot_path: Optional[str] = None          # BOOTMODE:<mode>%<path>
+    instmode: Optional[str] = None           # raw 'SRC%SRCPATH%TGT%TGTPATH%STAGE' | 'DEFAULT' | ''
+    kernel: Optional[str] = None             # raw 'img[%initrd[%append]]'
+    console: ConsoleType = ConsoleType.VNC
+    vnc_display: Optional[int] = None        # explicit VNC display (port 5900+N)
+    argsadd: Tuple[str, ...] = ()            # raw ARGSADD strings, each shell-word split later
+    install_phase: bool = True               # with INSTMODE: XML of the install run (False: final)
+
+
+@dataclass(frozen=True)
+class HostCaps:
+    """What the target host offers; decides domain type, network and emulator."""
+
+    kvm: bool = False
+    emulator: Optional[str] = None           # path of qemu-system-x86_64 on the host
+    default_network_active: bool = False
+    arches: Tuple[str, ...] = ("x86_64", "i686")
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    transient: bool = False
+    reuse: bool = False
+    wait_install: bool = False
+    timeout: float = 60.0
+    strict: bool = False
+    network: Optional[str] = None            # libvirt network name
+    bridge: Optional[str] = None             # host bridge
+    qemu: Optional[str] = None               # direct backend: binary to use
+
+
+@dataclass
+class CreateResult:
+    name: str
+    uuid: str
+    backend: str                              # libvirt | direct
+    state: str
+    console: str
+    vnc_display: Optional[int] = None
+    vnc_port: Optional[int] = None
+    serial: Optional[str] = None              # pty path / socket of the serial console
+    pid: Optional[int] = None
+    defined: bool = False                     # persistent definition written/updated
+    install: bool = False
+    created_target: Optional[str] = None      # install target created by STAGE INIT
+    messages: List[str] = field(default_factory=list)
+
+
+@dataclass
+class CancelResult:
+    name: str
+    mode: CancelMode
+    action: str              # what happened: shutdown | destroyed | reset | paused | saved | resumed ...
+    state: str               # state afterwards
+    seconds: float = 0.0
+    messages: List[str] = field(default_factory=list)
+
+
+@dataclass
+class DomainInfo:
+    """One running or defined VM as LIST sees it, libvirt or direct."""
+
+    name: str
+    uuid: str
+    state: str                                # running | paused | shutoff | ...
+    backend: str                              # libvirt | direct
+    host: str = ""
+    ours: bool = False                        # carries our metadata / runtime dir
+    label: Optional[str] = None
+    mac: Optional[str] = None
+    ip: Optional[str] = None
+    vnc_display: Optional[int] = None
+    vnc_port: Optional[int] = None
+    console: Optional[str] = None
+    pid: Optional[int] = None
+    conf_path: Optional[str] = None
+    conf_sha256: Optional[str] = None
+    persistent: Optional[bool] = None
+    domain_id: Optional[int] = None
+    hypervisor: str = "QEMU"
+    accelerator: Optional[str] = None
+    arch: Optional[str] = None
+    memory_mib: Optional[int] = None
+    vcpus: Optional[int] = None
+    user: Optional[str] = None
+    extra: Dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""XML skeletons of the domain, parsed with lxml and filled structurally."""
