@@ -16,7 +16,8 @@ app = typer.Typer(
 
 # Command modules register themselves on `app` when imported.
 _COMMAND_MODULES = (
-    "ctys_libvirt.cli.cmd_conf",       # xml, check
+    "ctys_libvirt.cli.cmd_check",      # check
+    "ctys_libvirt.cli.cmd_xml",        # xml
     "ctys_libvirt.cli.cmd_lifecycle",  # create, cancel, list, info, console
     "ctys_libvirt.cli.cmd_direct",     # argv, doctor
     "ctys_libvirt.cli.cmd_inventory",  # enumerate

@@ -33,3 +33,12 @@ def errors_to_exit() -> Iterator[None]:
 
 def emit_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def resolve_conf(address: str, bases=()):
+    """ADDRESS (conf path, VM dir, label, or a ctys machine address) -> conf path.
+
+    Delegates to the inventory's resolver, which knows every address form."""
+    from ctys_libvirt.inventory.address import resolve_conf_path
+
+    return resolve_conf_path(address, bases)
