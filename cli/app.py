@@ -2,9 +2,14 @@
 imported lazily so that ``--help`` stays fast (no libvirt import at start-up)."""
 from __future__ import annotations
 
+import os
 import sys
 
-import typer
+# Plain (click-style) help: rich's markdown renderer alone costs ~50 ms of start-up,
+# more than importing libvirt; scripts parse our output anyway.
+os.environ.setdefault("TYPER_USE_RICH", "0")
+
+import typer  # noqa: E402
 
 app = typer.Typer(
     name="ctys-libvirt",
@@ -12,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 # Command modules register themselves on `app` when imported.

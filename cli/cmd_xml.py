@@ -1,0 +1,98 @@
+"""``ctys-libvirt xml CONF``: print the libvirt domain XML for a conf + boot request.
+
+Nothing is defined or started; warnings go to stderr, the XML to stdout."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ctys_libvirt.cli.app import app
+from ctys_libvirt.cli.common import errors_to_exit, warn
+
+
+def _conf_path(conf: str) -> Path:
+    try:
+        from ctys_libvirt.cli.common import resolve_conf
+
+        import ctys_libvirt.inventory.address  # noqa: F401  (resolver present?)
+    except ModuleNotFoundError:
+        from ctys_libvirt.conf import locate_conf
+
+        return Path(locate_conf(conf))
+    return Path(resolve_conf(conf))
+
+
+@app.command("xml")
+def xml_cmd(
+    conf: str = typer.Argument(..., help="conf file, VM directory or machine address"),
+    bootmode: Optional[str] = typer.Option(None, "--bootmode", help="HDD|VHDD|CD|DVD|FDD|USB|PXE|KERNEL[%PATH]"),
+    instmode: Optional[str] = typer.Option(None, "--instmode",
+                                           help="SRC%SRCPATH%TGT%TGTPATH%STAGE or DEFAULT (install run)"),
+    kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
+    console: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
+    argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
+    install_phase: bool = typer.Option(True, "--install-phase/--final",
+                                       help="with --instmode: the install domain (default) or the final one"),
+    mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution the conf is evaluated for"),
+    network: Optional[str] = typer.Option(None, "--network", help="libvirt network for the NIC"),
+    bridge: Optional[str] = typer.Option(None, "--bridge", help="host bridge for the NIC"),
+    connect: Optional[str] = typer.Option(None, "--connect", "-c",
+                                          help="read host caps from this libvirt URI (default: local probe)"),
+    serial_log: Optional[Path] = typer.Option(None, "--serial-log", help="log the serial console to this file"),
+    validate: bool = typer.Option(False, "--validate", help="check the XML against libvirt's RelaxNG schema"),
+) -> None:
+    """Print the libvirt domain XML for CONF booted as the options ask (nothing is started).
+    With --instmode both the install domain and the final definition are printed."""
+    with errors_to_exit():
+        from ctys_libvirt.conf import load_conf
+        from ctys_libvirt.errors import BackendError, LibvirtUnavailable
+        from ctys_libvirt.model import HostContext
+        from ctys_libvirt.translate.request import make_request
+        from ctys_libvirt.translate.xml import XmlOptions, build_domain
+
+        path = _conf_path(conf)
+        context = HostContext(mydist=mydist) if mydist else None
+        vm = load_conf(path, context=context)
+        for w in vm.warnings:
+            warn(w)
+        if console is None and vm.default_console:
+            console = vm.default_console
+        req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel, console=console,
+                           argsadd=argsadd or (), install_phase=install_phase)
+        if connect:
+            import libvirt
+
+            from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+
+            libvirt.registerErrorHandler(lambda *_: None, None)
+            try:
+                conn = libvirt.openReadOnly(connect)
+            except libvirt.libvirtError as exc:
+                raise LibvirtUnavailable(f"cannot open {connect}: {exc}",
+                                         hint="check the URI and that libvirtd runs") from None
+            try:
+                caps = libvirt_host_caps(conn)
+            finally:
+                conn.close()
+        else:
+            from ctys_libvirt.translate.hostcaps import local_host_caps
+
+            caps = local_host_caps()
+        opts = XmlOptions(network=network, bridge=bridge,
+                          serial_log=str(serial_log.resolve()) if serial_log else None)
+        build = build_domain(vm, req, caps, opts)
+        for w in build.warnings:
+            warn(w)
+        docs = [build.xml] + ([build.final_xml] if build.final_xml else [])
+        if validate:
+            from ctys_libvirt.translate.xml import validate_domain_xml
+
+            for doc in docs:
+                problem = validate_domain_xml(doc)
+                if problem:
+                    raise BackendError(f"{build.name}: generated XML does not validate: {problem}",
+                                       hint="report this as a bug together with the conf")
+        for doc in docs:
+            typer.echo(doc, nl=False)

@@ -1,0 +1,653 @@
+"""VmConfig + BootRequest -> MachinePlan: the backend-neutral machine description that both
+the libvirt XML builder (translate.xml) and the direct QEMU argv builder (translate.argv) use.
+
+Public API (stable; other modules rely on it):
+
+    resolve_plan(vm, req) -> MachinePlan        raises UsageError / NotFoundError / ConfError
+    MachinePlan, PlanDisk, PlanNic, TargetCreation   frozen dataclasses (fields documented below)
+    final_request(vm, req) -> BootRequest       the normal-boot request after an INSTMODE run
+    boot_kind(disk) -> 'hd' | 'cdrom' | 'fd'    legacy ``-boot`` letter class of a disk
+
+Decisions (legacy defects fixed as design.md §4 / conf-format.md §8 ask):
+
+* Boot media: HDD/VHDD[%PATH] boot hda; CD/DVD[%PATH] attach a cdrom at hdc and boot it, HDD
+  kept (order 2); FDD at fda, HDD kept; USB as a USB disk, HDD kept; PXE boots the NIC first,
+  HDD kept; KERNEL boots KERNELIMAGE (or the KERNEL suboption), HDD attached without a boot
+  order.  A boot medium that is missing raises NotFoundError naming the mode, the variable and
+  the fix.  A kept HDD that is missing is a warning (a fresh VM may have none yet).
+* A conf KERNELIMAGE applies to every boot, like the legacy wrapper (kvmkern example); the
+  KERNEL suboption overrides its fields; APPEND from the conf is the kernel command line.
+* INSTMODE: empty/DEFAULT fields take DEFAULTINSTMODE, DEFAULTINSTSOURCE (when SRC is the
+  default install mode; else the per-mode INSTSRC*), DEFAULTBOOTMODE and DEFAULTINSTTARGET
+  (also when the target mode differs from DEFAULTBOOTMODE, if it is a disk type HDD/HDDDOS/
+  VHDD; HDDBOOTIMAGE is the last fallback).  The source keeps its natural slot (CD/DVD -> hdc,
+  FDD -> fda, HDD -> hda, USB -> usb); the target takes the first free slot of its type.
+  Source boots first (order 1), target second.  Sources and targets must exist, except a
+  file target with STAGE INIT, which the backend creates (``MachinePlan.create_target``).
+  With both BOOTMODE and INSTMODE, the install run ignores BOOTMODE (warning).  A KERNEL
+  suboption given with INSTMODE applies to the install run only.
+* Relative paths (conf values and request paths) resolve against the conf's directory.
+* Data disks HDB/HDC/HDD/FDB that do not exist are skipped with a warning (legacy); a data
+  disk whose slot is taken by a boot/install medium is skipped with a warning (HDC vs cdrom).
+* ARGSADD (conf, then each request ARGSADD) is split with shell-word rules (shlex), never by
+  a shell.  TIMEOPT words other than -localtime are kept as ``timeopt_args``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import stat
+import uuid as uuidlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from ctys_libvirt.errors import ConfError, NotFoundError, UsageError
+from ctys_libvirt.model import (
+    BootMode,
+    BootRequest,
+    ConsoleType,
+    InstallSpec,
+    KernelSpec,
+    VmConfig,
+)
+from ctys_libvirt.translate.imageformat import sniff_format
+from ctys_libvirt.translate.request import (
+    INST_SOURCE_MODES,
+    INST_TARGET_MODES,
+    InstModeFields,
+    parse_bootmode,
+    parse_instmode,
+    parse_kernel,
+)
+
+MACHINE = "pc"
+# Slot order of the plan's disk list (stable output).
+ROLE_ORDER = ("hda", "hdb", "hdc", "hdd", "fda", "fdb", "usb", "usb1")
+_ROLE_TARGET = {"hda": "hda", "hdb": "hdb", "hdc": "hdc", "hdd": "hdd",
+                "fda": "fda", "fdb": "fdb", "usb": "sda", "usb1": "sdb"}
+_ROLE_BUS = {"fda": "fdc", "fdb": "fdc", "usb": "usb", "usb1": "usb"}
+DISK_TARGET_MODES = ("HDD", "HDDDOS", "VHDD")
+# ctys/QEMU -vga names the plan accepts (translate.xml maps them to libvirt models).
+VGA_MODELS = ("cirrus", "std", "vmware", "qxl", "virtio", "none")
+_VGA_ALIASES = {"vga": "std", "std-vga": "std", "vmvga": "vmware"}
+FLOPPY_SIZE = "1440K"
+_NIC_MODEL_RE = re.compile(r"[A-Za-z0-9_-]+")
+_MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+
+
+@dataclass(frozen=True)
+class PlanDisk:
+    """One attached medium.
+
+    role: legacy slot hda|hdb|hdc|hdd|fda|fdb|usb|usb1; target: guest device name
+    (hda.., fda/fdb, sda/sdb for USB); device: disk|cdrom|floppy; bus: ide|fdc|usb;
+    format: sniffed from the header (or the format the backend will create);
+    boot_order: 1-based, None = not bootable; purpose: boot|hdd|data|install-source|
+    install-target; block: the path is a block/char device (libvirt ``type='block'``);
+    exists: False only for an install target still to be created."""
+
+    role: str
+    path: str
+    device: str
+    bus: str
+    target: str
+    format: str
+    boot_order: Optional[int]
+    readonly: bool
+    purpose: str
+    block: bool = False
+    exists: bool = True
+
+
+@dataclass(frozen=True)
+class PlanNic:
+    mac: Optional[str]          # lower-case MAC0; None: let the backend choose (warning)
+    model: str                  # NIC model as written (rtl8139, e1000, virtio, ...)
+    boot_order: Optional[int] = None   # set for PXE boots
+
+
+@dataclass(frozen=True)
+class TargetCreation:
+    """Install target the backend must create before starting (STAGE INIT, file missing).
+    mode HDDDOS means a fully preallocated raw image (dd blocksize x blockcount)."""
+
+    path: str
+    format: str
+    size: str
+    mode: str
+    blocksize: Optional[str] = None
+    blockcount: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class MachinePlan:
+    name: str
+    uuid: str                          # 32 lower-case hex digits, no dashes
+    uuid_generated: bool               # True: derived from the conf path (uuid5)
+    memory_mib: int
+    smp: int
+    arch: str                          # libvirt arch: x86_64 | i686 | ...
+    cpu: str                           # qemu64 | qemu32 | conf CPU
+    accelerator: str                   # KVM | QEMU | KQEMU (upper-cased conf value)
+    machine: str                       # 'pc'
+    disks: Tuple[PlanDisk, ...]        # in ROLE_ORDER
+    boot_order: Tuple[str, ...]        # 'hd'|'cdrom'|'fd'|'network' by ascending boot order
+    bootmode: Optional[BootMode]       # effective BOOTMODE (None for an install run)
+    kernel: Optional[KernelSpec]
+    install: Optional[InstallSpec]     # the resolved INSTMODE (also set for the final plan)
+    install_phase: bool                # True: this plan is the install run
+    create_target: Optional[TargetCreation]
+    console: ConsoleType
+    vnc_display: Optional[int]         # None: pick a free one
+    keymap: Optional[str]
+    nic: Optional[PlanNic]
+    localtime: bool
+    timeopt_args: Tuple[str, ...]
+    vga: Optional[str]                 # one of VGA_MODELS, None: backend default
+    qemubios: Optional[str]
+    argsadd: Tuple[str, ...]           # conf ARGSADD words, then request ARGSADD words
+    warnings: Tuple[str, ...]
+    conf_path: str
+    conf_sha256: str
+    keys: Tuple[Tuple[str, str], ...]  # '#@#' keys in file order
+    request: BootRequest
+
+    @property
+    def uuid_dashed(self) -> str:
+        u = self.uuid
+        return f"{u[0:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:32]}"
+
+    @property
+    def network_boot(self) -> bool:
+        return bool(self.nic and self.nic.boot_order is not None)
+
+    def disk(self, role: str) -> Optional[PlanDisk]:
+        return next((d for d in self.disks if d.role == role), None)
+
+
+def boot_kind(disk: PlanDisk) -> str:
+    """'hd' | 'cdrom' | 'fd': the legacy ``-boot`` class of a disk (USB disks boot as hd)."""
+    return {"cdrom": "cdrom", "floppy": "fd"}.get(disk.device, "hd")
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+def _abs(vm: VmConfig, p) -> str:
+    path = str(p)
+    if path.startswith("~"):
+        path = os.path.expanduser(path)
+    if not path.startswith("/"):
+        path = os.path.join(str(vm.conf_dir), path)
+    return os.path.normpath(path)
+
+
+def _exists(path: str) -> Optional[os.stat_result]:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _is_block(st: os.stat_result) -> bool:
+    return stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)
+
+
+def _format(path: str) -> str:
+    try:
+        return sniff_format(path)
+    except OSError:
+        return "raw"
+
+
+def _plan_uuid(vm: VmConfig, warnings: List[str]) -> Tuple[str, bool]:
+    if vm.uuid:
+        h = vm.uuid.replace("-", "").lower()
+        if not re.fullmatch(r"[0-9a-f]{32}", h):
+            raise ConfError(f"UUID {vm.uuid!r} is not 32 hex digits", path=str(vm.source_path),
+                            hint="fix the #@#UUID line (8-4-4-4-12 or 32 hex digits)")
+        return h, False
+    conf = os.path.abspath(str(vm.source_path))
+    h = uuidlib.uuid5(uuidlib.NAMESPACE_URL, "file://" + conf).hex
+    warnings.append(
+        f"{conf}: no UUID in the conf; using generated {h} (derived from the conf path; "
+        f'add #@#UUID = "{h}" to keep it when the file moves)'
+    )
+    return h, True
+
+
+def _arch_cpu(vm: VmConfig) -> Tuple[str, str]:
+    a = (vm.arch or "").replace(" ", "")
+    low = a.lower()
+    if low in ("x86_64", "amd64", ""):
+        arch, cpu = "x86_64", "qemu64"
+    elif low in ("i386", "i486", "i586", "i686", "x86"):
+        arch, cpu = "i686", "qemu32"
+    else:
+        arch, cpu = a, a
+    return arch, (vm.cpu or cpu)
+
+
+def _vga(vm: VmConfig, warnings: List[str]) -> Optional[str]:
+    if not vm.vga:
+        return None
+    v = vm.vga.strip().lower()
+    v = _VGA_ALIASES.get(v, v)
+    if v not in VGA_MODELS:
+        warnings.append(f"VGADRIVER {vm.vga!r} is not known ({', '.join(VGA_MODELS)}); "
+                        "using the default video device")
+        return None
+    return v
+
+
+def _split_words(text: str, what: str, vm: VmConfig, from_conf: bool) -> List[str]:
+    try:
+        return shlex.split(text or "")
+    except ValueError as exc:
+        msg = f"cannot split {what} {text!r} into words: {exc}"
+        hint = "balance the quotes (shell-word rules; nothing is run through a shell)"
+        if from_conf:
+            raise ConfError(msg, path=str(vm.source_path), hint=hint) from None
+        raise UsageError(msg, hint=hint) from None
+
+
+def _norm_src_mode(mode: str, vm: VmConfig, var: str) -> str:
+    m = mode.strip().upper()
+    m = {"CDROM": "CD", "DVDROM": "DVD"}.get(m, m)
+    if m not in INST_SOURCE_MODES:
+        raise ConfError(f"{var}={mode!r} is not an install source mode", path=str(vm.source_path),
+                        hint="use one of " + ", ".join(INST_SOURCE_MODES))
+    return m
+
+
+class _Slots:
+    """Assigns media to legacy slots and boot orders."""
+
+    def __init__(self, vm: VmConfig, warnings: List[str]):
+        self.vm = vm
+        self.warnings = warnings
+        self.disks: Dict[str, PlanDisk] = {}
+        self.boot: List[object] = []  # roles (str) or 'network', in boot priority
+
+    def attach(self, role: str, path: str, device: str, purpose: str, boot: bool,
+               st: Optional[os.stat_result], fmt: Optional[str] = None) -> PlanDisk:
+        disk = PlanDisk(
+            role=role, path=path, device=device,
+            bus=_ROLE_BUS.get(role, "ide"), target=_ROLE_TARGET[role],
+            format=fmt or (_format(path) if st is not None else "raw"),
+            boot_order=None, readonly=(device == "cdrom"), purpose=purpose,
+            block=bool(st is not None and _is_block(st)), exists=st is not None,
+        )
+        self.disks[role] = disk
+        if boot:
+            self.boot.append(role)
+        return disk
+
+    def free(self, *roles: str) -> Optional[str]:
+        return next((r for r in roles if r not in self.disks), None)
+
+
+def _natural(mode: str) -> Tuple[str, str]:
+    """(role, device) a medium of ``mode`` takes when it is the boot/source medium."""
+    if mode in ("CD", "DVD"):
+        return "hdc", "cdrom"
+    if mode == "FDD":
+        return "fda", "floppy"
+    if mode == "USB":
+        return "usb", "disk"
+    return "hda", "disk"
+
+
+def _need_medium(path: Optional[str], vm: VmConfig, what: str, var: str, example: str) -> Tuple[str, os.stat_result]:
+    if not path:
+        raise NotFoundError(
+            f"{what} needs an image: set {var} in {vm.source_path}",
+            hint=f"or give {example}",
+        )
+    st = _exists(path)
+    if st is None:
+        raise NotFoundError(f"{what}: {path} does not exist ({var})",
+                            hint=f"create it, fix {var} in {vm.source_path}, or give {example}")
+    return path, st
+
+
+def _keep_hdd(slots: _Slots, vm: VmConfig, boot: bool) -> None:
+    if vm.hdd_boot_image is None or "hda" in slots.disks:
+        return
+    path = _abs(vm, vm.hdd_boot_image)
+    st = _exists(path)
+    if st is None:
+        slots.warnings.append(f"HDDBOOTIMAGE {path} does not exist; booting without a hard disk")
+        return
+    slots.attach("hda", path, "disk", "hdd", boot, st)
+
+
+# ---------------------------------------------------------------------------
+# INSTMODE
+# ---------------------------------------------------------------------------
+
+def resolve_install(vm: VmConfig, req: BootRequest) -> InstallSpec:
+    """Fill the empty/DEFAULT INSTMODE fields from the conf (paths made absolute)."""
+    f: InstModeFields = parse_instmode(req.instmode)
+    default_src = _norm_src_mode(vm.default_instmode or "CD", vm, "DEFAULTINSTMODE")
+    src_mode = f.src_mode or default_src
+    if src_mode == "PXE":
+        src_path = None
+    elif f.src_path:
+        src_path = f.src_path
+    elif src_mode == default_src and vm.default_instsource:
+        src_path = vm.default_instsource
+    else:
+        # No INSTSRCDVD in the template: a DVD source falls back to INSTSRCCDROM.
+        src_path = vm.inst_sources.get(src_mode) or (vm.inst_sources.get("CD") if src_mode == "DVD" else None)
+        if not src_path:
+            var = {"CD": "INSTSRCCDROM", "DVD": "INSTSRCCDROM", "FDD": "INSTSRCFDD",
+                   "USB": "INSTSRCUSB", "HDD": "INSTSRCHDD"}[src_mode]
+            raise NotFoundError(
+                f"INSTMODE source {src_mode} needs a path: set {var} (or DEFAULTINSTSOURCE) in {vm.source_path}",
+                hint=f"or give INSTMODE:{src_mode}%/path/to/medium",
+            )
+    dbm = (vm.default_bootmode or "HDD").strip().upper()
+    tgt_mode = f.tgt_mode or dbm
+    if tgt_mode not in INST_TARGET_MODES:
+        raise ConfError(f"DEFAULTBOOTMODE={vm.default_bootmode!r} cannot be an install target",
+                        path=str(vm.source_path),
+                        hint="give the target in INSTMODE (one of " + ", ".join(INST_TARGET_MODES) + ")")
+    if f.tgt_path:
+        tgt_path = f.tgt_path
+    elif tgt_mode in DISK_TARGET_MODES or tgt_mode == dbm:
+        tgt_path = vm.default_insttarget or (str(vm.hdd_boot_image) if vm.hdd_boot_image else None)
+        if not tgt_path:
+            raise NotFoundError(f"INSTMODE target {tgt_mode} needs a path: set DEFAULTINSTTARGET in {vm.source_path}",
+                                hint=f"or give INSTMODE:{src_mode}%%{tgt_mode}%/path/to/target")
+    else:
+        raise UsageError(f"INSTMODE target {tgt_mode} needs a TGTPATH: {req.instmode!r}",
+                         hint=f"use INSTMODE:{src_mode}%SRCPATH%{tgt_mode}%/path/to/target")
+    return InstallSpec(
+        src_mode=src_mode,
+        src_path=_abs(vm, src_path) if src_path else None,
+        tgt_mode=tgt_mode,
+        tgt_path=_abs(vm, tgt_path),
+        stage=f.stage,
+    )
+
+
+def _target_creation(vm: VmConfig, spec: InstallSpec) -> TargetCreation:
+    mode = spec.tgt_mode
+    if mode == "FDD":
+        return TargetCreation(spec.tgt_path, "raw", FLOPPY_SIZE, mode)
+    if not vm.inst_size:
+        raise ConfError("HDDBOOTIMAGE_INST_SIZE is not set, so the install target cannot be created",
+                        path=str(vm.source_path), hint="set HDDBOOTIMAGE_INST_SIZE=8G (for example)")
+    if mode in ("HDD", "VHDD"):
+        return TargetCreation(spec.tgt_path, vm.qemu_img_format or "raw", vm.inst_size, mode)
+    return TargetCreation(spec.tgt_path, "raw", vm.inst_size, mode,
+                          vm.inst_blocksize if mode == "HDDDOS" else None,
+                          vm.inst_blockcount if mode == "HDDDOS" else None)
+
+
+def final_request(vm: VmConfig, req: BootRequest) -> BootRequest:
+    """After an INSTMODE run: boot the install target normally (same console/ARGSADD;
+    the install-only KERNEL suboption is dropped)."""
+    spec = resolve_install(vm, req)
+    mode = {"FDD": BootMode.FDD, "USB": BootMode.USB}.get(spec.tgt_mode, BootMode.HDD)
+    return replace(req, bootmode=mode, boot_path=spec.tgt_path, instmode=None, kernel=None,
+                   install_phase=False)
+
+
+# ---------------------------------------------------------------------------
+# the plan
+# ---------------------------------------------------------------------------
+
+def _check_label(vm: VmConfig) -> str:
+    name = vm.label or ""
+    if not name.strip() or "/" in name or "\n" in name or "\x00" in name:
+        raise ConfError(f"LABEL {name!r} cannot be a domain name", path=str(vm.source_path),
+                        hint="use a LABEL without '/', newlines or NUL")
+    return name
+
+
+def _kernel(vm: VmConfig, req_kernel: Optional[str], required: bool) -> Optional[KernelSpec]:
+    kf = parse_kernel(req_kernel) if req_kernel is not None else None
+    kernel = (kf.kernel if kf else None) or (str(vm.kernel) if vm.kernel else None)
+    initrd = (kf.initrd if kf else None) or (str(vm.initrd) if vm.initrd else None)
+    append = (kf.append if kf else None) or vm.append
+    if not kernel:
+        if required or kf is not None:
+            raise NotFoundError(
+                f"BOOTMODE KERNEL needs a kernel: set KERNELIMAGE in {vm.source_path}",
+                hint="or give KERNEL:/path/to/kernel[%initrd[%append]]",
+            )
+        return None
+    paths = []
+    for what, var, p in (("kernel", "KERNELIMAGE", kernel), ("initrd", "INITRDIMAGE", initrd)):
+        if p is None:
+            paths.append(None)
+            continue
+        ap = _abs(vm, p)
+        if not os.path.isfile(ap):
+            raise NotFoundError(f"{what} {ap} is not a file ({var})",
+                                hint=f"fix {var} in {vm.source_path} or the KERNEL suboption")
+        paths.append(ap)
+    return KernelSpec(kernel=Path(paths[0]), initrd=Path(paths[1]) if paths[1] else None,
+                      append=append)
+
+
+def _boot_media(slots: _Slots, vm: VmConfig, mode: BootMode, path: Optional[str]) -> bool:
+    """Attach the medium of a normal boot; returns True when the NIC boots first."""
+    p = _abs(vm, path) if path else None
+    if mode in (BootMode.HDD, BootMode.VHDD):
+        p, st = _need_medium(p or (_abs(vm, vm.hdd_boot_image) if vm.hdd_boot_image else None), vm,
+                             f"BOOTMODE {mode.value}", "HDDBOOTIMAGE", f"BOOTMODE:{mode.value}%/path")
+        slots.attach("hda", p, "disk", "boot", True, st)
+        return False
+    if mode in (BootMode.CD, BootMode.DVD, BootMode.FDD, BootMode.USB):
+        var, conf_value = {
+            BootMode.CD: ("CDIMAGE", vm.cd_image), BootMode.DVD: ("DVDIMAGE", vm.dvd_image),
+            BootMode.FDD: ("FDDIMAGE", vm.fdd_image), BootMode.USB: ("USBBOOTIMAGE", vm.usb_image),
+        }[mode]
+        p, st = _need_medium(p or (_abs(vm, conf_value) if conf_value else None), vm,
+                             f"BOOTMODE {mode.value}", var, f"BOOTMODE:{mode.value}%/path")
+        role, device = _natural(mode.value)
+        slots.attach(role, p, device, "boot", True, st)
+        _keep_hdd(slots, vm, boot=True)
+        return False
+    if mode is BootMode.PXE:
+        slots.boot.append("network")
+        _keep_hdd(slots, vm, boot=True)
+        return True
+    # KERNEL: the disk is data for the kernel; it does not boot.
+    _keep_hdd(slots, vm, boot=False)
+    return False
+
+
+def _install_media(slots: _Slots, vm: VmConfig, spec: InstallSpec) -> Optional[TargetCreation]:
+    create = None
+    if spec.src_mode == "PXE":
+        slots.boot.append("network")
+    else:
+        st = _exists(spec.src_path)
+        if st is None:
+            raise NotFoundError(
+                f"INSTMODE source {spec.src_mode}: {spec.src_path} does not exist",
+                hint="fix the INSTMODE SRCPATH or DEFAULTINSTSOURCE/INSTSRC* in the conf",
+            )
+        role, device = _natural(spec.src_mode)
+        slots.attach(role, spec.src_path, device, "install-source", True, st)
+    if spec.tgt_path == spec.src_path:
+        raise UsageError(f"INSTMODE source and target are the same file: {spec.tgt_path}",
+                         hint="give a different TGTPATH")
+    if spec.tgt_mode == "FDD":
+        role = slots.free("fda", "fdb")
+        device = "floppy"
+    elif spec.tgt_mode == "USB":
+        role = slots.free("usb", "usb1")
+        device = "disk"
+    else:
+        role = slots.free("hda", "hdb")
+        device = "disk"
+    st = _exists(spec.tgt_path)
+    fmt = None
+    if st is None:
+        if spec.tgt_path.startswith("/dev/"):
+            raise NotFoundError(f"install target device {spec.tgt_path} does not exist",
+                                hint="plug in the device or give another TGTPATH")
+        if spec.stage != "INIT":
+            raise NotFoundError(
+                f"install target {spec.tgt_path} does not exist",
+                hint="add STAGE INIT to create it (INSTMODE:SRC%SRCPATH%TGT%TGTPATH%INIT)",
+            )
+        create = _target_creation(vm, spec)
+        fmt = create.format
+    slots.attach(role, spec.tgt_path, device, "install-target", True, st, fmt)
+    return create
+
+
+def _data_disks(slots: _Slots, vm: VmConfig) -> None:
+    for role in ("hdb", "hdc", "hdd", "fdb"):
+        p = vm.extra_disks.get(role)
+        if not p:
+            continue
+        path = _abs(vm, p)
+        var = role.upper()
+        st = _exists(path)
+        if st is None or not (stat.S_ISREG(st.st_mode) or _is_block(st)):
+            slots.warnings.append(f"{var} {path} does not exist; not attached")
+            continue
+        if role in slots.disks:
+            holder = slots.disks[role]
+            slots.warnings.append(
+                f"{var} {path} not attached: slot {role} holds the {holder.purpose} {holder.path}"
+            )
+            continue
+        device = "floppy" if role == "fdb" else "disk"
+        slots.attach(role, path, device, "data", False, st)
+
+
+def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
+    """The machine for ``vm`` booted as ``req`` asks (see the module doc for the rules)."""
+    warnings: List[str] = []
+    name = _check_label(vm)
+    uuid_hex, generated = _plan_uuid(vm, warnings)
+    arch, cpu = _arch_cpu(vm)
+    slots = _Slots(vm, warnings)
+
+    install: Optional[InstallSpec] = None
+    create = None
+    bootmode: Optional[BootMode] = None
+    kernel_req = req.kernel
+    if req.instmode is not None:
+        install = resolve_install(vm, req)
+        if req.install_phase:
+            if req.bootmode is not None:
+                warnings.append(f"BOOTMODE {req.bootmode.value} ignored: INSTMODE decides the install boot")
+            create = _install_media(slots, vm, install)
+            network_first = install.src_mode == "PXE"
+        else:
+            freq = final_request(vm, req)
+            kernel_req = None
+            bootmode = freq.bootmode
+            if _exists(install.tgt_path) is None:
+                # Final definition of an install that creates its target: not there yet.
+                if install.stage != "INIT":
+                    raise NotFoundError(f"install target {install.tgt_path} does not exist",
+                                        hint="add STAGE INIT to create it")
+                role, device = _natural(bootmode.value)
+                slots.attach(role, install.tgt_path, device, "boot", True, None,
+                             _target_creation(vm, install).format)
+                network_first = False
+            else:
+                network_first = _boot_media(slots, vm, bootmode, install.tgt_path)
+    else:
+        if req.bootmode is not None:
+            bootmode, path = req.bootmode, req.boot_path
+        else:
+            try:
+                bootmode, path = parse_bootmode(vm.default_bootmode or "HDD")
+            except UsageError:
+                raise ConfError(f"DEFAULTBOOTMODE={vm.default_bootmode!r} is not a boot mode",
+                                path=str(vm.source_path), hint="use HDD, VHDD, CD, DVD, FDD, USB or PXE") from None
+        network_first = _boot_media(slots, vm, bootmode, path)
+
+    kernel = _kernel(vm, kernel_req, required=(bootmode is BootMode.KERNEL and install is None))
+    _data_disks(slots, vm)
+
+    nic = None
+    if vm.nic_model:
+        model = vm.nic_model.strip()
+        if not _NIC_MODEL_RE.fullmatch(model):
+            raise ConfError(f"NIC={vm.nic_model!r} is not a NIC model name", path=str(vm.source_path),
+                            hint="use e.g. rtl8139, e1000, virtio, pcnet, ne2k_pci")
+        mac = (vm.mac or "").strip().lower() or None
+        if mac is not None and not _MAC_RE.fullmatch(mac):
+            raise ConfError(f"MAC0={vm.mac!r} is not a MAC address", path=str(vm.source_path),
+                            hint="use six hex pairs, e.g. 00:50:56:13:11:40")
+        if mac is None:
+            warnings.append("MAC0 is empty; the backend chooses a MAC address")
+        nic = PlanNic(mac=mac, model=model)
+    if network_first and nic is None:
+        raise ConfError("PXE boot needs a NIC, but NIC is empty", path=str(vm.source_path),
+                        hint="set NIC=rtl8139 (or another model) in the conf")
+
+    # Boot orders: 1..n in priority order.
+    disks = dict(slots.disks)
+    order = 0
+    kinds: List[str] = []
+    for item in slots.boot:
+        order += 1
+        if item == "network":
+            nic = replace(nic, boot_order=order)
+            kinds.append("network")
+        else:
+            disks[item] = replace(disks[item], boot_order=order)
+            kinds.append(boot_kind(disks[item]))
+
+    argsadd = _split_words(vm.argsadd, "ARGSADD", vm, True)
+    for extra in req.argsadd:
+        argsadd += _split_words(extra, "ARGSADD", vm, False)
+    timeopt = [w for w in _split_words(vm.timeopt, "TIMEOPT", vm, True) if w != "-localtime"]
+
+    vga = _vga(vm, warnings)
+    mem = int(vm.memory_mib)
+    if mem <= 0:
+        raise ConfError(f"MEMSIZE={vm.memory_mib} is not a memory size", path=str(vm.source_path),
+                        hint="set MEMSIZE to the guest RAM in MiB")
+    smp = int(vm.smp or 1)
+    if smp <= 0:
+        raise ConfError(f"SMP={vm.smp} is not a CPU count", path=str(vm.source_path), hint="set SMP=1 or more")
+
+    return MachinePlan(
+        name=name,
+        uuid=uuid_hex,
+        uuid_generated=generated,
+        memory_mib=mem,
+        smp=smp,
+        arch=arch,
+        cpu=cpu,
+        accelerator=(vm.accelerator or "QEMU").strip().upper(),
+        machine=MACHINE,
+        disks=tuple(disks[r] for r in ROLE_ORDER if r in disks),
+        boot_order=tuple(kinds),
+        bootmode=bootmode,
+        kernel=kernel,
+        install=install,
+        install_phase=bool(install is not None and req.install_phase),
+        create_target=create,
+        console=req.console,
+        vnc_display=req.vnc_display if req.vnc_display is not None else vm.vnc_display,
+        keymap=(vm.keyboard or None),
+        nic=nic,
+        localtime=bool(vm.localtime),
+        timeopt_args=tuple(timeopt),
+        vga=vga,
+        qemubios=vm.qemubios or None,
+        argsadd=tuple(argsadd),
+        warnings=tuple(warnings),
+        conf_path=os.path.abspath(str(vm.source_path)),
+        conf_sha256=vm.sha256,
+        keys=tuple(vm.keys.items()),
+        request=req,
+    )
