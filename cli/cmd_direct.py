@@ -1,0 +1,251 @@
+"""``ctys-libvirt argv`` (the direct-exec QEMU command line for a conf) and
+``ctys-libvirt doctor`` (QEMU binaries, their probes, and the backend auto picks)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ctys_libvirt.cli.app import app
+from ctys_libvirt.cli.common import emit_json, errors_to_exit, warn
+
+
+def _conf_path(conf: str) -> Path:
+    p = Path(conf).expanduser()
+    if p.is_file():
+        return p.resolve()
+    if p.is_dir():
+        confs = sorted(p.glob("*.ctys"))
+        if len(confs) == 1:
+            return confs[0].resolve()
+    from ctys_libvirt.cli.common import resolve_conf
+
+    return Path(resolve_conf(conf))
+
+
+@app.command("argv")
+def argv_cmd(
+    conf: str = typer.Argument(..., help="conf file, VM directory or machine address"),
+    qemu: Optional[str] = typer.Option(None, "--qemu", help="QEMU binary to probe and build for"),
+    qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
+                                               help="build for this QEMU version X.Y.Z without a binary"),
+    kvm_fork: bool = typer.Option(False, "--kvm-fork", help="with --qemu-version: a qemu-kvm fork build"),
+    kqemu: bool = typer.Option(False, "--kqemu", help="with --qemu-version: a build with KQEMU support"),
+    bootmode: Optional[str] = typer.Option(None, "--bootmode", help="HDD|VHDD|CD|DVD|FDD|USB|PXE|KERNEL[%PATH]"),
+    instmode: Optional[str] = typer.Option(None, "--instmode", help="SRC%SRCPATH%TGT%TGTPATH%STAGE or DEFAULT"),
+    kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
+    console: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
+    argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
+    network: str = typer.Option("user", "--network", help="user | vde:SOCKET | tap[:IFNAME]"),
+    runtime_dir: Optional[Path] = typer.Option(None, "--runtime-dir",
+                                               help="base of the runtime dirs (default: the backend's)"),
+    foreground: bool = typer.Option(False, "--foreground", help="no -daemonize (CLI0 gets -nographic)"),
+    fmt: str = typer.Option("lines", "--format", help="lines | json"),
+    strict: bool = typer.Option(False, "--strict", help="ARGSADD lint findings are errors"),
+    compare: bool = typer.Option(False, "--compare",
+                                 help="compare with libvirt's domainXMLToNative argv for the same conf"),
+    connect: Optional[str] = typer.Option(None, "--connect", "-c", help="libvirt URI for --compare"),
+    mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution the conf is evaluated for"),
+) -> None:
+    """Print the QEMU argv the direct backend would run for CONF (one element a line)."""
+    with errors_to_exit():
+        from ctys_libvirt.conf import load_conf
+        from ctys_libvirt.errors import UsageError
+        from ctys_libvirt.model import HostContext
+        from ctys_libvirt.qemu.discovery import find_qemu
+        from ctys_libvirt.qemu.probe import synthetic_probe
+        from ctys_libvirt.qemu.runtime import RuntimeDirs
+        from ctys_libvirt.translate.argv import build_argv_result
+        from ctys_libvirt.translate.plan import resolve_plan
+        from ctys_libvirt.translate.request import make_request
+
+        if fmt not in ("lines", "json"):
+            raise UsageError(f"unknown --format {fmt!r}", hint="use lines or json")
+        if qemu and qemu_version:
+            raise UsageError("--qemu and --qemu-version exclude each other", hint="give one of them")
+        if (kvm_fork or kqemu) and not qemu_version:
+            raise UsageError("--kvm-fork/--kqemu only apply to --qemu-version", hint="add --qemu-version X.Y.Z")
+        vm = load_conf(_conf_path(conf), context=HostContext(mydist=mydist) if mydist else None)
+        for w in vm.warnings:
+            warn(w)
+        req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
+                           console=console if console is not None else (vm.default_console or None),
+                           argsadd=argsadd or ())
+        plan = resolve_plan(vm, req)
+        if qemu_version:
+            probe = synthetic_probe(qemu_version, kvm_fork=kvm_fork, kqemu=kqemu,
+                                    path=vm.startercall or "qemu")
+        else:
+            probe = find_qemu(explicit=qemu, startercall=None if qemu else vm.startercall, arch=vm.arch)
+        rt = RuntimeDirs.for_label(plan.name, runtime_dir)
+        display = plan.vnc_display
+        if plan.console.value == "VNC" and display is None:
+            from ctys_libvirt.backends.direct import DirectBackend
+
+            display = DirectBackend(base=runtime_dir)._pick_display()
+        res = build_argv_result(plan, probe, runtime=rt, daemonize=not foreground, strict=strict,
+                                network=network, vnc_display=display)
+        for w in res.warnings:
+            warn(w)
+        diffs = None
+        theirs = None
+        if compare:
+            diffs, theirs = _compare(vm, req, res.argv, plan, connect, display)
+        if fmt == "json":
+            out = {"argv": res.argv, "warnings": res.warnings, "qemu": probe.as_dict(),
+                   "monitor": {"kind": res.monitor_kind, "path": res.monitor_path},
+                   "serial": res.serial, "vnc_display": res.vnc_display,
+                   "spelling": "modern" if res.modern else "legacy"}
+            if compare:
+                out["compare"] = {"libvirt_argv": theirs, "differences": diffs}
+            emit_json(out)
+        else:
+            for a in res.argv:
+                typer.echo(a)
+            if compare:
+                if diffs:
+                    for d in diffs:
+                        typer.echo(f"# differs from libvirt: {d}", err=True)
+                else:
+                    typer.echo("# libvirt's argv agrees (memory, smp, disks, boot order, NIC, display, "
+                               "kernel, passthrough)", err=True)
+        if compare and diffs and strict:
+            raise typer.Exit(4)  # a backend mismatch, like other backend errors
+
+
+def _compare(vm, req, ours, plan, connect, display):
+    import dataclasses
+
+    import libvirt
+
+    from ctys_libvirt.backends.select import default_uri
+    from ctys_libvirt.errors import LibvirtUnavailable
+    from ctys_libvirt.qemu.compare import compare, libvirt_argv
+    from ctys_libvirt.translate.hostcaps import local_host_caps
+    from ctys_libvirt.translate.xml import XmlOptions, build_domain
+
+    uri = default_uri(connect)
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise LibvirtUnavailable(f"--compare cannot open {uri}: {exc}",
+                                 hint="start libvirtd or give --connect") from None
+    try:
+        if display is not None and req.vnc_display is None:
+            req = dataclasses.replace(req, vnc_display=display)
+        # a bridge NIC keeps MAC/model in to-native and avoids its very slow user-NIC path
+        # TCG domain: the accelerator is not compared, and libvirt refuses qemu64 under KVM
+        # on hosts whose CPU lacks svm
+        caps = dataclasses.replace(local_host_caps(), kvm=False)
+        build = build_domain(vm, req, caps, XmlOptions(bridge="ctys-compare0"))
+        try:
+            theirs = libvirt_argv(conn, build.xml)
+        except libvirt.libvirtError as exc:
+            raise LibvirtUnavailable(f"domainXMLToNative failed for {plan.name}: {exc}",
+                                     hint="check the domain XML with `ctys-libvirt xml --validate`") from None
+    finally:
+        conn.close()
+    return compare(ours, theirs, list(plan.argsadd)), theirs
+
+
+@app.command("doctor")
+def doctor_cmd(
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+    qemu: Optional[str] = typer.Option(None, "--qemu", help="also probe this binary"),
+    connect: Optional[str] = typer.Option(None, "--connect", "-c", help="libvirt URI to check"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="re-probe every binary"),
+) -> None:
+    """QEMU binaries with version, MAGIC and accelerators, and which backend auto picks and why."""
+    with errors_to_exit():
+        from ctys_libvirt.errors import UsageError
+
+        if fmt not in ("table", "json"):
+            raise UsageError(f"unknown --format {fmt!r}", hint="use table or json")
+        report = _doctor(qemu, connect, not no_cache)
+        if fmt == "json":
+            emit_json(report)
+            return
+        typer.echo("QEMU binaries:")
+        if not report["binaries"]:
+            typer.echo("  (none found)")
+        for b in report["binaries"]:
+            if b.get("error"):
+                typer.echo(f"  {b['path']:<34} [{b['source']}] ERROR {b['error']}")
+                continue
+            typer.echo(f"  {b['path']:<34} [{b['source']}] {b['version']:<8} {b['magic']:<13} "
+                       f"accel={','.join(b['accelerators'])} {'qmp' if b['qmp'] else 'hmp'}"
+                       f"{' kvm-fork' if b['kvm_fork'] else ''}{' kqemu-capable' if b['kqemu_capable'] else ''}")
+        h = report["host"]
+        typer.echo("Host:")
+        typer.echo(f"  /dev/kvm usable: {'yes' if h['kvm'] else 'no'}   /dev/kqemu: "
+                   f"{'present' if h['kqemu'] else 'absent'}")
+        lv = report["libvirt"]
+        typer.echo("libvirt:")
+        typer.echo(f"  URI {lv['uri']}: " + (f"reachable, libvirt {lv['version']}" if lv["reachable"]
+                                             else f"NOT reachable ({lv['error']})"))
+        if lv["reachable"]:
+            typer.echo(f"  hypervisor: {lv.get('hypervisor') or '?'}; network 'default': "
+                       f"{lv.get('default_network') or 'absent'}")
+        typer.echo(f"  RelaxNG schema dir {lv['schema_dir']}: {'present' if lv['schema'] else 'absent'}")
+        c = report["choice"]
+        typer.echo(f"Backend 'auto' picks: {c['kind']}")
+        for r in c["reasons"]:
+            typer.echo(f"  because {r}")
+
+
+def _doctor(qemu, connect, use_cache) -> dict:
+    from ctys_libvirt.backends.select import explain_choice
+    from ctys_libvirt.qemu.discovery import candidates, probe_all
+    from ctys_libvirt.qemu.probe import _kqemu_present, _kvm_usable
+
+    cands = probe_all(candidates(explicit=qemu), use_cache=use_cache)
+    bins = []
+    for c in cands:
+        if c.probe is None:
+            bins.append({"path": c.path, "source": c.source, "error": c.error})
+        else:
+            d = c.probe.as_dict()
+            d["source"] = c.source
+            bins.append(d)
+    choice = explain_choice("auto", uri=connect)
+    schema_dir = "/usr/share/libvirt/schemas"
+    lv = {"uri": choice.uri, "reachable": bool(choice.libvirt_reachable),
+          "version": choice.libvirt_version, "error": choice.libvirt_error,
+          "schema_dir": schema_dir, "schema": os.path.isfile(os.path.join(schema_dir, "domain.rng"))}
+    if choice.libvirt_reachable:
+        lv.update(_libvirt_details(choice.uri))
+    if choice.kind == "direct":
+        usable = [b for b in bins if not b.get("error")]
+        if usable:
+            choice.reasons.append(f"direct will run {usable[0]['path']} (QEMU {usable[0]['version']})")
+        else:
+            choice.reasons.append("but no usable QEMU binary was found either")
+    return {"binaries": bins, "host": {"kvm": _kvm_usable(), "kqemu": _kqemu_present()},
+            "libvirt": lv, "choice": {"kind": choice.kind, "reasons": choice.reasons}}
+
+
+def _libvirt_details(uri: str) -> dict:
+    import libvirt
+
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    out = {}
+    try:
+        conn = libvirt.openReadOnly(uri)
+    except libvirt.libvirtError:
+        return out
+    try:
+        v = conn.getVersion()
+        out["hypervisor"] = f"{conn.getType()} {v // 1000000}.{(v // 1000) % 1000}.{v % 1000}"
+        try:
+            net = conn.networkLookupByName("default")
+            out["default_network"] = "active" if net.isActive() else "inactive"
+        except libvirt.libvirtError:
+            out["default_network"] = None
+    except libvirt.libvirtError:
+        pass
+    finally:
+        conn.close()
+    return out

@@ -1,0 +1,638 @@
+"""The direct-exec backend: run QEMU (0.9 .. current) without libvirt.
+
+Each VM gets a private runtime dir (``qemu.runtime.RuntimeDirs``) holding the pidfile,
+the monitor socket (QMP where the binary has it, else HMP), the serial log or socket,
+the recorded argv (JSON), the conf sha256 and ``meta.json``.  A second start of the same
+label is refused through an fcntl lock on ``lock`` whose descriptor QEMU inherits, so the
+lock lives exactly as long as the QEMU process.  Stale pidfiles/sockets of a dead QEMU are
+detected (lock free, pid gone or not a QEMU) and cleaned.
+
+CANCEL POWEROFF escalates: system_powerdown -> wait TIMEOUT -> quit -> SIGTERM -> SIGKILL,
+and reports the step that ended the process."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from ctys_libvirt.errors import AlreadyRunning, BackendError, CtysTimeout, NotRunning
+from ctys_libvirt.model import (
+    BootRequest,
+    CancelMode,
+    CancelResult,
+    ConsoleType,
+    CreateOptions,
+    CreateResult,
+    DomainInfo,
+    VmConfig,
+)
+from ctys_libvirt.qemu.discovery import find_qemu
+from ctys_libvirt.qemu.monitor import Monitor, open_monitor
+from ctys_libvirt.qemu.probe import QemuProbe
+from ctys_libvirt.qemu.runtime import RuntimeDirs, runtime_base
+
+VNC_BASEPORT = 5900
+QEMU_NAMES = ("qemu", "qemu-kvm", "kvm")
+STEP_WAIT = 3.0          # seconds after quit / SIGTERM before the next step
+
+
+def _pid_alive(pid: int) -> bool:
+    """Alive and not a zombie (a late-reaped QEMU must count as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        if state not in ("Z", "X"):
+            return True
+        # a killed multi-threaded QEMU: the leader is a zombie while other threads still
+        # exit and hold the fds (our start lock); it is gone only when they are
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except (OSError, IndexError):
+        return False
+
+
+def _cmdline(pid: int) -> List[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def _read_pid(path: Path) -> Optional[int]:
+    try:
+        return int(path.read_text().strip() or "0") or None
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if not _pid_alive(pid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
+def _tail(path: Path, n: int = 5) -> str:
+    try:
+        lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return ""
+    return " | ".join(lines[-n:])
+
+
+def _port_free(port: int) -> bool:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class _Vm:
+    """One runtime dir and what it says."""
+
+    def __init__(self, rt: RuntimeDirs):
+        self.rt = rt
+        try:
+            self.meta: Dict[str, object] = json.loads(rt.meta_file.read_text())
+        except (OSError, ValueError):
+            self.meta = {}
+        self.pid = _read_pid(rt.pidfile)
+
+    @property
+    def argv(self) -> List[str]:
+        try:
+            return list(json.loads(self.rt.argv_file.read_text()))
+        except (OSError, ValueError):
+            return list(self.meta.get("argv") or [])
+
+    def alive(self) -> bool:
+        """The pid in the pidfile is a live process running our recorded binary."""
+        if not self.pid or not _pid_alive(self.pid):
+            return False
+        cmd = _cmdline(self.pid)
+        argv = self.argv
+        if not cmd or not argv:
+            return bool(cmd)
+        # scripts (fake QEMUs) show the interpreter first; match the binary anywhere
+        return argv[0] in cmd[:3] or os.path.basename(argv[0]) in " ".join(cmd[:3])
+
+    def locked(self) -> bool:
+        """True while some process (QEMU) holds the start lock."""
+        try:
+            fd = os.open(self.rt.lock_file, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def monitor(self, timeout: float = 5.0) -> Monitor:
+        kind = str(self.meta.get("monitor_kind") or "hmp")
+        path = str(self.meta.get("monitor_path") or (self.rt.qmp if kind == "qmp" else self.rt.monitor))
+        return open_monitor(path, kind, timeout)
+
+
+class DirectBackend:
+    """Backend protocol implementation over raw QEMU processes."""
+
+    name = "direct"
+
+    def __init__(self, qemu: Optional[str] = None, *, base: Optional[Path] = None,
+                 network: str = "user", start_timeout: float = 30.0):
+        self.qemu = qemu
+        self.base = Path(base) if base else runtime_base()
+        self.network = network
+        self.start_timeout = start_timeout
+
+    # -- helpers ----------------------------------------------------------------
+
+    def runtime(self, label: str) -> RuntimeDirs:
+        return RuntimeDirs.for_label(label, self.base)
+
+    def _dirs(self) -> List[RuntimeDirs]:
+        try:
+            entries = sorted(os.scandir(self.base), key=lambda e: e.name)
+        except OSError:
+            return []
+        return [RuntimeDirs(Path(e.path)) for e in entries if e.is_dir(follow_symlinks=False)]
+
+    def _find(self, target: str) -> Optional[_Vm]:
+        t = target.strip()
+        if t and "/" not in t and (self.base / t).is_dir():
+            return _Vm(self.runtime(t))
+        want = t.replace("-", "").lower()
+        for rt in self._dirs():
+            v = _Vm(rt)
+            if str(v.meta.get("uuid", "")).replace("-", "").lower() == want and want:
+                return v
+            if v.meta.get("conf_path") == t:
+                return v
+        return None
+
+    def _clean(self, rt: RuntimeDirs, keep_state: bool = False) -> None:
+        """Remove what a dead QEMU left behind (the whole dir unless a SUSPEND image stays)."""
+        if keep_state and rt.vmstate.exists():
+            for p in (rt.pidfile, rt.monitor, rt.qmp, rt.serial_sock, rt.stderr_log):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+            return
+        shutil.rmtree(rt.dir, ignore_errors=True)
+
+    def _pick_display(self) -> int:
+        used = set()
+        for rt in self._dirs():
+            v = _Vm(rt)
+            if v.meta.get("vnc_display") is not None and v.alive():
+                used.add(int(v.meta["vnc_display"]))
+        for n in range(1, 100):
+            if n not in used and _port_free(VNC_BASEPORT + n):
+                return n
+        raise BackendError("no free VNC display in 5901..5999", hint="give CONSOLE:VNC:<N>")
+
+    # -- CREATE -----------------------------------------------------------------
+
+    def probe_for(self, vm: VmConfig, options: Optional[CreateOptions] = None) -> QemuProbe:
+        explicit = (options.qemu if options and options.qemu else None) or self.qemu
+        return find_qemu(explicit=explicit, startercall=None if explicit else vm.startercall,
+                         arch=vm.arch)
+
+    def create(self, vm: VmConfig, request: BootRequest, options: Optional[CreateOptions] = None,
+               *, incoming: Optional[str] = None) -> CreateResult:
+        from ctys_libvirt.translate.argv import build_argv_result
+        from ctys_libvirt.translate.plan import resolve_plan
+
+        options = options or CreateOptions()
+        plan = resolve_plan(vm, request)
+        probe = self.probe_for(vm, options)
+        rt = self.runtime(plan.name)
+        rt.create()
+        lock_fd = os.open(rt.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        acquired = False
+        try:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                acquired = True
+            except OSError:
+                v = _Vm(rt)
+                raise AlreadyRunning(f"{plan.name} is already running (direct backend"
+                                     + (f", pid {v.pid}" if v.pid else "") + ")",
+                                     hint=f"ctys-libvirt cancel {plan.name} first") from None
+            old = _Vm(rt)
+            if old.alive():
+                raise AlreadyRunning(f"{plan.name} is already running (direct backend, pid {old.pid})",
+                                     hint=f"ctys-libvirt cancel {plan.name} first")
+            stale = [p.name for p in (rt.pidfile, rt.monitor, rt.qmp, rt.serial_sock) if p.exists()]
+            messages: List[str] = []
+            if stale:
+                messages.append(f"cleaned stale {', '.join(stale)} of a dead QEMU in {rt.dir}")
+            for p in (rt.pidfile, rt.monitor, rt.qmp, rt.serial_sock, rt.serial_log, rt.stderr_log):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+            created = None
+            if plan.create_target is not None and plan.install_phase:
+                from ctys_libvirt import images
+
+                tc = plan.create_target
+                if images.ensure_install_target(Path(tc.path), tc.format, tc.size,
+                                                preallocate=tc.mode == "HDDDOS"):
+                    created = tc.path
+            display = None
+            if plan.console is ConsoleType.VNC:
+                display = plan.vnc_display if plan.vnc_display is not None else self._pick_display()
+            res = build_argv_result(plan, probe, runtime=rt, daemonize=True, strict=options.strict,
+                                    network=self.network, vnc_display=display, incoming=incoming)
+            messages += res.warnings
+            meta = {
+                "label": plan.name, "uuid": plan.uuid_dashed, "conf_path": plan.conf_path,
+                "conf_sha256": plan.conf_sha256, "mac": plan.nic.mac if plan.nic else None,
+                "ip": dict(plan.keys).get("IP0"), "memory_mib": plan.memory_mib, "vcpus": plan.smp,
+                "arch": plan.arch, "console": plan.console.value, "vnc_display": res.vnc_display,
+                "monitor_kind": res.monitor_kind, "monitor_path": res.monitor_path,
+                "serial": res.serial, "qemu": probe.path, "qemu_version": probe.version_text,
+                "hyperrel": probe.hyperrel, "magic": probe.magic,
+                "accelerator": "KVM" if ("-accel" in res.argv and "kvm" in res.argv) or
+                (probe.is_kvm_fork and "-no-kvm" not in res.argv) or "-enable-kvm" in res.argv
+                else ("KQEMU" if "-kernel-kqemu" in res.argv or "-enable-kqemu" in res.argv else "QEMU"),
+                "started": time.time(),
+            }
+            rt.argv_file.write_text(json.dumps(res.argv, indent=1))
+            rt.sha_file.write_text(plan.conf_sha256 + "\n")
+            rt.meta_file.write_text(json.dumps(meta, indent=1, sort_keys=True))
+            pid = self._launch(rt, res.argv, lock_fd, plan.name, probe)
+        except BaseException:
+            # nothing of a failed start stays behind (unless another QEMU owns the dir)
+            if acquired and not _Vm(rt).alive() and not rt.vmstate.exists():
+                self._clean(rt)
+            os.close(lock_fd)
+            raise
+        os.close(lock_fd)  # QEMU holds the inherited lock from here on
+        result = CreateResult(name=plan.name, uuid=plan.uuid_dashed, backend=self.name,
+                              state="running", console=plan.console.value,
+                              vnc_display=res.vnc_display,
+                              vnc_port=VNC_BASEPORT + res.vnc_display if res.vnc_display is not None else None,
+                              serial=res.serial, pid=pid, install=plan.install_phase,
+                              created_target=created, messages=messages)
+        if res.vnc_display is not None:
+            result.messages.append(f"VNC: 127.0.0.1:{res.vnc_display} (port {VNC_BASEPORT + res.vnc_display})")
+        result.messages.append(f"QEMU {probe.version_text} {probe.path}; runtime dir {rt.dir}")
+        return result
+
+    def _launch(self, rt: RuntimeDirs, argv: List[str], lock_fd: int, label: str,
+                probe: QemuProbe) -> int:
+        os.set_inheritable(lock_fd, True)
+        env = dict(os.environ, LC_ALL="C")
+        with open(rt.stderr_log, "wb") as err:
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=err, pass_fds=(lock_fd,), start_new_session=True,
+                                        env=env, cwd=str(rt.dir))
+            except OSError as exc:
+                raise BackendError(f"cannot run QEMU {argv[0]} for {label}: {exc.strerror}",
+                                   hint="check the binary with `ctys-libvirt doctor`") from None
+            # Popen.wait(timeout) sleep-polls (up to 50 ms steps): block in waitpid and
+            # let a timer kill a QEMU that never daemonizes
+            expired = threading.Event()
+
+            def _expire() -> None:
+                expired.set()
+                proc.kill()
+
+            timer = threading.Timer(self.start_timeout, _expire)
+            timer.daemon = True
+            timer.start()
+            try:
+                rc = proc.wait()
+            finally:
+                timer.cancel()
+            if expired.is_set():
+                raise CtysTimeout(f"QEMU for {label} did not daemonize within {self.start_timeout:g}s",
+                                  hint=f"see {rt.stderr_log}")
+        if rc != 0:
+            tail = _tail(rt.stderr_log)
+            raise BackendError(f"QEMU {probe.version_text} failed to start {label} (exit {rc})"
+                               + (f": {tail}" if tail else ""),
+                               hint="fix the conf/ARGSADD; `ctys-libvirt argv` shows the command")
+        deadline = time.monotonic() + 5.0
+        pid = _read_pid(rt.pidfile)
+        while pid is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+            pid = _read_pid(rt.pidfile)
+        if pid is None or not _pid_alive(pid):
+            tail = _tail(rt.stderr_log)
+            raise BackendError(f"QEMU {probe.version_text} for {label} exited right after start"
+                               + (f": {tail}" if tail else " (no pidfile)"),
+                               hint=f"see {rt.stderr_log}")
+        return pid
+
+    # -- CANCEL -----------------------------------------------------------------
+
+    def _require(self, target: str) -> _Vm:
+        v = self._find(target)
+        if v is None:
+            raise NotRunning(f"{target} is not running under the direct backend",
+                             hint="`ctys-libvirt list --backend direct` shows what runs")
+        return v
+
+    def cancel(self, target: str, mode: CancelMode = CancelMode.POWEROFF,
+               timeout: float = 20.0) -> CancelResult:
+        mode = CancelMode(mode)
+        v = self._require(target)
+        name = v.rt.label
+        t0 = time.monotonic()
+
+        def done(action: str, state: str, *msgs: str) -> CancelResult:
+            return CancelResult(name=name, mode=mode, action=action, state=state,
+                                seconds=round(time.monotonic() - t0, 3), messages=list(msgs))
+
+        if mode is CancelMode.RESUME:
+            return self._resume(v, done, timeout)
+        if not v.alive():
+            had_state = v.rt.vmstate.exists()
+            self._clean(v.rt, keep_state=had_state)
+            raise NotRunning(f"{name} is not running (stale runtime dir cleaned)" if not had_state
+                             else f"{name} is suspended, not running",
+                             hint=f"start it with `ctys-libvirt create {name}`" if not had_state
+                             else "RESUME it")
+        if mode in (CancelMode.POWEROFF, CancelMode.FORCE):
+            action, msgs = self._stop(v, timeout, soft=mode is CancelMode.POWEROFF)
+            self._clean(v.rt)
+            return done(action, "shutoff", *msgs)
+        try:
+            mon = v.monitor()
+        except BackendError as exc:
+            raise BackendError(f"{name}: {exc.message}", hint="CANCEL FORCE still works (signals)") from None
+        try:
+            if mode in (CancelMode.RESET, CancelMode.REBOOT):
+                mon.reset()
+                return done("reset", "running")
+            if mode is CancelMode.PAUSE:
+                mon.stop()
+                self._set_meta(v, paused=True)  # HMP of old builds has no 'info status'
+                return done("paused", mon.status() if mon.kind == "qmp" else "paused")
+            if mode is CancelMode.SUSPEND:
+                ver = tuple(int(x) for x in str(v.meta.get("qemu_version") or "0.0.0").split("."))
+                if ver < (0, 10, 0):
+                    raise BackendError(f"{name}: SUSPEND needs QEMU 0.10 or newer (migrate to a file "
+                                       f"and -incoming); this is QEMU {v.meta.get('qemu_version')}",
+                                       hint="use PAUSE, or POWEROFF")
+                mon.stop()
+                mon.migrate_to_file(str(v.rt.vmstate), timeout)
+                mon.quit()
+                _wait_gone(v.pid, STEP_WAIT) or self._signal(v.pid, signal.SIGKILL)
+                self._clean(v.rt, keep_state=True)
+                return done("saved", "shutoff", f"state saved to {v.rt.vmstate}; RESUME restores it")
+        finally:
+            mon.close()
+        raise BackendError(f"unknown cancel mode {mode}")  # pragma: no cover
+
+    @staticmethod
+    def _set_meta(v: _Vm, **kw) -> None:
+        v.meta.update(kw)
+        tmp = v.rt.meta_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(v.meta, indent=1, sort_keys=True))
+        os.replace(tmp, v.rt.meta_file)
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> bool:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+        return True
+
+    def _stop(self, v: _Vm, timeout: float, soft: bool) -> Tuple[str, List[str]]:
+        """powerdown -> wait -> quit -> SIGTERM -> SIGKILL; returns the step that worked."""
+        pid = v.pid
+        msgs: List[str] = []
+        mon = None
+        try:
+            mon = v.monitor(timeout=2.0)
+        except BackendError as exc:
+            msgs.append(f"monitor unusable ({exc.message}); using signals")
+        try:
+            if soft and mon is not None:
+                try:
+                    mon.powerdown()
+                    if _wait_gone(pid, timeout):
+                        return "shutdown", msgs + ["guest powered off after ACPI request"]
+                    msgs.append(f"no ACPI shutdown within {timeout:g}s")
+                except BackendError as exc:
+                    msgs.append(f"system_powerdown failed: {exc.message}")
+            if mon is not None:
+                try:
+                    mon.quit()
+                    if _wait_gone(pid, STEP_WAIT):
+                        return "quit", msgs + ["QEMU ended by monitor quit"]
+                    msgs.append("monitor quit ignored")
+                except BackendError as exc:
+                    msgs.append(f"quit failed: {exc.message}")
+        finally:
+            if mon is not None:
+                mon.close()
+        self._signal(pid, signal.SIGTERM)
+        if _wait_gone(pid, STEP_WAIT):
+            return "sigterm", msgs + ["QEMU ended by SIGTERM"]
+        msgs.append("SIGTERM ignored")
+        self._signal(pid, signal.SIGKILL)
+        if _wait_gone(pid, 10.0):
+            return "sigkill", msgs + ["QEMU killed with SIGKILL"]
+        raise BackendError(f"{v.rt.label}: QEMU pid {pid} survives SIGKILL",
+                           hint="process stuck in the kernel (D state); check the host")
+
+    def _resume(self, v: _Vm, done, timeout: float) -> CancelResult:
+        name = v.rt.label
+        if v.alive():
+            mon = v.monitor()
+            try:
+                st = mon.status() if mon.kind == "qmp" else ("paused" if v.meta.get("paused") else "running")
+                if st not in ("paused",):
+                    raise BackendError(f"{name} is {st}, not paused or saved",
+                                       hint="RESUME continues a PAUSEd or SUSPENDed VM")
+                mon.cont()
+                self._set_meta(v, paused=False)
+                return done("resumed", "running")
+            finally:
+                mon.close()
+        if not v.rt.vmstate.exists():
+            self._clean(v.rt)
+            raise NotRunning(f"{name} is not paused and has no saved state",
+                             hint=f"start it with `ctys-libvirt create {name}`")
+        argv = v.argv
+        if not argv:
+            raise BackendError(f"{name}: saved state but no recorded argv in {v.rt.dir}",
+                               hint="start it afresh with create")
+        state_file = v.rt.dir / "vmstate.resume"
+        os.replace(v.rt.vmstate, state_file)
+        argv = argv + ["-incoming", f"exec:cat {state_file}"]
+        lock_fd = os.open(v.rt.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            from ctys_libvirt.qemu.probe import probe as do_probe
+
+            pr = do_probe(argv[0])
+            pid = self._launch(v.rt, argv, lock_fd, name, pr)
+        except BaseException:
+            os.replace(state_file, v.rt.vmstate)
+            raise
+        finally:
+            os.close(lock_fd)
+        v.rt.argv_file.write_text(json.dumps(argv[:-2], indent=1))
+        v = _Vm(v.rt)
+        # wait for the incoming migration to finish, then make sure it runs
+        deadline = time.monotonic() + timeout
+        try:
+            mon = v.monitor()
+            try:
+                while time.monotonic() < deadline:
+                    st = mon.status()
+                    if st == "running":
+                        break
+                    if st in ("paused", "postmigrate", "prelaunch"):
+                        mon.cont()
+                    time.sleep(0.05)
+            finally:
+                mon.close()
+        finally:
+            try:
+                state_file.unlink()
+            except OSError:
+                pass
+        return done("restored", "running", f"restored from saved state (pid {pid})")
+
+    # -- LIST -------------------------------------------------------------------
+
+    def _info(self, v: _Vm, host: str) -> DomainInfo:
+        m = v.meta
+        alive = v.alive()
+        state = "running" if alive else ("saved" if v.rt.vmstate.exists() else "shutoff")
+        if alive and m.get("paused"):
+            state = "paused"
+        if alive and m.get("monitor_kind") == "qmp":
+            try:
+                mon = v.monitor(timeout=1.0)
+                try:
+                    st = mon.status()
+                    state = "paused" if st in ("paused", "postmigrate", "suspended") else "running"
+                finally:
+                    mon.close()
+            except BackendError:
+                pass
+        info = DomainInfo(name=v.rt.label, uuid=str(m.get("uuid") or ""), state=state,
+                          backend=self.name, host=host, ours=True, label=str(m.get("label") or v.rt.label),
+                          mac=m.get("mac"), ip=m.get("ip"), console=m.get("console"),
+                          conf_path=m.get("conf_path"), conf_sha256=m.get("conf_sha256"),
+                          persistent=False, hypervisor="QEMU", accelerator=m.get("accelerator"),
+                          arch=m.get("arch"), memory_mib=m.get("memory_mib"), vcpus=m.get("vcpus"))
+        if alive:
+            info.pid = v.pid
+            d = m.get("vnc_display")
+            if d is not None:
+                info.vnc_display = int(d)
+                info.vnc_port = VNC_BASEPORT + int(d)
+            info.extra["sport"] = str(m.get("monitor_path") or "")
+            try:
+                s = os.stat(f"/proc/{v.pid}")
+                import grp
+                import pwd
+
+                info.user = pwd.getpwuid(s.st_uid).pw_name
+                info.extra["group"] = grp.getgrgid(s.st_gid).gr_name
+            except (OSError, KeyError):
+                pass
+        if m.get("qemu"):
+            info.extra["emulator"] = str(m["qemu"])
+        if m.get("hyperrel"):
+            info.extra["hyperrelrun"] = str(m["hyperrel"])
+        info.extra["runtime_dir"] = str(v.rt.dir)
+        return info
+
+    def list(self, include_inactive: bool = True) -> List[DomainInfo]:
+        host = socket.gethostname()
+        out: List[DomainInfo] = []
+        our_pids = set()
+        for rt in self._dirs():
+            v = _Vm(rt)
+            if not v.meta:
+                continue
+            if not v.alive():
+                if not rt.vmstate.exists():
+                    if not v.locked():
+                        self._clean(rt)  # stale: QEMU died without CANCEL
+                    continue
+                if not include_inactive:
+                    continue
+            else:
+                our_pids.add(v.pid)
+            out.append(self._info(v, host))
+        out += self._foreign(host, our_pids)
+        out.sort(key=lambda i: (i.state not in ("running", "paused"), i.name))
+        return out
+
+    def _foreign(self, host: str, skip: set) -> List[DomainInfo]:
+        """QEMU processes nobody manages: not ours, not libvirt's."""
+        try:
+            import psutil
+        except ImportError:  # pragma: no cover
+            return []
+        out = []
+        for p in psutil.process_iter(["pid", "name", "cmdline", "username"]):
+            try:
+                cmd = p.info["cmdline"] or []
+                if p.info["pid"] in skip or not cmd:
+                    continue
+                # the binary, or a script run through an interpreter (python -S qemu ...)
+                exe = next((c for c in cmd[:3] if os.path.basename(c).startswith("qemu-system-")
+                            or os.path.basename(c) in QEMU_NAMES), None)
+                if exe is None:
+                    continue
+                cmd = cmd[cmd.index(exe):]
+                joined = " ".join(cmd)
+                if "guest=" in joined or "/var/lib/libvirt/" in joined or "/run/libvirt/" in joined \
+                        or str(self.base) in joined:
+                    continue  # libvirt's, or one of ours being started/stopped
+                name = ""
+                if "-name" in cmd and cmd.index("-name") + 1 < len(cmd):
+                    name = cmd[cmd.index("-name") + 1].split(",")[0]
+                uuid = ""
+                if "-uuid" in cmd and cmd.index("-uuid") + 1 < len(cmd):
+                    uuid = cmd[cmd.index("-uuid") + 1]
+                info = DomainInfo(name=name or f"qemu-{p.info['pid']}", uuid=uuid, state="running",
+                                  backend=self.name, host=host, ours=False, pid=p.info["pid"],
+                                  user=p.info.get("username"), hypervisor="QEMU")
+                info.extra["emulator"] = cmd[0]
+                out.append(info)
+            except (psutil.Error, ValueError):
+                continue
+        return out
+
+    def lookup(self, target: str) -> Optional[DomainInfo]:
+        v = self._find(target)
+        if v is None or not v.meta:
+            return None
+        return self._info(v, socket.gethostname())
+
+    def close(self) -> None:
+        pass

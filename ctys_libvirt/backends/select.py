@@ -1,0 +1,134 @@
+"""Backend choice: ``--backend auto|libvirt|direct``.
+
+``auto`` uses libvirt when a connection opens and its emulator can run the conf
+(not KQEMU, no STARTERCALL binary libvirt cannot drive); otherwise the direct
+QEMU exec backend.  ``explain_choice`` returns the same decision with its reasons,
+for ``ctys-libvirt doctor``.  Backends are imported lazily (libvirt is heavy)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from ctys_libvirt.errors import LibvirtUnavailable, UsageError
+from ctys_libvirt.model import VmConfig
+
+KINDS = ("auto", "libvirt", "direct")
+
+
+@dataclass
+class BackendChoice:
+    """Which backend ``auto`` (or the explicit kind) resolves to, and why."""
+
+    kind: str                       # libvirt | direct
+    requested: str                  # auto | libvirt | direct
+    uri: Optional[str] = None
+    reasons: List[str] = field(default_factory=list)
+    libvirt_reachable: Optional[bool] = None
+    libvirt_version: Optional[str] = None
+    libvirt_error: Optional[str] = None
+
+
+def default_uri(uri: Optional[str] = None) -> str:
+    """--connect, else LIBVIRT_DEFAULT_URI, else qemu:///system as root, session otherwise."""
+    if uri:
+        return uri
+    env = os.environ.get("LIBVIRT_DEFAULT_URI")
+    if env:
+        return env
+    return "qemu:///system" if os.geteuid() == 0 else "qemu:///session"
+
+
+def _conf_needs_direct(vm: Optional[VmConfig]) -> Optional[str]:
+    """Why this conf cannot run under libvirt, or None when it can."""
+    if vm is None:
+        return None
+    if (vm.accelerator or "").upper() == "KQEMU":
+        return f"{vm.label}: ACCELERATOR=KQEMU needs a legacy QEMU run directly (libvirt has no KQEMU)"
+    if vm.startercall:
+        from ctys_libvirt.qemu.discovery import libvirt_can_drive
+
+        ok, why = libvirt_can_drive(vm.startercall)
+        if not ok:
+            return f"{vm.label}: STARTERCALL {vm.startercall} {why}"
+    return None
+
+
+def _version_str(v: int) -> str:
+    return f"{v // 1000000}.{(v // 1000) % 1000}.{v % 1000}"
+
+
+def _probe_libvirt(uri: str, choice: BackendChoice) -> bool:
+    try:
+        import libvirt
+    except ImportError as exc:  # pragma: no cover - dependency is fixed
+        choice.libvirt_reachable = False
+        choice.libvirt_error = f"libvirt-python not importable: {exc}"
+        return False
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        choice.libvirt_reachable = False
+        choice.libvirt_error = str(exc).strip().splitlines()[0] if str(exc).strip() else "open failed"
+        return False
+    try:
+        choice.libvirt_reachable = True
+        try:
+            choice.libvirt_version = _version_str(conn.getLibVersion())
+        except libvirt.libvirtError:
+            pass
+    finally:
+        conn.close()
+    return True
+
+
+def explain_choice(kind: str = "auto", *, uri: Optional[str] = None,
+                   vm: Optional[VmConfig] = None) -> BackendChoice:
+    """Resolve ``kind`` to a concrete backend without constructing it."""
+    kind = (kind or "auto").lower()
+    if kind not in KINDS:
+        raise UsageError(f"unknown backend {kind!r}", hint="use auto, libvirt or direct")
+    target_uri = default_uri(uri)
+    choice = BackendChoice(kind=kind if kind != "auto" else "libvirt", requested=kind, uri=target_uri)
+    if kind == "direct":
+        choice.reasons.append("direct requested explicitly")
+        return choice
+    if kind == "libvirt":
+        choice.reasons.append("libvirt requested explicitly")
+        return choice
+    need = _conf_needs_direct(vm)
+    if need:
+        choice.kind = "direct"
+        choice.reasons.append(need)
+        return choice
+    if _probe_libvirt(target_uri, choice):
+        choice.kind = "libvirt"
+        choice.reasons.append(f"libvirt reachable at {target_uri}"
+                              + (f" (libvirt {choice.libvirt_version})" if choice.libvirt_version else ""))
+    else:
+        choice.kind = "direct"
+        choice.reasons.append(f"libvirt not reachable at {target_uri}: {choice.libvirt_error}")
+    return choice
+
+
+def open_backend(kind: str = "auto", *, uri: Optional[str] = None,
+                 vm: Optional[VmConfig] = None, qemu: Optional[str] = None):
+    """The Backend for ``kind`` ('auto' | 'libvirt' | 'direct').
+
+    ``qemu`` (direct only) pins the QEMU binary; otherwise the conf's STARTERCALL or
+    discovery picks one at create time."""
+    choice = explain_choice(kind, uri=uri, vm=vm)
+    if choice.kind == "libvirt":
+        from ctys_libvirt.backends.libvirt import LibvirtBackend
+
+        try:
+            return LibvirtBackend(choice.uri)
+        except LibvirtUnavailable:
+            if kind == "auto":  # lost the race with a daemon going away: fall back
+                pass
+            else:
+                raise
+    from ctys_libvirt.backends.direct import DirectBackend
+
+    return DirectBackend(qemu=qemu)

@@ -1,0 +1,219 @@
+"""Minimal QEMU monitor clients over unix sockets: HMP (every version, the text
+monitor with its ``(qemu)`` prompt) and QMP (JSON, where the binary lists ``-qmp``).
+
+Both answer the commands the direct backend needs; both raise ``BackendError``
+when the socket is gone or refuses, naming the socket, so CANCEL can escalate to
+signals.  Replies are read (legacy ctys wrote blindly and unlinked the socket)."""
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any, Dict, Optional
+
+from ctys_libvirt.errors import BackendError
+
+PROMPT = b"(qemu) "
+
+
+def _connect(path: str, timeout: float) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+    except FileNotFoundError:
+        s.close()
+        raise BackendError(f"monitor socket {path} is gone",
+                           hint="the VM is not running or its runtime dir was removed") from None
+    except OSError as exc:
+        s.close()
+        raise BackendError(f"monitor socket {path} refused the connection ({exc.strerror})",
+                           hint="stale socket of a dead QEMU; CANCEL FORCE cleans it up") from None
+    return s
+
+
+class HmpClient:
+    """The human monitor: send one line, read up to the next ``(qemu)`` prompt."""
+
+    kind = "hmp"
+
+    def __init__(self, path: str, timeout: float = 5.0):
+        self.path = path
+        self.timeout = timeout
+        self.sock = _connect(path, timeout)
+        self._buf = b""
+        self._read_prompt()
+
+    def _read_prompt(self) -> bytes:
+        while PROMPT not in self._buf:
+            try:
+                chunk = self.sock.recv(4096)
+            except socket.timeout:
+                raise BackendError(f"monitor {self.path} did not answer within {self.timeout:g}s",
+                                   hint="QEMU is busy or hung; use CANCEL FORCE") from None
+            if not chunk:
+                raise EOFError
+            self._buf += chunk
+        out, _, self._buf = self._buf.partition(PROMPT)
+        return out
+
+    def command(self, line: str) -> str:
+        """Run ``line``; the reply without the echoed command.  ``quit`` and
+        commands that end QEMU return '' when the connection closes."""
+        try:
+            self.sock.sendall(line.encode() + b"\n")
+            out = self._read_prompt()
+        except EOFError:
+            return ""
+        except OSError as exc:
+            if line.split()[0] == "quit":
+                return ""
+            raise BackendError(f"monitor {self.path}: '{line}' failed ({exc})",
+                               hint="QEMU went away; check LIST") from None
+        text = out.decode("utf-8", "replace").replace("\r", "")
+        lines = [l for l in text.split("\n")]
+        # drop the echo of our command (old QEMUs echo with terminal escapes)
+        if lines and line.strip() in lines[0]:
+            lines = lines[1:]
+        return "\n".join(l for l in lines if l.strip()).strip()
+
+    def status(self) -> str:
+        reply = self.command("info status")
+        for l in reply.splitlines():
+            if "VM status:" in l:
+                st = l.split(":", 1)[1].strip()
+                return "running" if st.startswith("running") else st
+        return "unknown"
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class QmpClient:
+    """QMP: greeting, ``qmp_capabilities``, then execute; events are skipped."""
+
+    kind = "qmp"
+
+    def __init__(self, path: str, timeout: float = 5.0):
+        self.path = path
+        self.timeout = timeout
+        self.sock = _connect(path, timeout)
+        self._buf = b""
+        self.greeting = self._read_msg()
+        self.execute("qmp_capabilities")
+
+    def _read_msg(self) -> Dict[str, Any]:
+        while b"\n" not in self._buf:
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                raise BackendError(f"QMP {self.path} did not answer within {self.timeout:g}s",
+                                   hint="QEMU is busy or hung; use CANCEL FORCE") from None
+            if not chunk:
+                raise EOFError
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return json.loads(line) if line.strip() else self._read_msg()
+
+    def execute(self, command: str, arguments: Optional[Dict[str, Any]] = None) -> Any:
+        msg: Dict[str, Any] = {"execute": command}
+        if arguments:
+            msg["arguments"] = arguments
+        try:
+            self.sock.sendall(json.dumps(msg).encode() + b"\n")
+            while True:
+                reply = self._read_msg()
+                if "return" in reply:
+                    return reply["return"]
+                if "error" in reply:
+                    err = reply["error"]
+                    raise BackendError(f"QMP {command} failed: {err.get('desc', err)}",
+                                       hint=f"monitor {self.path}")
+                # an event: skip
+        except EOFError:
+            if command == "quit":
+                return {}
+            raise BackendError(f"QMP {self.path} closed during {command}",
+                               hint="QEMU went away; check LIST") from None
+        except OSError as exc:
+            if command == "quit":
+                return {}
+            raise BackendError(f"QMP {self.path}: {command} failed ({exc})",
+                               hint="QEMU went away; check LIST") from None
+
+    def command(self, line: str) -> str:
+        """HMP text through QMP (used for ``migrate "exec:..."`` and the like)."""
+        return str(self.execute("human-monitor-command", {"command-line": line}) or "")
+
+    def status(self) -> str:
+        return str(self.execute("query-status").get("status", "unknown"))
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Monitor:
+    """The verbs the backend uses, over either protocol."""
+
+    def __init__(self, client):
+        self.client = client
+
+    @property
+    def kind(self) -> str:
+        return self.client.kind
+
+    def _run(self, cmd: str) -> None:
+        if self.client.kind == "qmp":
+            self.client.execute(cmd)
+        else:
+            self.client.command(cmd)
+
+    def powerdown(self) -> None:
+        self._run("system_powerdown")
+
+    def reset(self) -> None:
+        self._run("system_reset")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+    def cont(self) -> None:
+        self._run("cont")
+
+    def quit(self) -> None:
+        self._run("quit")
+
+    def status(self) -> str:
+        return self.client.status()
+
+    def migrate_to_file(self, path: str, timeout: float = 60.0) -> None:
+        """Save the VM state with ``migrate "exec:cat > FILE"`` and wait for it."""
+        uri = f"exec:cat > {path}"
+        if self.client.kind == "qmp":
+            self.client.execute("migrate", {"uri": uri})
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                st = self.client.execute("query-migrate") or {}
+                if st.get("status") == "completed":
+                    return
+                if st.get("status") in ("failed", "cancelled"):
+                    raise BackendError(f"migration to {path} {st.get('status')}: "
+                                       f"{st.get('error-desc', 'no reason given')}",
+                                       hint="check free space and that 'cat' exists on the host")
+                time.sleep(0.02)
+            raise BackendError(f"migration to {path} did not finish within {timeout:g}s",
+                               hint="the VM keeps running; retry with a longer timeout")
+        self.client.command(f'migrate "{uri}"')  # HMP migrate blocks until done
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_monitor(path: str, kind: str = "hmp", timeout: float = 5.0) -> Monitor:
+    return Monitor(QmpClient(path, timeout) if kind == "qmp" else HmpClient(path, timeout))
