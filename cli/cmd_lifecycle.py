@@ -1,0 +1,428 @@
+"""create / cancel / list / info / console: the VM lifecycle commands.
+
+Heavy imports (libvirt, lxml, the translators) happen inside the commands so that
+``ctys-libvirt --help`` stays fast."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ctys_libvirt.cli.app import app
+from ctys_libvirt.cli.common import emit_json, errors_to_exit, warn
+from ctys_libvirt.errors import CtysTimeout, NotFoundError, UsageError
+
+CONNECT = typer.Option(None, "--connect", "-c", help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
+                       "qemu:///system as root, else qemu:///session)")
+BACKEND = typer.Option("auto", "--backend", help="auto | libvirt | direct")
+BASE = typer.Option(None, "--base", "-b", help="directory searched for labels (repeatable)")
+CANCEL_MODES = ("POWEROFF", "FORCE", "RESET", "REBOOT", "PAUSE", "SUSPEND", "RESUME")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _check_format(fmt: str, allowed) -> str:
+    f = (fmt or "").lower()
+    if f not in allowed:
+        raise UsageError(f"unknown --format {fmt!r}", hint="use one of " + ", ".join(allowed))
+    return f
+
+
+def _check_backend(kind: str) -> str:
+    k = (kind or "auto").lower()
+    if k not in ("auto", "libvirt", "direct"):
+        raise UsageError(f"unknown --backend {kind!r}", hint="use auto, libvirt or direct")
+    return k
+
+
+def _conf_path(address: str, bases: Optional[List[str]]) -> Path:
+    """ADDRESS -> conf path: the inventory's resolver when present, else path/dir forms."""
+    direct = Path(address).expanduser()
+    if direct.suffix == ".ctys" and direct.is_file():
+        return direct.resolve()  # a conf path needs no inventory (saves its imports)
+    try:
+        from ctys_libvirt.cli.common import resolve_conf
+
+        return Path(resolve_conf(address, tuple(bases or ())))
+    except ModuleNotFoundError:
+        pass
+    p = Path(address).expanduser()
+    if p.is_file():
+        return p.resolve()
+    if p.is_dir():
+        confs = sorted(p.glob("*.ctys"))
+        if len(confs) == 1:
+            return confs[0].resolve()
+    for b in bases or ():
+        for cand in (Path(b) / address / f"{address}.ctys", Path(b) / f"{address}.ctys"):
+            if cand.is_file():
+                return cand.resolve()
+    raise NotFoundError(f"no VM conf found for address {address!r}",
+                        hint="give a conf path or VM directory, or a label with --base DIR")
+
+
+def _load_vm(address: str, bases):
+    path = _conf_path(address, bases)
+    from ctys_libvirt.conf import load_conf
+
+    return load_conf(path)
+
+
+def _libvirt(connect: Optional[str]):
+    from ctys_libvirt.backends.libvirt import LibvirtBackend
+
+    return LibvirtBackend(connect)
+
+
+def _open(kind: str, connect: Optional[str], vm=None):
+    """The backend for --backend.  libvirt is opened directly (no separate probe
+    connection) unless the conf needs the direct backend; when libvirt is unreachable
+    under ``auto``, the selector falls back to direct."""
+    from ctys_libvirt.errors import LibvirtUnavailable
+
+    kind = _check_backend(kind)
+    if kind in ("auto", "libvirt"):
+        need_direct = None
+        if kind == "auto" and vm is not None:
+            try:
+                from ctys_libvirt.backends.select import _conf_needs_direct
+
+                need_direct = _conf_needs_direct(vm)
+            except ImportError:
+                pass
+        if not need_direct:
+            try:
+                return _libvirt(connect)
+            except LibvirtUnavailable:
+                if kind == "libvirt" or not _direct_available():
+                    raise
+    try:
+        from ctys_libvirt.backends.select import open_backend
+    except ModuleNotFoundError:
+        raise UsageError("the direct backend is not available in this build",
+                         hint="use --backend libvirt") from None
+    return open_backend(kind, uri=connect, vm=vm)
+
+
+def _options(**kw):
+    """CreateOptions with the fields this build's model has (serial_log is optional)."""
+    from ctys_libvirt.model import CreateOptions
+
+    names = {f.name for f in dataclasses.fields(CreateOptions)}
+    return CreateOptions(**{k: v for k, v in kw.items() if k in names and v is not None})
+
+
+def _print_create(res, fmt: str) -> None:
+    if fmt == "json":
+        emit_json(dataclasses.asdict(res))
+        return
+    print(f"{res.name}: {res.state} (UUID {res.uuid}, backend {res.backend}"
+          + (f", pid {res.pid}" if res.pid else "") + ")")
+    if res.defined:
+        print(f"  persistent definition written/updated")
+    if res.created_target:
+        print(f"  install target created: {res.created_target}")
+    for m in res.messages:
+        print(f"  {m}")
+
+
+def _attach(backend, name: str) -> str:
+    from ctys_libvirt import console
+
+    session = console.ConsoleSession(backend.conn, backend.require(name), 0, 1)
+    _say(f"Connected to {name} (escape character is ^])")
+    reason = session.run()
+    _say(f"\r\n[{name}: console {reason}]")
+    return reason
+
+
+@app.command()
+def create(
+    address: str = typer.Argument(..., help="conf path, VM directory, label or machine address"),
+    bootmode: Optional[str] = typer.Option(None, "--bootmode", help="MODE[%PATH]: HDD CD DVD FDD USB PXE KERNEL VHDD"),
+    instmode: Optional[str] = typer.Option(None, "--instmode", help="SRC%SRCPATH%TGT%TGTPATH%STAGE (DEFAULT: conf defaults)"),
+    kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
+    console_: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
+    argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
+    transient: bool = typer.Option(False, "--transient", help="do not define the domain persistently"),
+    reuse: bool = typer.Option(False, "--reuse", help="if running: attach instead of failing"),
+    wait_install: bool = typer.Option(False, "--wait-install", help="with --instmode: block until the install run ends"),
+    timeout: float = typer.Option(60.0, "--timeout", help="seconds to wait for running (or for --wait-install)"),
+    serial_log: Optional[Path] = typer.Option(None, "--serial-log", help="also log the guest's serial port to this file"),
+    strict: bool = typer.Option(False, "--strict", help="ARGSADD lint findings are errors"),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+    connect: Optional[str] = CONNECT,
+    backend: str = BACKEND,
+    base: Optional[List[str]] = BASE,
+) -> None:
+    """Start a VM from its ctys conf (define persistently, start, wait until running)."""
+    with errors_to_exit():
+        fmt = _check_format(fmt, ("table", "json"))
+        from ctys_libvirt.model import ConsoleType
+        from ctys_libvirt.translate.request import make_request
+
+        if wait_install and instmode is None:
+            raise UsageError("--wait-install needs --instmode", hint="add --instmode DEFAULT")
+        vm = _load_vm(address, base)
+        req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
+                           console=console_ if console_ is not None else (vm.default_console or None),
+                           argsadd=argsadd or ())
+        opts = _options(transient=transient, reuse=reuse, wait_install=wait_install,
+                        timeout=timeout, strict=strict,
+                        serial_log=str(serial_log.resolve()) if serial_log else None)
+        be = _open(backend, connect, vm)
+        try:
+            res = be.create(vm, req, opts)
+            _print_create(res, fmt)
+            sys.stdout.flush()
+            if res.install and wait_install:
+                _wait_install(be, res.name, timeout)
+            if req.console is ConsoleType.CLI0 and getattr(be, "name", "") == "libvirt":
+                try:
+                    _attach(be, res.name)
+                finally:
+                    from ctys_libvirt.model import CancelMode
+
+                    if be.domain(res.name) is not None and be.is_active(be.require(res.name)):
+                        be.cancel(res.name, CancelMode.FORCE)
+                        _say(f"{res.name}: destroyed (CLI0 console ended)")
+            elif reuse and req.console.is_serial and getattr(be, "name", "") == "libvirt" \
+                    and any("reusing" in m for m in res.messages) and sys.stdin.isatty():
+                _attach(be, res.name)
+        finally:
+            be.close()
+
+
+def _wait_install(be, name: str, timeout: float) -> None:
+    """Progress on stderr while the install domain runs (event-driven waits)."""
+    t0 = time.monotonic()
+    while True:
+        remaining = timeout - (time.monotonic() - t0)
+        if remaining <= 0:
+            raise CtysTimeout(f"install run of {name} still going after {timeout:g}s",
+                              hint=f"it keeps running; wait longer (--timeout) or `ctys-libvirt cancel {name}`")
+        if be.wait_inactive(name, min(remaining, 5.0)):
+            _say(f"{name}: install run finished after {time.monotonic() - t0:.1f}s")
+            return
+        _say(f"{name}: installing... {time.monotonic() - t0:.0f}s")
+
+
+def _resolve_domains(be, addresses: List[str], bases, all_: bool, include_foreign: bool):
+    """Domains to act on: explicit names/UUIDs/conf addresses, or --all (ours unless
+    --include-foreign).  Names that are neither a domain nor a conf -> NotFoundError."""
+    if all_:
+        return [i.name for i in be.list(include_inactive=False)
+                if i.ours or include_foreign]
+    names = []
+    for a in addresses:
+        if be.lookup(a) is not None:
+            names.append(a)
+            continue
+        vm = _load_vm(a, bases)
+        cand = [c for c in (vm.label, vm.uuid) if c]
+        found = next((c for c in cand if be.lookup(c) is not None), None)
+        if found is None:
+            raise NotFoundError(f"{vm.label} ({vm.source_path}) has no domain",
+                                hint=f"start it with `ctys-libvirt create {a}`")
+        names.append(found)
+    return names
+
+
+@app.command()
+def cancel(
+    addresses: Optional[List[str]] = typer.Argument(None, help="domains (name/UUID) or conf addresses"),
+    all_: bool = typer.Option(False, "--all", help="every running domain of ours"),
+    include_foreign: bool = typer.Option(False, "--include-foreign", help="with --all: also domains not created by ctys-libvirt"),
+    mode: str = typer.Option("POWEROFF", "--mode", "-m", help="|".join(CANCEL_MODES)),
+    timeout: float = typer.Option(20.0, "--timeout", help="POWEROFF: seconds before destroy"),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+    connect: Optional[str] = CONNECT,
+    backend: str = BACKEND,
+    base: Optional[List[str]] = BASE,
+) -> None:
+    """Stop, reset, pause, save or resume VMs (POWEROFF = ACPI, then destroy after --timeout)."""
+    with errors_to_exit():
+        from ctys_libvirt.model import CancelMode
+
+        fmt = _check_format(fmt, ("table", "json"))
+        m = (mode or "").upper()
+        if m not in CANCEL_MODES:
+            raise UsageError(f"unknown cancel mode {mode!r}", hint="use one of " + ", ".join(CANCEL_MODES))
+        if all_ == bool(addresses):
+            raise UsageError("give ADDRESS... or --all (not both)", hint="see ctys-libvirt cancel --help")
+        if timeout < 0:
+            raise UsageError(f"--timeout {timeout:g} is negative", hint="use seconds >= 0")
+        kind = _check_backend(backend)
+        be = _open(kind, connect)
+        backends = [be]
+        if kind == "auto" and getattr(be, "name", "") == "libvirt" and _direct_available():
+            from ctys_libvirt.backends.direct import DirectBackend
+
+            backends.append(DirectBackend())  # ctys VMs started by the direct backend
+        try:
+            jobs = []
+            if all_:
+                for b in backends:
+                    jobs += [(b, n) for n in _resolve_domains(b, [], base, True, include_foreign)]
+            for a in addresses or []:
+                err = None
+                for b in backends:
+                    try:
+                        jobs += [(b, n) for n in _resolve_domains(b, [a], base, False, False)]
+                        err = None
+                        break
+                    except NotFoundError as exc:
+                        err = err or exc
+                if err is not None:
+                    raise err
+            results = []
+            for b, name in jobs:
+                r = b.cancel(name, CancelMode(m), timeout)
+                results.append(r)
+                if fmt == "table":
+                    print(f"{r.name}: {r.mode.value} -> {r.action}; now {r.state} ({r.seconds:.2f}s)")
+                    for msg in r.messages:
+                        print(f"  {msg}")
+            if fmt == "json":
+                emit_json([dataclasses.asdict(r) for r in results])
+        finally:
+            for b in backends:
+                b.close()
+
+
+def _direct_available() -> bool:
+    try:
+        from ctys_libvirt.backends.direct import DirectBackend  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _direct_list(include_inactive: bool):
+    """VMs of the direct backend (guarded: the module may be absent)."""
+    try:
+        from ctys_libvirt.backends.direct import DirectBackend
+    except ImportError:
+        return []
+    try:
+        be = DirectBackend()
+        try:
+            return list(be.list(include_inactive))
+        finally:
+            be.close()
+    except Exception as exc:  # never let the secondary source break LIST
+        warn(f"direct backend VMs not listed: {exc}")
+        return []
+
+
+@app.command("list")
+def list_(
+    all_: bool = typer.Option(False, "--all", "-a", help="include defined but inactive domains"),
+    fmt: str = typer.Option("table", "--format", help="table | records | json"),
+    connect: Optional[str] = CONNECT,
+    backend: str = BACKEND,
+) -> None:
+    """Every VM of the connection: ours mapped to their conf, foreign ones too."""
+    with errors_to_exit():
+        fmt = _check_format(fmt, ("table", "records", "json"))
+        kind = _check_backend(backend)
+        from ctys_libvirt.errors import LibvirtUnavailable
+
+        infos = []
+        unreachable = None
+        if kind in ("auto", "libvirt"):
+            try:
+                be = _libvirt(connect)
+            except LibvirtUnavailable as exc:
+                if kind == "libvirt" or not _direct_available():
+                    raise
+                unreachable, be = exc, None
+                warn(exc.one_line())
+            if be is not None:
+                try:
+                    infos = be.list(include_inactive=all_)
+                finally:
+                    be.close()
+        if kind in ("auto", "direct"):
+            infos += _direct_list(all_)
+        if fmt == "records":
+            from ctys_libvirt.records import format_records
+
+            if infos:
+                print(format_records(infos))
+        elif fmt == "json":
+            emit_json([dataclasses.asdict(i) for i in infos])
+        else:
+            _table(infos)
+
+
+def _table(infos) -> None:
+    head = ("STATE", "LABEL", "UUID", "MAC", "VNC", "CONSOLE", "PID", "BACKEND", "CONF")
+    rows = [head]
+    for i in infos:
+        vnc = f":{i.vnc_display}/{i.vnc_port}" if i.vnc_port else ""
+        rows.append((i.state, i.label or i.name, i.uuid, i.mac or "", vnc, i.console or "",
+                     str(i.pid or ""), i.backend, i.conf_path or ("-" if not i.ours else "")))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+@app.command()
+def info(
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+    connect: Optional[str] = CONNECT,
+) -> None:
+    """Host and hypervisor facts: libvirt/QEMU versions, KVM, capabilities, domain counts."""
+    with errors_to_exit():
+        fmt = _check_format(fmt, ("table", "json"))
+        be = _libvirt(connect)
+        try:
+            facts = be.info()
+        finally:
+            be.close()
+        if fmt == "json":
+            emit_json(facts)
+            return
+        d = facts["domains"]
+        lines = [
+            ("URI", facts["uri"]), ("Hostname", facts["hostname"]),
+            ("libvirt", facts["libvirt_version"]),
+            ("Hypervisor", f"{facts['hypervisor']} {facts['hypervisor_version']}"),
+            ("Host arch", facts["host_arch"]),
+            ("KVM", ("usable" if facts["kvm_usable"] else "not usable")
+             + (" (/dev/kvm present)" if facts["kvm_device"] else " (no /dev/kvm)")),
+            ("Domain types", ", ".join(facts["domain_types"])),
+            ("Guest arches", ", ".join(sorted({g["arch"] for g in facts["guests"]}))),
+            ("Domains", f"{d['total']} ({d['active']} active, {d['inactive']} inactive, {d['ours']} ours)"),
+        ]
+        for k, v in lines:
+            print(f"{k + ':':14} {v}")
+
+
+@app.command("console")
+def console_cmd(
+    address: str = typer.Argument(..., help="domain name/UUID or conf address"),
+    force: bool = typer.Option(False, "--force", help="take the console over from another client"),
+    connect: Optional[str] = CONNECT,
+    base: Optional[List[str]] = BASE,
+) -> None:
+    """Attach the VM's serial console (Ctrl-] detaches)."""
+    with errors_to_exit():
+        from ctys_libvirt import console
+
+        be = _libvirt(connect)
+        try:
+            name = _resolve_domains(be, [address], base, False, True)[0]
+            session = console.ConsoleSession(be.conn, be.require(name), 0, 1, force=force)
+            _say(f"Connected to {name} (escape character is ^])")
+            reason = session.run()
+            _say(f"\r\n[{name}: console {reason}]")
+        finally:
+            be.close()

@@ -1,0 +1,690 @@
+"""The libvirt backend: CREATE / CANCEL / LIST / INFO through libvirt-python.
+
+* The connection is opened after libvirt's default event loop is registered and
+  running (libvirt_events), so every wait blocks on domain lifecycle events.
+* libvirt's habit of printing every error to stderr is switched off; libvirt errors
+  become our typed errors (errors.py) naming the domain and the fix.
+* A domain is "ours" when its XML carries the translator's metadata element; LIST
+  maps it back to its conf through that metadata."""
+from __future__ import annotations
+
+import fcntl
+import grp
+import hashlib
+import os
+import pwd
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import libvirt
+
+from ctys_libvirt import images
+from ctys_libvirt.backends import libvirt_domxml as domxml
+from ctys_libvirt.backends.libvirt_events import LifecycleWatcher, ensure_event_loop
+from ctys_libvirt.errors import (
+    AlreadyRunning,
+    BackendError,
+    CtysTimeout,
+    LibvirtUnavailable,
+    NotFoundError,
+    NotRunning,
+)
+from ctys_libvirt.model import (
+    BootRequest,
+    CancelMode,
+    CancelResult,
+    CreateOptions,
+    CreateResult,
+    DomainInfo,
+    VmConfig,
+)
+
+VNC_BASEPORT = 5900
+
+STATE_NAMES = {
+    libvirt.VIR_DOMAIN_NOSTATE: "nostate",
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "blocked",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "shutdown",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
+}
+SHUTOFF_REASONS = {
+    libvirt.VIR_DOMAIN_SHUTOFF_UNKNOWN: "unknown",
+    libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN: "shutdown",
+    libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED: "destroyed",
+    libvirt.VIR_DOMAIN_SHUTOFF_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_SHUTOFF_SAVED: "saved",
+    libvirt.VIR_DOMAIN_SHUTOFF_FAILED: "failed",
+    libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT: "from snapshot",
+}
+_ACTIVE_STATES = (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED,
+                  libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_SHUTDOWN,
+                  libvirt.VIR_DOMAIN_PMSUSPENDED, libvirt.VIR_DOMAIN_CRASHED)
+
+UNAVAILABLE_HINT = ("start it: sh scripts/setup.sh (or `setsid tini -s -- libvirtd &`), "
+                    "or use --backend direct")
+
+
+def default_uri(uri: Optional[str] = None) -> str:
+    """--connect, else LIBVIRT_DEFAULT_URI, else qemu:///system as root, session otherwise."""
+    if uri:
+        return uri
+    env = os.environ.get("LIBVIRT_DEFAULT_URI")
+    if env:
+        return env
+    return "qemu:///system" if os.geteuid() == 0 else "qemu:///session"
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def _code(exc: "libvirt.libvirtError") -> int:
+    try:
+        return exc.get_error_code() or 0
+    except Exception:  # pragma: no cover - defensive: odd libvirtError subclasses
+        return 0
+
+
+def lock_dir() -> Path:
+    """Per-user runtime directory for label locks (root: /run/ctys-libvirt/locks)."""
+    if os.geteuid() == 0:
+        base = Path("/run/ctys-libvirt")
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        base = Path(os.environ["XDG_RUNTIME_DIR"]) / "ctys-libvirt"
+    else:
+        base = Path(f"/tmp/ctys-libvirt-{os.getuid()}")
+    d = base / "locks"
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return d
+
+
+@contextmanager
+def label_lock(label: str) -> Iterator[None]:
+    """Serialise CREATEs of one label across processes (fcntl lock, released on exit
+    even when the process dies)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "_"
+    fd = os.open(lock_dir() / f"{safe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _digest(xml: str) -> str:
+    return hashlib.sha256(xml.encode()).hexdigest()
+
+
+class LibvirtBackend:
+    """Backend (base.py) on one libvirt connection."""
+
+    name = "libvirt"
+
+    def __init__(self, uri: Optional[str] = None):
+        self.uri = default_uri(uri)
+        libvirt.registerErrorHandler(lambda *_: None, None)
+        ensure_event_loop()
+        try:
+            self.conn = libvirt.open(self.uri)
+        except libvirt.libvirtError as exc:
+            raise LibvirtUnavailable(f"cannot connect to libvirt at {self.uri}: {_first_line(exc)}",
+                                     hint=UNAVAILABLE_HINT) from None
+        self._watcher: Optional[LifecycleWatcher] = None
+        self._hostname: Optional[str] = None
+
+    # -- plumbing -------------------------------------------------------------------
+
+    @property
+    def watcher(self) -> LifecycleWatcher:
+        if self._watcher is None:
+            self._watcher = LifecycleWatcher(self.conn)
+        return self._watcher
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+        try:
+            self.conn.close()
+        except libvirt.libvirtError:
+            pass
+
+    def __enter__(self) -> "LibvirtBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _error(self, what: str, exc: "libvirt.libvirtError", hint: Optional[str] = None) -> BackendError:
+        code = _code(exc)
+        if code in (libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_SYSTEM_ERROR) and not self._alive():
+            return LibvirtUnavailable(f"lost the libvirt connection to {self.uri} while {what}",
+                                      hint=UNAVAILABLE_HINT)
+        return BackendError(f"{what}: {_first_line(exc)}", hint=hint or "see the libvirtd log")
+
+    def _alive(self) -> bool:
+        try:
+            return bool(self.conn.isAlive())
+        except libvirt.libvirtError:
+            return False
+
+    def domain(self, target: str) -> Optional["libvirt.virDomain"]:
+        """The domain named ``target`` or with UUID ``target`` (dashed or 32 hex), or None."""
+        try:
+            return self.conn.lookupByName(target)
+        except libvirt.libvirtError as exc:
+            if _code(exc) != libvirt.VIR_ERR_NO_DOMAIN:
+                raise self._error(f"looking up domain {target}", exc) from None
+        hexed = target.replace("-", "").lower()
+        if len(hexed) == 32 and all(c in "0123456789abcdef" for c in hexed):
+            try:
+                return self.conn.lookupByUUIDString(
+                    f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}")
+            except libvirt.libvirtError as exc:
+                if _code(exc) != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise self._error(f"looking up domain {target}", exc) from None
+        return None
+
+    def _require(self, target: str) -> "libvirt.virDomain":
+        dom = self.domain(target)
+        if dom is None:
+            raise NotFoundError(f"no domain {target!r} at {self.uri}",
+                                hint="see `ctys-libvirt list --all` for the defined domains")
+        return dom
+
+    # Public names for the two helpers other front ends (ctys-qemu, CLI0) use.
+    def require(self, target: str) -> "libvirt.virDomain":
+        """The domain by name/UUID; NotFoundError naming it otherwise."""
+        return self._require(target)
+
+    def is_active(self, dom) -> bool:
+        """Running, paused, ... (anything but shut off or gone)."""
+        return self._is_active(dom)
+
+    @staticmethod
+    def _state(dom) -> tuple:
+        """(state, reason); (SHUTOFF, -1) when a transient domain has vanished."""
+        try:
+            return tuple(dom.state())
+        except libvirt.libvirtError as exc:
+            if _code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
+                return (libvirt.VIR_DOMAIN_SHUTOFF, -1)
+            raise
+
+    def _is_active(self, dom) -> bool:
+        return self._state(dom)[0] in _ACTIVE_STATES
+
+    def state_text(self, dom) -> str:
+        st, reason = self._state(dom)
+        if reason == -1:
+            return "gone"
+        name = STATE_NAMES.get(st, str(st))
+        if st == libvirt.VIR_DOMAIN_SHUTOFF:
+            return f"shutoff ({SHUTOFF_REASONS.get(reason, reason)})"
+        return name
+
+    def _wait(self, dom, predicate, timeout: float) -> bool:
+        return self.watcher.wait_until(dom.UUIDString(), predicate, timeout)
+
+    # -- facts ----------------------------------------------------------------------
+
+    def _pid(self, name: str) -> Optional[int]:
+        """QEMU's pid from libvirt's pidfile (system or session driver)."""
+        candidates = [Path("/run/libvirt/qemu") / f"{name}.pid"]
+        if "session" in self.uri:
+            rt = os.environ.get("XDG_RUNTIME_DIR")
+            if rt:
+                candidates.insert(0, Path(rt) / "libvirt" / "qemu" / "run" / f"{name}.pid")
+        for p in candidates:
+            try:
+                return int(p.read_text().strip())
+            except (OSError, ValueError):
+                continue
+        return self._pid_psutil(name)
+
+    @staticmethod
+    def _pid_psutil(name: str) -> Optional[int]:
+        """Fallback when the pidfile is not readable: QEMU's argv has ``-name guest=NAME``."""
+        try:
+            import psutil
+        except ImportError:  # pragma: no cover - dependency is fixed
+            return None
+        want = f"guest={name},"
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = p.info.get("cmdline") or []
+            if "-name" in cmd:
+                i = cmd.index("-name")
+                if i + 1 < len(cmd) and (cmd[i + 1] + ",").startswith(want):
+                    return p.pid
+        return None
+
+    def hostname(self) -> str:
+        if self._hostname is None:
+            try:
+                self._hostname = self.conn.getHostname()
+            except libvirt.libvirtError:
+                self._hostname = socket.gethostname()
+        return self._hostname
+
+    def hypervisor_release(self) -> str:
+        try:
+            v = self.conn.getVersion()
+        except libvirt.libvirtError:
+            return ""
+        return f"qemu-{v // 1000000}.{(v // 1000) % 1000}.{v % 1000}"
+
+    # -- CREATE ---------------------------------------------------------------------
+
+    def _check_clash(self, name: str, uuid: str) -> Optional["libvirt.virDomain"]:
+        """The existing domain that is this VM, or None; never lets us touch a foreign one."""
+        dom = self.domain(name)
+        if dom is not None:
+            facts = domxml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            if facts.uuid.replace("-", "").lower() != uuid.replace("-", "").lower():
+                raise BackendError(
+                    f"a domain named {name} already exists with UUID {facts.uuid} "
+                    f"(the conf says {uuid})",
+                    hint=f"rename or undefine that domain (virsh undefine {name}), or fix the conf's UUID")
+            if not facts.ours:
+                raise BackendError(
+                    f"domain {name} (UUID {facts.uuid}) exists but was not defined by ctys-libvirt",
+                    hint="it is left untouched; rename the conf's LABEL or remove that domain yourself")
+            return dom
+        other = self.domain(uuid)
+        if other is not None:
+            raise BackendError(
+                f"UUID {uuid} of {name} is already used by domain {other.name()}",
+                hint="give the conf a unique UUID or remove the other domain")
+        return None
+
+    @staticmethod
+    def _check_sources(xml: str) -> None:
+        """Every file a disk/kernel points at must exist before anything is defined."""
+        from lxml import etree
+
+        root = etree.fromstring(xml.encode())
+        name = root.findtext("name")
+        for disk in root.iterfind("devices/disk"):
+            src = disk.find("source")
+            path = None if src is None else (src.get("file") or src.get("dev"))
+            if path and not os.path.exists(path):
+                kind = disk.get("device", "disk")
+                raise NotFoundError(f"{name}: {kind} image {path} does not exist",
+                                    hint="fix the path in the conf or the BOOTMODE/INSTMODE argument")
+        for tag in ("kernel", "initrd"):
+            path = root.findtext(f"os/{tag}")
+            if path and not os.path.exists(path):
+                raise NotFoundError(f"{name}: {tag} {path} does not exist",
+                                    hint="fix the KERNEL argument or KERNELIMAGE/INITRDIMAGE in the conf")
+
+    def build(self, vm: VmConfig, request: BootRequest, options: CreateOptions):
+        """The translator's DomainBuild for this host."""
+        from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+        from ctys_libvirt.translate.xml import build_domain
+
+        caps = libvirt_host_caps(self.conn)
+        return build_domain(vm, request, caps, options)
+
+    def create(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
+        """Define (persistent unless ``options.transient``), start and wait until running."""
+        with label_lock(vm.label):
+            b = self.build(vm, request, options)
+            plan = getattr(b, "plan", None)
+            return self.create_from_build(
+                name=b.name, uuid=b.uuid, xml=b.xml, final_xml=getattr(b, "final_xml", None),
+                warnings=list(getattr(b, "warnings", []) or []), options=options,
+                console=request.console.value,
+                create_target=getattr(plan, "create_target", None),
+                is_install=request.instmode is not None)
+
+    def create_from_build(self, *, name: str, uuid: str, xml: str, final_xml: Optional[str],
+                          warnings: List[str], options: CreateOptions, console: str,
+                          create_target=None, is_install: bool = False) -> CreateResult:
+        """The CREATE sequence for already generated XML (the caller holds the label lock)."""
+        label = name
+        existing = self._check_clash(name, uuid)
+        if existing is not None and self._is_active(existing):
+            if options.reuse:
+                res = self._result(existing, console, defined=False)
+                res.messages = warnings + [f"{label} is already running; reusing it"]
+                return res
+            raise AlreadyRunning(f"{label} is already running (UUID {existing.UUIDString()})",
+                                 hint="use --reuse to attach its console, or cancel it first")
+        created_target = None
+        if is_install:
+            created_target = self._prepare_install_target(create_target)
+        self._check_sources(xml)
+        messages = list(warnings)
+        defined = False
+        dom = None
+        try:
+            if is_install:
+                if not options.transient:
+                    dom, defined = self._define_if_changed(existing, final_xml or xml)
+                dom = self.conn.createXML(xml, 0)
+                messages.append(f"install domain {name} started (transient, on_reboot=destroy); "
+                                f"the persistent definition keeps the normal boot order")
+            elif options.transient:
+                dom = self.conn.createXML(xml, 0)
+            else:
+                dom, defined = self._define_if_changed(existing, xml)
+                if dom.hasManagedSaveImage(0):
+                    messages.append(f"{label}: resuming from its managed save image")
+                dom.create()
+        except libvirt.libvirtError as exc:
+            if existing is None and defined:
+                self._undefine_quietly(name)  # a failed create leaves nothing behind
+            if _code(exc) == libvirt.VIR_ERR_OPERATION_INVALID and "already" in str(exc):
+                raise AlreadyRunning(f"{label} is already running (UUID {uuid})",
+                                     hint="use --reuse to attach its console, or cancel it first") from None
+            raise self._error(f"starting {label}", exc,
+                              hint="check the domain XML with `ctys-libvirt xml` and the libvirtd log") from None
+        if not self._wait(dom, lambda: self._state(dom)[0] in _ACTIVE_STATES, options.timeout):
+            raise CtysTimeout(f"{label} did not reach running within {options.timeout:g}s",
+                              hint="see the libvirtd log; raise --timeout")
+        res = self._result(dom, console, defined=defined)
+        res.install = is_install
+        res.created_target = created_target
+        res.messages = messages + res.messages
+        return res
+
+    def _undefine_quietly(self, name: str) -> None:
+        try:
+            dom = self.conn.lookupByName(name)
+            if not dom.isActive():
+                dom.undefine()
+        except libvirt.libvirtError:
+            pass
+
+    @staticmethod
+    def _prepare_install_target(target) -> Optional[str]:
+        """STAGE INIT: create a missing install target with qemu-img (never touching one).
+        ``target`` is the plan's TargetCreation (path, format, size, mode)."""
+        if target is None:
+            return None
+        created = images.ensure_install_target(
+            Path(target.path), target.format, target.size,
+            preallocate=(getattr(target, "mode", "") or "").upper() == "HDDDOS")
+        return str(target.path) if created else None
+
+    def _define_if_changed(self, existing, xml: str):
+        """Persistent define when new, or when the generated XML (which embeds the conf's
+        sha256) differs from what we defined last; returns (domain, defined?)."""
+        digest = _digest(xml)
+        if existing is not None:
+            facts = domxml.parse(existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            if facts.define_digest == digest:
+                return existing, False
+            if existing.hasManagedSaveImage(0):
+                # Changing the config under a saved memory image would corrupt the restore.
+                return existing, False
+        try:
+            return self.conn.defineXML(domxml.with_define_digest(xml, digest)), True
+        except libvirt.libvirtError as exc:
+            raise self._error("defining the domain", exc,
+                              hint="check the XML with `ctys-libvirt xml`") from None
+
+    def _result(self, dom, console: str, *, defined: bool) -> CreateResult:
+        facts = domxml.parse(dom.XMLDesc(0))
+        st = self.state_text(dom)
+        display = facts.vnc_port - VNC_BASEPORT if facts.vnc_port else None
+        res = CreateResult(name=dom.name(), uuid=dom.UUIDString(), backend=self.name,
+                           state=st, console=console, vnc_display=display,
+                           vnc_port=facts.vnc_port, serial=facts.serial_pty,
+                           pid=self._pid(dom.name()) if st in ("running", "paused") else None,
+                           defined=defined)
+        if facts.vnc_port:
+            res.messages.append(f"VNC: {facts.vnc_listen or '127.0.0.1'}:{display} "
+                                f"(port {facts.vnc_port})")
+        if facts.serial_pty:
+            res.messages.append(f"serial console: ctys-libvirt console {dom.name()}")
+        return res
+
+    def wait_inactive(self, target: str, timeout: float) -> bool:
+        """Block until the domain is shut off or gone (e.g. the end of an install run)."""
+        dom = self._require(target)
+        return self._wait(dom, lambda: not self._is_active(dom), timeout)
+
+    # -- CANCEL ---------------------------------------------------------------------
+
+    def cancel(self, target: str, mode: CancelMode = CancelMode.POWEROFF,
+               timeout: float = 20.0) -> CancelResult:
+        return self.cancel_domain(self._require(target), CancelMode(mode), timeout)
+
+    def cancel_domain(self, dom, mode: CancelMode, timeout: float = 20.0) -> CancelResult:
+        name = dom.name()
+        t0 = time.monotonic()
+        st, _reason = self._state(dom)
+        w = self.watcher  # registered before acting, so no event is missed
+        active = st in _ACTIVE_STATES
+
+        def done(action: str, *msgs: str) -> CancelResult:
+            return CancelResult(name=name, mode=mode, action=action, state=self.state_text(dom),
+                                seconds=round(time.monotonic() - t0, 3), messages=list(msgs))
+
+        try:
+            if mode is CancelMode.RESUME:
+                if st == libvirt.VIR_DOMAIN_PAUSED:
+                    dom.resume()
+                    self._wait(dom, lambda: self._state(dom)[0] == libvirt.VIR_DOMAIN_RUNNING, timeout)
+                    return done("resumed")
+                if not active and dom.isPersistent() and dom.hasManagedSaveImage(0):
+                    dom.create()
+                    self._wait(dom, lambda: self._is_active(dom), timeout)
+                    return done("restored")
+                if active:
+                    raise BackendError(f"{name} is {self.state_text(dom)}, not paused or saved",
+                                       hint="RESUME continues a PAUSEd or SUSPENDed VM")
+                raise NotRunning(f"{name} is not paused and has no saved state ({self.state_text(dom)})",
+                                 hint=f"start it with `ctys-libvirt create {name}`")
+            if not active:
+                raise NotRunning(f"{name} is not running ({self.state_text(dom)})",
+                                 hint=f"start it with `ctys-libvirt create {name}`")
+            if mode is CancelMode.POWEROFF:
+                dom.shutdown()
+                if w.wait_until(dom.UUIDString(), lambda: not self._is_active(dom), timeout):
+                    return done("shutdown", f"{name} shut down by ACPI request")
+                dom.destroy()
+                self._wait(dom, lambda: not self._is_active(dom), 30)
+                return done("destroyed", f"{name} did not shut down within {timeout:g}s; destroyed")
+            if mode is CancelMode.FORCE:
+                dom.destroy()
+                self._wait(dom, lambda: not self._is_active(dom), 30)
+                return done("destroyed")
+            if mode is CancelMode.RESET:
+                dom.reset(0)
+                return done("reset")
+            if mode is CancelMode.REBOOT:
+                dom.reboot(0)
+                return done("reboot requested", "the guest decides whether it reboots (ACPI)")
+            if mode is CancelMode.PAUSE:
+                if st == libvirt.VIR_DOMAIN_PAUSED:
+                    return done("paused", f"{name} was already paused")
+                dom.suspend()
+                self._wait(dom, lambda: self._state(dom)[0] == libvirt.VIR_DOMAIN_PAUSED, timeout)
+                return done("paused")
+            if mode is CancelMode.SUSPEND:
+                if not dom.isPersistent():
+                    raise BackendError(f"{name} is transient; SUSPEND needs a persistent domain",
+                                       hint="use PAUSE, or create it without --transient")
+                dom.managedSave(0)
+                self._wait(dom, lambda: not self._is_active(dom), timeout)
+                return done("saved", "resume with `cancel --mode RESUME` or `create`")
+        except libvirt.libvirtError as exc:
+            if _code(exc) == libvirt.VIR_ERR_OPERATION_INVALID and not self._is_active(dom):
+                raise NotRunning(f"{name} is not running ({self.state_text(dom)})",
+                                 hint=f"start it with `ctys-libvirt create {name}`") from None
+            raise self._error(f"{mode.value} of {name}", exc) from None
+        raise BackendError(f"unknown cancel mode {mode}")  # pragma: no cover
+
+    # -- LIST -----------------------------------------------------------------------
+
+    def list(self, include_inactive: bool = True) -> List[DomainInfo]:
+        """Every domain (ours mapped to its conf through metadata, foreign ones too):
+        one getAllDomainStats call for the states, then one XMLDesc per domain."""
+        flags = 0 if include_inactive else libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+        try:
+            stats = self.conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, flags)
+        except libvirt.libvirtError as exc:
+            raise self._error("listing domains", exc) from None
+        host = self.hostname()
+        hrx = self.hypervisor_release()
+        ns = domxml.metadata_ns()
+        users: Dict[int, str] = {}
+        groups: Dict[int, str] = {}
+        def xml_of(dom) -> Optional[str]:
+            try:
+                return dom.XMLDesc(0)
+            except libvirt.libvirtError:
+                return None  # vanished between the two calls (transient domain ended)
+
+        doms = [d for d, _ in stats]
+        if len(doms) > 32:
+            # The RPCs release the GIL; a few in flight hide the per-call round trip.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(4) as ex:
+                xmls = list(ex.map(xml_of, doms))
+        else:
+            xmls = [xml_of(d) for d in doms]
+        out = []
+        for (dom, st), xml in zip(stats, xmls):
+            if xml is not None:
+                out.append(self._info(dom, st, xml, ns, host, hrx, users, groups))
+        out.sort(key=lambda i: (i.state not in ("running", "paused"), i.name))
+        return out
+
+    def lookup(self, target: str) -> Optional[DomainInfo]:
+        dom = self.domain(target)
+        if dom is None:
+            return None
+        st, reason = self._state(dom)
+        return self._info(dom, {"state.state": st, "state.reason": reason}, dom.XMLDesc(0),
+                          domxml.metadata_ns(), self.hostname(), self.hypervisor_release(), {}, {})
+
+    def _info(self, dom, st, xml, ns, host, hrx, users, groups) -> DomainInfo:
+        f = domxml.parse(xml, ns)
+        state = st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE)
+        active = state in _ACTIVE_STATES
+        name = f.name or dom.name()
+        info = DomainInfo(name=name, uuid=f.uuid, state=STATE_NAMES.get(state, str(state)),
+                          backend=self.name, host=host, ours=f.ours, label=name, mac=f.mac,
+                          hypervisor="QEMU", accelerator="KVM" if f.dom_type == "kvm" else "QEMU",
+                          arch=f.arch or None,
+                          memory_mib=(f.memory_kib // 1024) if f.memory_kib else None,
+                          vcpus=f.vcpus)
+        if active:
+            info.domain_id = dom.ID()
+            info.vnc_port = f.vnc_port
+            info.vnc_display = f.vnc_port - VNC_BASEPORT if f.vnc_port else None
+            info.pid = self._pid(name)
+            if f.serial_pty:
+                info.extra["sport"] = f.serial_pty
+            if f.ifname:
+                info.extra["ifname"] = f.ifname
+            if info.pid:
+                try:
+                    s = os.stat(f"/proc/{info.pid}")
+                    info.user = users.get(s.st_uid) or users.setdefault(s.st_uid, _uname(s.st_uid))
+                    info.extra["group"] = groups.get(s.st_gid) or groups.setdefault(s.st_gid, _gname(s.st_gid))
+                except OSError:
+                    pass
+        info.console = _console_kind(f)
+        if f.emulator:
+            info.extra["emulator"] = f.emulator
+        if hrx:
+            info.extra["hyperrelrun"] = hrx
+        if f.ours:
+            meta = f.meta
+            info.conf_path = domxml.meta_value(meta, "conf_path", "conf")
+            info.conf_sha256 = domxml.meta_value(meta, "conf_sha256", "sha256")
+            info.label = domxml.meta_value(meta, "label") or info.label
+            keys = meta.get("keys")
+            if isinstance(keys, dict):
+                info.ip = keys.get("IP0") or None
+            if isinstance(meta.get("console"), str) and meta["console"]:
+                info.console = meta["console"]
+            if meta.get("phase"):
+                info.extra["phase"] = str(meta["phase"])
+        return info
+
+    # -- INFO -----------------------------------------------------------------------
+
+    def info(self) -> Dict[str, object]:
+        """Host and hypervisor facts for `ctys-libvirt info`."""
+        from lxml import etree
+
+        def ver(v: int) -> str:
+            return f"{v // 1000000}.{(v // 1000) % 1000}.{v % 1000}"
+
+        conn = self.conn
+        caps = etree.fromstring(conn.getCapabilities().encode())
+        guests = []
+        domain_types = set()
+        for g in caps.iterfind("guest"):
+            arch = g.find("arch")
+            if arch is None:
+                continue
+            types = sorted({d.get("type") for d in arch.iterfind("domain")})
+            domain_types.update(types)
+            guests.append({"os_type": g.findtext("os_type"), "arch": arch.get("name"),
+                           "emulator": arch.findtext("emulator"), "domain_types": types,
+                           "machines": sorted({m.text for m in arch.iterfind("machine") if m.text})[:8]})
+        doms = conn.listAllDomains(0)
+        active = sum(1 for d in doms if d.isActive())
+        ns = domxml.metadata_ns()
+        ours = 0
+        if ns:
+            for d in doms:
+                try:
+                    d.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, ns, 0)
+                    ours += 1
+                except libvirt.libvirtError:
+                    pass
+        kvm_dev = os.path.exists("/dev/kvm")
+        return {
+            "uri": conn.getURI(),
+            "hostname": self.hostname(),
+            "libvirt_version": ver(conn.getLibVersion()),
+            "hypervisor": conn.getType(),
+            "hypervisor_version": ver(conn.getVersion()),
+            "host_arch": caps.findtext("host/cpu/arch"),
+            "kvm_device": kvm_dev,
+            "kvm_usable": "kvm" in domain_types,
+            "domain_types": sorted(domain_types),
+            "guests": guests,
+            "domains": {"total": len(doms), "active": active, "inactive": len(doms) - active,
+                        "ours": ours},
+        }
+
+
+def _console_kind(f: "domxml.DomXml") -> Optional[str]:
+    if f.graphics == "vnc":
+        return "VNC"
+    if f.graphics == "sdl":
+        return "SDL"
+    if "pty" in f.serial_types:
+        return "CLI"
+    return "NONE"
+
+
+def _uname(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _gname(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
