@@ -1,0 +1,94 @@
+"""`ctys-libvirt check CONF`: read a conf safely and show what was understood."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import typer
+
+from ctys_libvirt.cli.app import app
+from ctys_libvirt.cli.common import emit_json, errors_to_exit
+from ctys_libvirt.errors import NotFoundError, UsageError
+
+_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECTIONLESS = ("keys", "variables", "warnings")
+
+
+def _overrides(items: Optional[List[str]]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not _VAR.fullmatch(name):
+            raise UsageError(f"--set {item!r} is not VAR=VALUE",
+                             hint="write e.g. --set MEMSIZE=256")
+        out[name] = value
+    return out
+
+
+def _conf_target(conf: str):
+    """A path (file, VM dir, .sh wrapper) is used as is; anything else is a machine
+    address resolved by the inventory."""
+    p = Path(conf).expanduser()
+    if p.exists() or (p.suffix == ".sh" and p.with_suffix(".ctys").exists()):
+        return p
+    try:
+        from ctys_libvirt.cli.common import resolve_conf
+        return resolve_conf(conf, ())
+    except ImportError:
+        raise NotFoundError(f"conf {conf} does not exist",
+                            hint="give the path of a <label>.ctys file or its VM directory") from None
+
+
+def _plain(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@app.command()
+def check(
+    conf: str = typer.Argument(..., help="conf file, VM directory, <label>.sh wrapper or address"),
+    mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution as ctys "
+                                         "spells it (debian, Ubuntu, CentOS, ...); default: this host"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="VAR=VALUE given to the conf "
+                                             "like an environment variable (repeatable)"),
+    env: bool = typer.Option(False, "--env", help="let the process environment into the conf"),
+    force: bool = typer.Option(False, "--force", help="read confs marked MAGICID-IGNORE/NOENUM"),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """Parse CONF without executing it; print keys, resolved settings, variables, warnings."""
+    with errors_to_exit():
+        f = (fmt or "").lower()
+        if f not in ("table", "json"):
+            raise UsageError(f"unknown --format {fmt!r}", hint="use table or json")
+        overrides = _overrides(set_)
+        from ctys_libvirt.conf import default_host_context, load_conf
+
+        ctx = default_host_context()
+        if mydist:
+            ctx = dataclasses.replace(ctx, mydist=mydist)
+        vm = load_conf(_conf_target(conf), ctx, use_env=env, force=force, overrides=overrides)
+        fields = {k: _plain(v) for k, v in dataclasses.asdict(vm).items()
+                  if k not in _SECTIONLESS}
+        if f == "json":
+            emit_json({"config": fields, "keys": vm.keys, "variables": vm.variables,
+                       "warnings": vm.warnings})
+            return
+        _table("keys", vm.keys)
+        _table("config", {k: "" if v is None else v for k, v in fields.items()})
+        _table("variables", vm.variables)
+        print("[warnings]")
+        for w in vm.warnings:
+            print(f"  {w}")
+
+
+def _table(title: str, rows: Dict[str, object]) -> None:
+    print(f"[{title}]")
+    width = max((len(k) for k in rows), default=0)
+    for k in sorted(rows) if title != "config" else rows:
+        print(f"  {k.ljust(width)}  {rows[k]!r}" if isinstance(rows[k], str) and
+              rows[k] != rows[k].strip() else f"  {k.ljust(width)}  {rows[k]}")

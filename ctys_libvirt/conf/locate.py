@@ -1,0 +1,57 @@
+"""Find the conf of a VM from a path the user gives (file, VM directory, `.sh` wrapper)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ctys_libvirt.conf.keys import read_keys
+from ctys_libvirt.errors import ConfError, CtysError, NotFoundError
+
+
+def _abs(p: Path) -> Path:
+    # absolute but not symlink-resolved: CTYSWRAPPERPATH is the directory as addressed
+    return Path(os.path.abspath(os.path.expanduser(str(p))))
+
+
+def locate_conf(path_or_dir) -> Path:
+    """A `.ctys` file; a VM directory holding `<dirname>.ctys` (else its single active
+    `*.ctys`); a `<stem>.sh` wrapper or legacy `<stem>.conf` -> the sibling `<stem>.ctys`."""
+    p = _abs(Path(path_or_dir))
+    if p.is_dir():
+        own = p / f"{p.name}.ctys"
+        if own.is_file():
+            return own
+        try:
+            found = sorted(q for q in p.iterdir() if q.suffix == ".ctys" and q.is_file())
+        except OSError as exc:
+            raise ConfError(f"cannot list VM directory {p}: {exc.strerror}",
+                            hint="check the directory's permissions") from None
+        active = []
+        for q in found:
+            try:
+                if read_keys(q).magic_qemu:
+                    active.append(q)
+            except CtysError:
+                continue
+        if len(active) == 1:
+            return active[0]
+        if len(active) > 1:
+            names = ", ".join(q.name for q in active)
+            raise ConfError(f"VM directory {p} holds several confs with MAGICID-QEMU: {names}",
+                            hint="give the .ctys file itself, or mark the others "
+                                 "#@#MAGICID-IGNORE")
+        raise NotFoundError(f"no {p.name}.ctys (or other *.ctys with #@#MAGICID-QEMU) in {p}",
+                            hint="give the path of the VM's .ctys file")
+    if p.is_file():
+        if p.suffix in (".sh", ".conf"):
+            sib = p.with_suffix(".ctys")
+            if sib.is_file():
+                return sib
+            if p.suffix == ".sh":
+                raise NotFoundError(f"wrapper {p} has no sibling {sib.name}",
+                                    hint="the conf must sit next to the wrapper with the same stem")
+        return p
+    if p.suffix == ".sh" and p.with_suffix(".ctys").is_file():
+        return p.with_suffix(".ctys")
+    raise NotFoundError(f"conf {p} does not exist",
+                        hint="give the path of a <label>.ctys file or its VM directory")
