@@ -1,0 +1,135 @@
+"""``ctys-libvirt enumerate``: the ENUMERATE scan, the inventory DB and its legacy files."""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from ctys_libvirt.cli.app import app
+from ctys_libvirt.cli.common import errors_to_exit, warn
+
+FORMATS = ("table", "records", "json")
+
+
+@app.command()
+def enumerate(  # noqa: A001 - the ctys action name
+    paths: Optional[List[str]] = typer.Argument(
+        None, help="Base paths to scan for *.ctys (default: $HOME)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | records | json"),
+    update_db: bool = typer.Option(False, "--update-db",
+                                   help="Store the result in the inventory DB (atomic replace per base path)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Inventory DB file "
+                                     "(default ~/.ctys/db/default/inventory.sqlite, or $CTYS_INVENTORY_DB)."),
+    from_db: bool = typer.Option(False, "--from-db", help="Print the stored inventory instead of scanning."),
+    full: bool = typer.Option(False, "--full", help="Parse every conf completely (slower; "
+                              "reports conf errors and fills VRAM/VCPU/arch from the parsed values)."),
+    all_states: bool = typer.Option(False, "--all-states",
+                                    help="Include every VMSTATE (default ACTIVE, DISABLED, empty)."),
+    matchvstat: Optional[str] = typer.Option(None, "--matchvstat",
+                                             help="'%'-separated VMSTATE list, as ctys MATCHVSTAT."),
+    title: bool = typer.Option(False, "--title", help="records: print a TITLE line first."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Re-read every conf (default: confs "
+                                  "unchanged since the last scan come from the scan cache, "
+                                  "$CTYS_SCAN_CACHE_DIR or ~/.cache/ctys-libvirt)."),
+    hosts: Optional[List[str]] = typer.Option(None, "--host", "-H",
+                                              help="Scan on [user@]host over ssh (repeatable; groups allowed)."),
+    export_enum: Optional[str] = typer.Option(None, "--export-enum-fdb", metavar="FILE",
+                                              help="Write the DB as legacy enum.fdb."),
+    import_enum: Optional[str] = typer.Option(None, "--import-enum-fdb", metavar="FILE",
+                                              help="Load a legacy enum.fdb into the DB."),
+    import_macmap: Optional[str] = typer.Option(None, "--import-macmap", metavar="FILE",
+                                                help="Load a legacy macmap.fdb (name;MAC;IP) into the DB."),
+    export_macmap: Optional[str] = typer.Option(None, "--export-macmap", metavar="FILE",
+                                                help="Write the DB's MAC map as macmap.fdb."),
+) -> None:
+    """ENUMERATE: find ctys QEMU confs (MAGICID-QEMU, not IGNORE/NOENUM) and print their
+    47-field records; optionally refresh the inventory DB and export enum.fdb."""
+    with errors_to_exit():
+        from ctys_libvirt.errors import UsageError
+        from ctys_libvirt.inventory import collect, output, record
+        from ctys_libvirt.inventory.store import Store, default_db_path
+
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}", hint="use table, records or json")
+        dbpath = db or default_db_path()
+        if import_enum or import_macmap or export_enum or export_macmap:
+            with Store(dbpath) as st:
+                for w in st.warnings:
+                    warn(w)
+                if import_enum:
+                    n, ws = st.import_enum_fdb(import_enum)
+                    for w in ws:
+                        warn(w)
+                    print(f"imported {n} VMs from {import_enum}", file=sys.stderr)
+                if import_macmap:
+                    n, ws = st.import_macmap(import_macmap)
+                    for w in ws:
+                        warn(w)
+                    print(f"imported {n} MAC map entries from {import_macmap}", file=sys.stderr)
+            if not (export_enum or export_macmap) and not paths and not from_db and not update_db:
+                return
+        vst = ("PRESENT",) if all_states else tuple(
+            v for v in (matchvstat or "").upper().split("%") if v)
+        failed = False
+        if hosts:
+            from ctys_libvirt import hosts as hostmod
+
+            targets = hostmod.parse_targets(hosts)
+            res_remote = hostmod.enumerate_hosts(targets, bases=paths or (), matchvstat=vst, full=full,
+                                                 cache_dir=None if no_cache else collect.default_cache_dir())
+            recs = res_remote.records
+            for w in res_remote.warnings:
+                warn(w)
+            for h, err in res_remote.failures:
+                print(f"ctys-libvirt: error: {h}: {err}", file=sys.stderr)
+                failed = True
+        elif from_db:
+            res = collect.records_from_db(dbpath, under=paths or ())
+            for w in res.warnings:
+                warn(w)
+            recs = res.records
+        elif export_enum or export_macmap:
+            recs = None
+        else:
+            res = collect.enumerate_local(paths or (), full=full, matchvstat=vst,
+                                          update_db=update_db, db=dbpath,
+                                          cache_dir=None if no_cache else collect.default_cache_dir())
+            for w in res.warnings:
+                warn(w)
+            recs = res.records
+        if export_enum or export_macmap:
+            with Store(dbpath) as st:
+                for w in st.warnings:
+                    warn(w)
+                if export_enum:
+                    n = st.export_enum_fdb(export_enum)
+                    print(f"wrote {n} records to {export_enum}", file=sys.stderr)
+                if export_macmap:
+                    n = st.export_macmap(export_macmap)
+                    print(f"wrote {n} MAC map entries to {export_macmap}", file=sys.stderr)
+        if recs is not None:
+            names = record.FIELD_NAMES
+            if fmt == "json":
+                print(output.records_json(recs, names))
+            elif fmt == "records":
+                lines = []
+                if title:
+                    lines.append(output.title(names, range(1, record.NFIELDS + 1), "TITLE"))
+                lines.extend(record.join_record(r) for r in recs)
+                if lines:
+                    print("\n".join(lines))
+            else:
+                print(output.render_table(recs, DEFAULT_TABLE))
+        if failed:
+            raise SystemExit(4)
+
+
+def _default_table():
+    from ctys_libvirt.suboptions import TabColumn
+
+    return [TabColumn(1, "host", 0), TabColumn(3, "label", 0), TabColumn(5, "uuid", 0),
+            TabColumn(6, "mac", 0), TabColumn(7, "tcp", 0), TabColumn(4, "id", 0)]
+
+
+DEFAULT_TABLE = _default_table()

@@ -1,0 +1,557 @@
+"""``ctys-qemu``: the ctys command line for the QEMU plugin, mapped onto the library.
+
+    ctys-qemu [-t QEMU] -a ACTION[=SUBOPTS] [options] [--] ['(global opts)'] [targets...]
+
+Actions: CREATE, CANCEL, LIST, ENUMERATE, INFO.  Suboption parsing lives in
+``ctys_libvirt.suboptions``; this module only maps specs onto backends / inventory calls and
+prints.  Targets: ``[user@]host``, ``host'(opts)'``, comma lists, group names (files in
+``~/.ctys/groups``); no target = this host.  Per-host failures are reported on stderr (one
+line each) and the rest goes on; the exit code is the highest error code seen.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from typing import List, Optional, Sequence
+
+PROG = "ctys-qemu"
+
+
+def _err(msg: str) -> None:
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+
+
+def _warn(msg: str) -> None:
+    print(f"{PROG}: warning: {msg}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 1 (usage), no usage dump
+        _err(f"{message} (see '{PROG} --help')")
+        raise SystemExit(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="ctys-style front end of ctys-libvirt for QEMU VMs.",
+        epilog="""Actions and suboptions (keys case-insensitive; ',,' = literal ',', '::' = literal ':',
+'%' separates values, '%%' = literal '%'):
+  CREATE=<address>[,CONNECT|REUSE|RECONNECT|RESUME][,CONSOLE:VNC[:<port>]|SDL|CLI|CLI0|XTERM|GTERM|EMACS*|NONE]
+         [,BOOTMODE:<mode>[%<path>]][,INSTMODE[:<src>%<srcpath>%<tgt>%<tgtpath>%<stage>]]
+         [,KERNEL:<img>[%<initrd>[%<append>]]][,ARGSADD:S%<args>][,USER:<u>][,WAITC:<s>][,WAITS:<s>]
+         [,PING:ON|OFF|<n>%<sleep>][,SSHPING:..]
+  CANCEL=<address>{,<address>}|ALL[,POWEROFF[:<delay>]|FORCE|RESET|REBOOT|PAUSE|SUSPEND|RESUME][,TIMEOUT:<s>]
+  LIST[=MACHINE|TERSE|TITLE|<field keys>|TAB_GEN:<i>_<title>_<w>%..|SORT[:UNIQUE%<n>]]
+  ENUMERATE[=MACHINE|TERSE|TITLE|<field keys>|B:<dir>%<dir>|MATCHVSTAT:<states>|SORT..]
+  INFO
+Addresses: L|LABEL, U|UUID, M|MAC, F|FILENAME, B|BASEPATH, I|ID|P|PNAME, T|TCP, DR|DBRECORD.
+Exit codes: 0 ok, 1 usage, 2 not found/ambiguous, 3 conf error, 4 backend/host error, 5 timeout.""",
+    )
+    p.add_argument("-a", dest="action", metavar="ACTION[=SUBOPTS]", help="CREATE, CANCEL, LIST, ENUMERATE, INFO")
+    p.add_argument("-t", dest="type", metavar="TYPE", help="session type (only QEMU)")
+    p.add_argument("-T", dest="types", metavar="TYPES", help="plugin preload list (must include QEMU or ALL)")
+    p.add_argument("-X", dest="terse", action="store_true", help="terse machine output")
+    p.add_argument("-c", dest="cache", metavar="MODE", help="inventory use: ON[,BOTH|LOCAL|REMOTE][,ONLY] | OFF")
+    p.add_argument("-p", dest="dbdir", metavar="DBDIR", help="inventory DB directory (holds inventory.sqlite)")
+    p.add_argument("-l", dest="user", metavar="USER", help="remote login user for targets without user@")
+    p.add_argument("-b", dest="bflag", metavar="MODE", help="(accepted for ctys compatibility; ignored)")
+    p.add_argument("-z", dest="zflag", metavar="PTY", help="(accepted for ctys compatibility; ignored)")
+    p.add_argument("-d", dest="debug", metavar="LEVEL", help="(accepted for ctys compatibility; ignored)")
+    p.add_argument("--group", dest="groups", action="append", default=[], metavar="NAME",
+                   help="add the members of group NAME (file in ~/.ctys/groups or $CTYS_GROUPS_PATH)")
+    p.add_argument("--connect", metavar="URI", help="libvirt URI to use instead of targets")
+    p.add_argument("--transport", default="ssh", metavar="T",
+                   help="libvirt transport for remote targets: ssh (default), tcp, tls, libssh, libssh2")
+    p.add_argument("--base", dest="bases", action="append", default=[], metavar="DIR",
+                   help="base path for address resolution and ENUMERATE (repeatable; default $HOME)")
+    p.add_argument("--db", metavar="FILE", help="inventory DB file")
+    p.add_argument("--backend", default="auto", help="auto | libvirt | direct (local target only)")
+    p.add_argument("--remote-cmd", metavar="CMD", help="ctys-libvirt command on remote hosts (ENUMERATE)")
+    p.add_argument("--timeout", type=float, default=60.0, help="CREATE: seconds to wait for running")
+    p.add_argument("targets", nargs="*", help="[user@]host, host'(opts)', group names")
+    return p
+
+
+@dataclasses.dataclass
+class Ctx:
+    args: argparse.Namespace
+    targets: list
+    db: Optional[str]
+    use_db: bool
+    scan_fs: bool
+    terse: bool
+
+
+# ---------------------------------------------------------------------------
+# backends per target
+# ---------------------------------------------------------------------------
+
+def _backend(ctx: Ctx, t, vm=None):
+    from ctys_libvirt.hosts import target_uri
+
+    a = ctx.args
+    if t.is_local and not t.uri:
+        from ctys_libvirt.backends.select import open_backend
+
+        return open_backend(a.backend, uri=a.connect, vm=vm)
+    from ctys_libvirt.backends.libvirt import LibvirtBackend
+
+    return LibvirtBackend(target_uri(t, transport=a.transport))
+
+
+def _apply_user(ctx: Ctx, user: Optional[str]) -> None:
+    """USER:<user> is the account on the target: remote targets without user@ log in as it."""
+    if user:
+        ctx.targets = [dataclasses.replace(t, user=user) if not t.is_local and not t.user and not t.uri
+                       else t for t in ctx.targets]
+
+
+def _active(info) -> bool:
+    return info is not None and info.state not in ("shutoff", "nostate", "gone")
+
+
+# ---------------------------------------------------------------------------
+# CREATE
+# ---------------------------------------------------------------------------
+
+def _poll(what: str, label: str, spec, probe) -> None:
+    from ctys_libvirt.errors import CtysTimeout
+
+    for _ in range(spec.count):
+        if probe():
+            return
+        time.sleep(spec.sleep)
+    raise CtysTimeout(f"{what} of VM {label} did not succeed after {spec.count} tries",
+                      hint=f"check the guest network, or drop {what}")
+
+
+def _ping(ip: str) -> bool:
+    try:
+        return subprocess.run(["ping", "-c", "1", "-W", "1", ip], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
+    except FileNotFoundError:
+        import socket
+
+        try:  # no ping binary: a TCP connect attempt (refused also proves the host is up)
+            socket.create_connection((ip, 22), timeout=1).close()
+            return True
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+
+
+def _sshping(ip: str, user: Optional[str]) -> bool:
+    dest = f"{user}@{ip}" if user else ip
+    return subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", dest, "true"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          stdin=subprocess.DEVNULL).returncode == 0
+
+
+def _connect_info(info) -> str:
+    parts = [f"{info.label or info.name}: {info.state}"]
+    if info.vnc_display is not None:
+        parts.append(f"VNC :{info.vnc_display} (port {info.vnc_port})")
+    if info.extra.get("sport"):
+        parts.append(f"serial {info.extra['sport']}")
+    return ", ".join(parts)
+
+
+def do_create(ctx: Ctx, sub: str) -> int:
+    from ctys_libvirt.conf import load_conf
+    from ctys_libvirt.errors import AlreadyRunning, NotRunning, UsageError
+    from ctys_libvirt.inventory.address import resolve_address
+    from ctys_libvirt.model import CancelMode, ConsoleType, CreateOptions
+    from ctys_libvirt.suboptions import parse_create
+    from ctys_libvirt.translate.request import make_request
+
+    spec = parse_create(sub)
+    for w in spec.warnings:
+        _warn(w)
+    found: List[str] = []
+    try:
+        conf = resolve_address(spec.address, ctx.args.bases, db=ctx.db, use_db=ctx.use_db,
+                               scan_fs=ctx.scan_fs, warnings=found)
+    finally:
+        for w in found:
+            _warn(w)
+    vm = load_conf(conf)
+    if spec.address.label and vm.label != spec.address.label:
+        raise UsageError(f'Different LABELs detected:"{spec.address.label}" == "{vm.label}"',
+                         hint=f"{conf} has LABEL {vm.label}")
+    req = make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
+                       console=spec.console, argsadd=spec.argsadd)
+    _apply_user(ctx, spec.user)
+    opts = CreateOptions(timeout=ctx.args.timeout)
+
+    def one(t):
+        be = _backend(ctx, t, vm)
+        try:
+            info = be.lookup(vm.label)
+            host = t.display
+            if _active(info):
+                if spec.attach in ("CONNECT", "REUSE", "RECONNECT"):
+                    if spec.waitc:
+                        time.sleep(spec.waitc)
+                    return [f"{spec.attach} {host}: {_connect_info(info)}"]
+                if spec.attach == "RESUME" and info.state == "paused":
+                    r = be.cancel(vm.label, CancelMode.RESUME, ctx.args.timeout)
+                    return [f"RESUME {host}: {r.name}: {r.action}; now {r.state}"]
+                raise AlreadyRunning(f"Session already exists ID={conf} - LABEL={vm.label}",
+                                     hint='Choose "REUSE" if you want connect-only when existing')
+            if spec.attach in ("CONNECT", "RECONNECT"):
+                raise NotRunning(f"CONNECT and RECONNECT require a running server: {vm.label} "
+                                 f"is {info.state if info else 'not defined'} on {host}",
+                                 hint="use REUSE to start it if needed")
+            if spec.attach == "RESUME" and info is not None and getattr(be, "name", "") == "libvirt":
+                try:
+                    r = be.cancel(vm.label, CancelMode.RESUME, ctx.args.timeout)
+                    return [f"RESUME {host}: {r.name}: {r.action}; now {r.state}"]
+                except NotRunning:
+                    pass  # nothing saved: start normally
+            res = be.create(vm, req, opts)
+            lines = [f"CREATE {host}: {res.name}: {res.state} (UUID {res.uuid}, backend {res.backend}"
+                     + (f", pid {res.pid}" if res.pid else "") + ")"]
+            lines += [f"  {m}" for m in res.messages]
+            if spec.waits:
+                time.sleep(spec.waits)
+            if spec.ping.enabled or spec.sshping.enabled:
+                if not vm.ip:
+                    raise UsageError(f"Missing the TCP/IP address of VM:{vm.label}",
+                                     hint="set #@#IP0 in the conf to use PING/SSHPING")
+                if spec.ping.enabled:
+                    _poll("PING", vm.label, spec.ping, lambda: _ping(vm.ip))
+                if spec.sshping.enabled:
+                    _poll("SSHPING", vm.label, spec.sshping, lambda: _sshping(vm.ip, spec.user))
+            if req.console is ConsoleType.CLI0 and getattr(be, "name", "") == "libvirt":
+                for line in lines:
+                    print(line)
+                lines = []
+                sys.stdout.flush()
+                _cli0(be, res.name)
+            return lines
+        finally:
+            be.close()
+
+    return _per_target(ctx, one)
+
+
+def _cli0(be, name: str) -> None:
+    """CLI0: serial console in the foreground; the VM is destroyed when it ends."""
+    from ctys_libvirt import console
+    from ctys_libvirt.model import CancelMode
+
+    try:
+        dom = be._require(name)
+        print(f"Connected to {name} (escape character is ^])", file=sys.stderr)
+        reason = console.attach(be.conn, dom, 0 if sys.stdin else None, 1)
+        print(f"\r\n[{name}: console {reason}]", file=sys.stderr)
+    finally:
+        if be.domain(name) is not None and be._is_active(be._require(name)):
+            be.cancel(name, CancelMode.FORCE)
+            print(f"{name}: destroyed (CLI0 console ended)", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------
+# CANCEL
+# ---------------------------------------------------------------------------
+
+def do_cancel(ctx: Ctx, sub: str) -> int:
+    from ctys_libvirt.errors import AmbiguousAddressError, NotFoundError, NotRunning
+    from ctys_libvirt.inventory.address import match_domains, resolve_address
+    from ctys_libvirt.inventory.scan import read_header
+    from ctys_libvirt.model import CancelMode
+    from ctys_libvirt.suboptions import parse_cancel
+
+    spec = parse_cancel(sub)
+    for w in spec.warnings:
+        _warn(w)
+    _apply_user(ctx, spec.user)
+    if spec.scope == "CLIENT":
+        _warn("CLIENT: ctys-qemu starts no console client processes; nothing to cancel")
+        return 0
+    wait = spec.wait_seconds
+    if spec.method == "POWEROFF":
+        mode = CancelMode.FORCE if (spec.delay == 0 or spec.timeout == 0) else CancelMode.POWEROFF
+    else:
+        mode = CancelMode(spec.method)
+    bases = list(spec.basepaths) or ctx.args.bases
+
+    # conf paths for P:/I:/DR: parts (and labels of VMs given only by F:/U: etc. if no domain matches)
+    def conf_of(addr) -> Optional[str]:
+        if addr.pname or addr.id or addr.dbrecord is not None:
+            found: List[str] = []
+            try:
+                return str(resolve_address(addr, bases, db=ctx.db, use_db=ctx.use_db,
+                                           scan_fs=ctx.scan_fs, warnings=found))
+            finally:
+                for w in found:
+                    _warn(w)
+        return None
+
+    def one(t):
+        be = _backend(ctx, t)
+        try:
+            infos = be.list(include_inactive=True)
+            chosen = []
+            if spec.all:
+                chosen = [i for i in infos if _active(i) and i.ours]
+            for addr in spec.addresses:
+                path = conf_of(addr)
+                hits = match_domains(infos, addr, path)
+                if not hits and path is None and t.is_local:
+                    # an address only the conf knows (e.g. M: of a VM whose domain has no MAC)
+                    try:
+                        p = resolve_address(addr, bases, db=ctx.db, use_db=ctx.use_db,
+                                            scan_fs=ctx.scan_fs)
+                        hdr = read_header(p)
+                        lbl = hdr.label if hdr else None
+                        hits = [i for i in infos if (i.label or i.name) == lbl]
+                    except NotFoundError:
+                        hits = []
+                if not hits:
+                    raise NotFoundError(f"no VM matches {addr.describe()} on {t.display}",
+                                        hint="see '-a LIST' for the running VMs")
+                if len(hits) > 1:
+                    names = sorted(i.name for i in hits)
+                    raise AmbiguousAddressError(
+                        f"{addr.describe()} is ambiguous on {t.display}: {', '.join(names)}",
+                        names, hint="add U: or P: to pick one")
+                chosen.append(hits[0])
+            lines = []
+            done = set()
+            for info in chosen:
+                if info.name in done:
+                    continue
+                done.add(info.name)
+                if not _active(info) and mode is not CancelMode.RESUME:
+                    raise NotRunning(f"{info.name} is not running on {t.display} ({info.state})",
+                                     hint="nothing to cancel")
+                r = be.cancel(info.name, mode, float(wait))
+                lines.append(f"{spec.method}-SERVER {t.display}: {r.name}: {r.action}; now {r.state} "
+                             f"({r.seconds:.2f}s)")
+                lines += [f"  {m}" for m in r.messages]
+            if spec.all and not chosen:
+                lines.append(f"CANCEL {t.display}: no running VM of ours")
+            return lines
+        finally:
+            be.close()
+
+    return _per_target(ctx, one)
+
+
+# ---------------------------------------------------------------------------
+# LIST / ENUMERATE / INFO
+# ---------------------------------------------------------------------------
+
+def _render(records, spec, names, default_cols, terse: bool) -> str:
+    from ctys_libvirt.inventory import output
+
+    if terse and not (spec.terse or spec.machine or spec.table):
+        spec.terse = True
+    return output.render_ctys(records, spec, names, default_cols)
+
+
+def do_list(ctx: Ctx, sub: str) -> int:
+    from ctys_libvirt import records as listrec
+    from ctys_libvirt.suboptions import TabColumn, parse_collector
+
+    spec = parse_collector(sub, "LIST")
+    if spec.pkgs and "QEMU" not in spec.pkgs and "ALL" not in spec.pkgs:
+        return 0
+    recs: List[List[str]] = []
+
+    def one(t):
+        be = _backend(ctx, t)
+        try:
+            out = []
+            for info in be.list(include_inactive=False):
+                if not _active(info):
+                    continue
+                r = listrec.list_record(info).values()
+                if t.host and not t.is_local:
+                    r[0] = t.display
+                out.append(r)
+            return out
+        finally:
+            be.close()
+
+    code = _per_target(ctx, one, collect=recs)
+    if spec.site == "CLIENT" or spec.site == "TUNNEL":
+        recs = []
+    default = [TabColumn(1, "host", 0), TabColumn(3, "label", 0), TabColumn(4, "id", 0),
+               TabColumn(8, "disp", 0), TabColumn(9, "cport", 0), TabColumn(11, "pid", 0),
+               TabColumn(21, "accel", 0)]
+    text = _render(recs, spec, listrec.TITLES, default, ctx.terse)
+    if text:
+        print(text)
+    return code
+
+
+def do_enumerate(ctx: Ctx, sub: str) -> int:
+    from ctys_libvirt.hosts import enumerate_hosts
+    from ctys_libvirt.inventory.record import FIELD_NAMES
+    from ctys_libvirt.suboptions import TabColumn, parse_collector
+
+    spec = parse_collector(sub, "ENUMERATE")
+    if spec.pkgs and "QEMU" not in spec.pkgs and "ALL" not in spec.pkgs:
+        return 0
+    bases = list(spec.basepaths) or ctx.args.bases
+    targets = ctx.targets
+    if ctx.args.remote_cmd:
+        targets = [dataclasses.replace(t, remote_cmd=t.remote_cmd or ctx.args.remote_cmd) for t in targets]
+    from ctys_libvirt.inventory.collect import default_cache_dir
+
+    res = enumerate_hosts(targets, bases=bases, matchvstat=spec.matchvstat,
+                          cache_dir=default_cache_dir())
+    for w in res.warnings:
+        _warn(w)
+    for host, msg in res.failures:
+        _err(f"{host}: {msg}")
+    default = [TabColumn(1, "host", 0), TabColumn(3, "label", 0), TabColumn(2, "type", 0),
+               TabColumn(4, "id", 0)]
+    text = _render(res.records, spec, FIELD_NAMES, default, ctx.terse)
+    if text:
+        print(text)
+    return res.exit_code
+
+
+def do_info(ctx: Ctx, sub: str) -> int:
+    from ctys_libvirt.errors import UsageError
+
+    if sub.strip():
+        raise UsageError(f"INFO takes no suboptions: {sub!r}", hint="write -a INFO")
+
+    def one(t):
+        from ctys_libvirt.backends.libvirt import LibvirtBackend
+        from ctys_libvirt.hosts import target_uri
+
+        uri = ctx.args.connect if (t.is_local and ctx.args.connect) else target_uri(t, transport=ctx.args.transport)
+        be = LibvirtBackend(uri)
+        try:
+            f = be.info()
+        finally:
+            be.close()
+        accel = "KVM" if f.get("kvm_usable") else "QEMU"
+        if ctx.terse:
+            return [";".join([t.display, "QEMU", accel, str(f.get("libvirt_version", "")),
+                              f"qemu-{f.get('hypervisor_version', '')}", "ENABLED", f.get("uri", "")])]
+        d = f.get("domains", {})
+        return [f"QEMU on {t.display} ({f.get('hostname', '')}):",
+                f"  URI:               {f.get('uri', '')}",
+                f"  libvirt version:   {f.get('libvirt_version', '')}",
+                f"  QEMU version:      {f.get('hypervisor_version', '')}",
+                f"  Accelerator:       {accel}",
+                f"  Operational State: ENABLED",
+                f"  Domains:           {d.get('total', 0)} ({d.get('active', 0)} active, {d.get('ours', 0)} ours)"]
+
+    return _per_target(ctx, one)
+
+
+# ---------------------------------------------------------------------------
+# per-target loop
+# ---------------------------------------------------------------------------
+
+def _per_target(ctx: Ctx, fn, collect: Optional[list] = None) -> int:
+    """Run ``fn`` per target (concurrently for several); print lines or collect records;
+    one stderr line per failed host; return the highest exit code."""
+    from ctys_libvirt.hosts import fan_out
+
+    code = 0
+    many = len(ctx.targets) > 1
+    for t, out, err in fan_out(ctx.targets, fn):
+        if err is not None:
+            _err(f"{t.display}: {err.one_line()}" if many or not t.is_local else err.one_line())
+            code = max(code, err.exit_code)
+            continue
+        if collect is not None:
+            collect.extend(out or [])
+        else:
+            for line in out or []:
+                print(line)
+    return code
+
+
+def _make_ctx(args) -> Ctx:
+    from ctys_libvirt.errors import UsageError
+    from ctys_libvirt.hosts import Target, check_transport, parse_targets
+
+    check_transport(args.transport)
+    targets = parse_targets(args.targets, args.groups)
+    if args.user:
+        targets = [t if t.user or t.is_local else dataclasses.replace(t, user=args.user) for t in targets]
+    if args.connect:
+        if targets:
+            raise UsageError("--connect and targets exclude each other",
+                             hint="give either --connect URI or [user@]host targets")
+        targets = [Target(host="", uri=args.connect, raw=args.connect)]
+    if not targets:
+        targets = [Target(host="localhost", raw="localhost")]
+    use_db, scan_fs = True, True
+    if args.cache:
+        words = {w.strip().upper() for w in args.cache.split(",") if w.strip()}
+        bad = words - {"ON", "OFF", "BOTH", "LOCAL", "REMOTE", "ONLY", "0", "1", "2", "3"}
+        if bad:
+            raise UsageError(f"-c {args.cache}: unknown cache mode {', '.join(sorted(bad))}",
+                             hint="-c ON[,BOTH|LOCAL|REMOTE][,ONLY] | OFF")
+        if "OFF" in words or "0" in words:
+            use_db = False
+        if "ONLY" in words:
+            scan_fs = False
+    db = args.db
+    if args.dbdir and not db:
+        db = os.path.join(os.path.expanduser(args.dbdir), "inventory.sqlite")
+    return Ctx(args=args, targets=targets, db=db, use_db=use_db, scan_fs=scan_fs, terse=args.terse)
+
+
+ACTIONS = {"CREATE": do_create, "CANCEL": do_cancel, "LIST": do_list, "ENUMERATE": do_enumerate,
+           "INFO": do_info}
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+    from ctys_libvirt.errors import CtysError, UsageError
+    from ctys_libvirt.suboptions import split_action
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.type and args.type.upper() != "QEMU":
+            raise UsageError(f"-t {args.type}: ctys-qemu handles only the QEMU plugin",
+                             hint="use -t QEMU (or omit -t)")
+        if args.types:
+            tl = {x.strip().upper() for x in args.types.split(",") if x.strip()}
+            if not tl & {"QEMU", "ALL"}:
+                raise UsageError(f"-T {args.types}: QEMU is not in the plugin list",
+                                 hint="use -T QEMU or -T ALL")
+        if not args.action:
+            raise UsageError("missing action", hint="give -a CREATE=..., CANCEL=..., LIST, ENUMERATE or INFO")
+        action, sub = split_action(args.action)
+        if action not in ACTIONS:
+            if action in ("SHOW", "GETCLIENTPORT", "ISACTIVE"):
+                raise UsageError(f"action {action} is not supported by ctys-qemu",
+                                 hint="use LIST for running VMs and their ports")
+            raise UsageError(f"unknown action {action!r}",
+                             hint="use CREATE, CANCEL, LIST, ENUMERATE or INFO")
+        ctx = _make_ctx(args)
+        return ACTIONS[action](ctx, sub)
+    except CtysError as exc:
+        _err(exc.one_line())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,433 @@
+"""Execution targets (ctys-cli.md §1.5): ``[user@]host``, ``host(opts)``, comma lists and
+group files ``~/.ctys/groups/<name>`` -> libvirt URIs and ssh command lines.
+
+A target maps to ``qemu+<transport>://[user@]host[:port]/system`` (transport ``ssh`` by
+default; ``tcp``, ``tls``, ``libssh``, ``libssh2`` selectable); ``localhost`` (or no target)
+means the local default URI.  Per-target context options understood inside ``(...)``:
+``-l USER``, ``--transport T``, ``--port N``, ``--keyfile FILE``, ``--no-verify``,
+``--connect URI``, ``--remote-cmd CMD``, ``--ssh-command CMD`` (an ssh binary or wrapper, used
+for both the libvirt URI's ``command=`` and the ENUMERATE ssh call).
+
+Multi-host collectors (LIST/ENUMERATE) run per host concurrently; a failing host becomes a
+``(target, message)`` failure while the others' records are merged (host column filled).
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from urllib.parse import quote
+
+from ctys_libvirt.errors import CtysError, NotFoundError, UsageError
+
+TRANSPORTS = ("ssh", "tcp", "tls", "libssh", "libssh2")
+LOCAL_NAMES = ("localhost", "127.0.0.1", "::1", "")
+MAX_GROUP_DEPTH = 15  # CTYS_MAXRECURSE
+SSH_CONNECT_TIMEOUT = 10
+REMOTE_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    user: Optional[str] = None
+    port: Optional[int] = None
+    transport: Optional[str] = None     # None: the caller's default
+    keyfile: Optional[str] = None
+    no_verify: bool = False
+    uri: Optional[str] = None           # explicit libvirt URI (--connect)
+    remote_cmd: Optional[str] = None    # ctys-libvirt on the far side
+    ssh_command: Optional[str] = None   # ssh binary/wrapper (libvirt URI 'command=')
+    raw: str = ""
+
+    @property
+    def is_local(self) -> bool:
+        return self.uri is None and self.host in LOCAL_NAMES and self.port is None
+
+    @property
+    def display(self) -> str:
+        """Name used in the host column and in per-host error lines."""
+        if self.uri and not self.host:
+            return self.uri
+        return self.host or "localhost"
+
+
+# ---------------------------------------------------------------------------
+# parsing
+# ---------------------------------------------------------------------------
+
+def _split_context(word: str) -> Tuple[str, Optional[str]]:
+    """'host(-l x)' -> ('host', '-l x'); unbalanced parentheses -> UsageError."""
+    w = word.strip()
+    if "(" not in w and ")" not in w:
+        return w, None
+    i = w.find("(")
+    if i < 0 or not w.endswith(")") or w.count("(") != w.count(")"):
+        raise UsageError(f"malformed target {word!r}", hint="write host'(opts)' with balanced parentheses")
+    return w[:i].strip(), w[i + 1:-1].strip()
+
+
+def apply_context(t: Target, opts: Optional[str]) -> Target:
+    if not opts:
+        return t
+    try:
+        words = shlex.split(opts)
+    except ValueError as exc:
+        raise UsageError(f"bad context options ({opts}): {exc}", hint="check the quoting") from None
+    i = 0
+    kw: Dict[str, object] = {}
+
+    def val() -> str:
+        nonlocal i
+        if i + 1 >= len(words):
+            raise UsageError(f"context option {words[i]} needs a value", hint=f"in ({opts})")
+        i += 1
+        return words[i]
+
+    while i < len(words):
+        w = words[i]
+        if w == "-l":
+            kw["user"] = val()
+        elif w == "--transport":
+            kw["transport"] = check_transport(val())
+        elif w == "--port":
+            v = val()
+            if not v.isdigit():
+                raise UsageError(f"--port {v}: not a number", hint=f"in ({opts})")
+            kw["port"] = int(v)
+        elif w == "--keyfile":
+            kw["keyfile"] = val()
+        elif w == "--no-verify":
+            kw["no_verify"] = True
+        elif w == "--connect":
+            kw["uri"] = val()
+        elif w == "--remote-cmd":
+            kw["remote_cmd"] = val()
+        elif w == "--ssh-command":
+            kw["ssh_command"] = val()
+        else:
+            raise UsageError(f"unsupported context option {w!r} in ({opts})",
+                             hint="use -l USER, --transport T, --port N, --keyfile F, --no-verify, "
+                                  "--connect URI, --remote-cmd CMD, --ssh-command CMD")
+        i += 1
+    return replace(t, **kw)  # type: ignore[arg-type]
+
+
+def check_transport(t: str) -> str:
+    t = t.lower()
+    if t not in TRANSPORTS:
+        raise UsageError(f"unknown transport {t!r}", hint="use one of " + ", ".join(TRANSPORTS))
+    return t
+
+
+def parse_target(word: str) -> Target:
+    hostpart, ctx = _split_context(word)
+    user = None
+    if "@" in hostpart:
+        user, hostpart = hostpart.rsplit("@", 1)
+        if not user:
+            raise UsageError(f"empty user in target {word!r}", hint="write user@host")
+    if not hostpart:
+        raise UsageError(f"empty host in target {word!r}", hint="write [user@]host")
+    port = None
+    if hostpart.count(":") == 1 and not hostpart.startswith("["):
+        h, p = hostpart.split(":")
+        if p.isdigit():
+            hostpart, port = h, int(p)
+    return apply_context(Target(host=hostpart, user=user, port=port, raw=word), ctx)
+
+
+def groups_path() -> List[Path]:
+    env = os.environ.get("CTYS_GROUPS_PATH")
+    if env:
+        return [Path(p).expanduser() for p in env.split(":") if p]
+    return [Path(os.path.expanduser("~")) / ".ctys" / "groups"]
+
+
+def find_group(name: str) -> Optional[Path]:
+    if name.startswith("/") or ".." in Path(name).parts:
+        return None
+    for d in groups_path():
+        p = d / name
+        if p.is_file():
+            return p
+    return None
+
+
+def _group_members(path: Path, depth: int, seen: Tuple[str, ...]) -> List[Target]:
+    if depth > MAX_GROUP_DEPTH:
+        raise UsageError(f"group nesting deeper than {MAX_GROUP_DEPTH} at {path}",
+                         hint="check the #include chain for a loop")
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise NotFoundError(f"cannot read group file {path}: {exc.strerror or exc}",
+                            hint="check its permissions") from None
+    context: Optional[str] = None
+    members: List[Target] = []
+    for raw in lines:
+        line = raw.strip()
+        if line.startswith("#include"):
+            inc = line[len("#include"):].strip()
+            ip = find_group(inc)
+            if ip is None or inc in seen:
+                raise NotFoundError(f"{path}: #include {inc}: unknown group" if ip is None
+                                    else f"{path}: #include loop through {inc}",
+                                    hint="groups are files in " + ":".join(map(str, groups_path())))
+            members.extend(_group_members(ip, depth + 1, seen + (inc,)))
+            continue
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("CONTEXT"):
+            _, ctx = _split_context(line[len("CONTEXT"):].strip().strip("'\"") or "()")
+            context = ctx
+            continue
+        for word in _words(line):
+            members.extend(expand_word(word, depth + 1, seen))
+    if context:
+        members = [apply_context(m, context) for m in members]
+    return members
+
+
+def _words(line: str) -> List[str]:
+    """Split a target list on blanks/commas, keeping '(...)' groups (quotes removed)."""
+    out, cur, depth = [], [], 0
+    for ch in line:
+        if ch in "'\"":
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if depth == 0 and (ch.isspace() or ch == ","):
+            if cur:
+                out.append("".join(cur))
+                cur = []
+            continue
+        cur.append(ch)
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+def expand_word(word: str, depth: int = 0, seen: Tuple[str, ...] = ()) -> List[Target]:
+    hostpart, ctx = _split_context(word)
+    if "@" not in hostpart:
+        gp = find_group(hostpart)
+        if gp is not None:
+            if hostpart in seen:
+                raise UsageError(f"group {hostpart} includes itself", hint="check the group files")
+            members = _group_members(gp, depth, seen + (hostpart,))
+            return [apply_context(m, ctx) for m in members]
+    return [parse_target(word)]
+
+
+def expand_group(name: str) -> List[Target]:
+    """An explicitly named group -> its members; unknown group -> NotFoundError."""
+    gp = find_group(name)
+    if gp is None:
+        raise NotFoundError(f"unknown group {name!r} (searched: {':'.join(map(str, groups_path()))})",
+                            hint="create ~/.ctys/groups/<name> or set CTYS_GROUPS_PATH")
+    return _group_members(gp, 0, (name,))
+
+
+def parse_targets(words: Sequence[str], groups: Sequence[str] = ()) -> List[Target]:
+    """Target words (``user@host``, ``host(opts)``, ``a,b``, group names) and explicit groups
+    -> targets, first global ``(opts)`` applied to all, duplicates removed (order kept)."""
+    words = list(words)
+    global_ctx = None
+    if words and words[0].startswith("(") and words[0].endswith(")"):
+        global_ctx = words.pop(0)[1:-1]
+    out: List[Target] = []
+    # superposition, last wins: <member opts> <global opts> <opts given at the word>
+    for g in groups:
+        out.extend(apply_context(t, global_ctx) for t in expand_group(g))
+    for w in words:
+        for part in _words(w):
+            hostpart, ctx = _split_context(part)
+            for t in expand_word(hostpart):
+                out.append(apply_context(apply_context(t, global_ctx), ctx))
+    seen, uniq = set(), []
+    for t in out:
+        key = (t.host, t.user, t.port, t.transport, t.uri)
+        if key not in seen:
+            seen.add(key)
+            uniq.append(t)
+    return uniq
+
+
+# ---------------------------------------------------------------------------
+# URIs and ssh
+# ---------------------------------------------------------------------------
+
+def target_uri(t: Target, *, transport: str = "ssh", local_uri: Optional[str] = None) -> str:
+    """The libvirt URI for ``t`` (``local_uri`` for a local target)."""
+    if t.uri:
+        return t.uri
+    if t.is_local:
+        from ctys_libvirt.backends.select import default_uri
+
+        return default_uri(local_uri)
+    tr = check_transport(t.transport or transport)
+    auth = f"{quote(t.user)}@" if t.user else ""
+    host = f"[{t.host}]" if ":" in t.host else t.host
+    port = f":{t.port}" if t.port else ""
+    params = []
+    if tr in ("ssh", "libssh", "libssh2"):
+        if t.keyfile:
+            params.append("keyfile=" + quote(t.keyfile, safe="/"))
+        if t.no_verify:
+            params.append("no_verify=1")
+        if tr == "ssh":
+            if t.ssh_command:
+                params.append("command=" + quote(t.ssh_command, safe="/"))
+            params.append("no_tty=1")  # never prompt for a password (BatchMode-like)
+    q = ("?" + "&".join(params)) if params else ""
+    return f"qemu+{tr}://{auth}{host}{port}/system{q}"
+
+
+def ssh_target_of(t: Target) -> Optional[Target]:
+    """The ssh destination that reaches ``t``'s filesystem, or None when it is this host
+    (a local target, or a ``--connect`` URI without a host part)."""
+    if t.uri:
+        from urllib.parse import parse_qs, urlsplit
+
+        u = urlsplit(t.uri)
+        if not u.hostname or u.hostname in LOCAL_NAMES:
+            return None
+        q = parse_qs(u.query)
+        ssh_port = u.port if "ssh" in u.scheme else None
+        return Target(host=u.hostname, user=u.username, port=ssh_port,
+                      keyfile=(q.get("keyfile") or [t.keyfile])[0],
+                      no_verify=t.no_verify or (q.get("no_verify") or ["0"])[0] == "1",
+                      ssh_command=(q.get("command") or [t.ssh_command])[0],
+                      remote_cmd=t.remote_cmd, raw=t.raw)
+    return None if t.is_local else t
+
+
+def ssh_argv(t: Target, command: Sequence[str]) -> List[str]:
+    """ssh call running ``command`` on ``t``: BatchMode (never a password prompt)."""
+    argv = [t.ssh_command or "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}",
+            "-o", "LogLevel=ERROR"]
+    if t.no_verify:
+        argv += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    if t.keyfile:
+        argv += ["-i", t.keyfile, "-o", "IdentitiesOnly=yes"]
+    if t.port:
+        argv += ["-p", str(t.port)]
+    argv.append(f"{t.user}@{t.host}" if t.user else t.host)
+    argv.append(" ".join(shlex.quote(c) for c in command))
+    return argv
+
+
+# ---------------------------------------------------------------------------
+# per-host fan-out
+# ---------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass
+class MultiResult:
+    records: List[List[str]] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+    failures: List[Tuple[str, str]] = field(default_factory=list)   # (host, one-line message)
+    exit_codes: List[int] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return max(self.exit_codes) if self.exit_codes else 0
+
+
+def fan_out(targets: Sequence[Target], fn: Callable[[Target], T],
+            max_workers: int = 8) -> List[Tuple[Target, Optional[T], Optional[CtysError]]]:
+    """Run ``fn`` per target concurrently; typed errors are returned, not raised."""
+    def one(t: Target):
+        try:
+            return t, fn(t), None
+        except CtysError as exc:
+            return t, None, exc
+
+    if len(targets) <= 1:
+        return [one(t) for t in targets]
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(targets))) as ex:
+        return list(ex.map(one, targets))
+
+
+def run_remote_enumerate(t: Target, bases: Sequence[str] = (), matchvstat: Sequence[str] = (),
+                         *, timeout: float = REMOTE_TIMEOUT) -> Tuple[List[List[str]], List[str]]:
+    """``ctys-libvirt enumerate --format records`` on ``t`` over ssh -> (records, warnings)."""
+    from ctys_libvirt.errors import BackendError
+    from ctys_libvirt.inventory.record import split_record
+
+    cmd = shlex.split(t.remote_cmd or os.environ.get("CTYS_REMOTE_CTYS_LIBVIRT", "ctys-libvirt"))
+    cmd += ["enumerate", "--format", "records"]
+    if matchvstat:
+        cmd += ["--matchvstat", "%".join(matchvstat)]
+    cmd += list(bases)
+    argv = ssh_argv(t, cmd)
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise BackendError("ssh client not found", hint="install openssh-client") from None
+    except subprocess.TimeoutExpired:
+        raise BackendError(f"remote ENUMERATE did not finish within {timeout:g}s",
+                           hint="narrow the base paths") from None
+    err = " ".join(p.stderr.split())
+    if p.returncode == 255:
+        raise BackendError(f"ssh to {t.display} failed: {err or 'connection error'}",
+                           hint="check the host, the port and key-based login (BatchMode, no passwords)")
+    if p.returncode == 127:
+        raise BackendError(f"remote host lacks {cmd[0]} (command not found)",
+                           hint=f"install ctys-libvirt on {t.display} or give --remote-cmd")
+    warnings = [line.split("warning: ", 1)[-1] for line in p.stderr.splitlines()
+                if "warning:" in line]
+    if p.returncode != 0:
+        raise BackendError(f"remote ENUMERATE failed (exit {p.returncode}): {err}",
+                           hint=f"run '{' '.join(cmd)}' on {t.display} to see why")
+    recs = []
+    for n, line in enumerate(p.stdout.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = split_record(line)
+        except ValueError as exc:
+            warnings.append(f"{t.display}: output line {n}: {exc}")
+            continue
+        recs.append(r)
+    return recs, warnings
+
+
+def enumerate_hosts(targets: Sequence[Target], *, bases: Sequence[str] = (),
+                    matchvstat: Sequence[str] = (), full: bool = False,
+                    cache_dir=None) -> MultiResult:
+    """ENUMERATE on every target (local in process, remote over ssh), records merged with
+    the host column (field 1) set to the target's name."""
+    from ctys_libvirt.inventory.collect import enumerate_local
+
+    def one(t: Target):
+        st = ssh_target_of(t)
+        if st is None:
+            r = enumerate_local(bases, matchvstat=matchvstat, full=full, cache_dir=cache_dir)
+            return r.records, r.warnings
+        return run_remote_enumerate(st, bases, matchvstat)
+
+    res = MultiResult()
+    for t, out, err in fan_out(targets, one):
+        if err is not None:
+            res.failures.append((t.display, err.one_line()))
+            res.exit_codes.append(err.exit_code)
+            continue
+        recs, warns = out
+        res.warnings.extend(f"{t.display}: {w}" for w in warns)
+        remote = ssh_target_of(t) is not None
+        for r in recs:
+            if remote:
+                r[0] = t.display
+            res.records.append(r)
+    return res
