@@ -42,6 +42,7 @@ def xml_cmd(
                                           help="read host caps from this libvirt URI (default: local probe)"),
     serial_log: Optional[Path] = typer.Option(None, "--serial-log", help="log the serial console to this file"),
     validate: bool = typer.Option(False, "--validate", help="check the XML against libvirt's RelaxNG schema"),
+    strict: bool = typer.Option(False, "--strict", help="ARGSADD lint findings are errors"),
 ) -> None:
     """Print the libvirt domain XML for CONF booted as the options ask (nothing is started).
     With --instmode both the install domain and the final definition are printed."""
@@ -84,6 +85,10 @@ def xml_cmd(
                           serial_log=str(serial_log.resolve()) if serial_log else None)
         build = build_domain(vm, req, caps, opts)
         for w in build.warnings:
+            warn(w)
+        from ctys_libvirt.qemu.lint import lint_passthrough
+
+        for w in lint_passthrough(build.plan, emulator=caps.emulator, strict=strict):
             warn(w)
         docs = [build.xml] + ([build.final_xml] if build.final_xml else [])
         if validate:

@@ -41,4 +41,8 @@ def resolve_conf(address: str, bases=()):
     Delegates to the inventory's resolver, which knows every address form."""
     from ctys_libvirt.inventory.address import resolve_conf_path
 
-    return resolve_conf_path(address, bases)
+    notes: list = []
+    path = resolve_conf_path(address, bases, warnings=notes)
+    for note in notes:  # e.g. a corrupt inventory DB set aside and rebuilt
+        warn(note)
+    return path

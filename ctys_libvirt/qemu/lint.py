@@ -74,3 +74,39 @@ def _lint_value(opt: str, value: str, probe: QemuProbe, who: str, out: List[Tupl
         if "nowait" in parts or "server" in parts:
             out.append(("deprecated", f"ARGSADD {opt} {value}: short-form booleans (server,nowait) are "
                        f"deprecated since QEMU 6.0 (use server=on,wait=off); {who} warns"))
+
+
+def lint_passthrough(plan, *, emulator=None, version=None, strict: bool = False) -> List[str]:
+    """Lint the words a MachinePlan passes through to QEMU (TIMEOPT leftovers, ARGSADD) in
+    the libvirt path, against the emulator libvirt will run: the real binary when it is on
+    this host, else the QEMU version libvirt reports (remote hosts).  Returns warnings;
+    with ``strict`` an 'error' finding raises UsageError naming version and option."""
+    words = list(plan.timeopt_args) + list(plan.argsadd)
+    if not words:
+        return []
+    probe_ = None
+    if emulator:
+        import os
+
+        from ctys_libvirt.errors import QemuProbeError
+        from ctys_libvirt.qemu.probe import probe as _probe
+
+        if os.path.exists(emulator):
+            try:
+                probe_ = _probe(emulator)
+            except QemuProbeError:
+                probe_ = None
+    if probe_ is None and version:
+        from ctys_libvirt.qemu.probe import synthetic_probe
+
+        probe_ = synthetic_probe(version, path=emulator or "qemu")
+    if probe_ is None:
+        return []
+    findings = lint_findings(words, probe_)
+    if strict:
+        errors = [msg for sev, msg in findings if sev == "error"]
+        if errors:
+            from ctys_libvirt.errors import UsageError
+
+            raise UsageError(errors[0], hint="fix ARGSADD, or drop --strict to only warn")
+    return [msg for _sev, msg in findings]
