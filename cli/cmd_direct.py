@@ -9,20 +9,8 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import emit_json, errors_to_exit, warn
+from ctys_libvirt.cli.common import emit_json, errors_to_exit, resolve_conf, warn
 
-
-def _conf_path(conf: str) -> Path:
-    p = Path(conf).expanduser()
-    if p.is_file():
-        return p.resolve()
-    if p.is_dir():
-        confs = sorted(p.glob("*.ctys"))
-        if len(confs) == 1:
-            return confs[0].resolve()
-    from ctys_libvirt.cli.common import resolve_conf
-
-    return Path(resolve_conf(conf))
 
 
 @app.command("argv")
@@ -67,7 +55,7 @@ def argv_cmd(
             raise UsageError("--qemu and --qemu-version exclude each other", hint="give one of them")
         if (kvm_fork or kqemu) and not qemu_version:
             raise UsageError("--kvm-fork/--kqemu only apply to --qemu-version", hint="add --qemu-version X.Y.Z")
-        vm = load_conf(_conf_path(conf), context=HostContext(mydist=mydist) if mydist else None)
+        vm = load_conf(Path(resolve_conf(conf)), context=HostContext(mydist=mydist) if mydist else None)
         for w in vm.warnings:
             warn(w)
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,

@@ -9,19 +9,8 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import errors_to_exit, warn
+from ctys_libvirt.cli.common import errors_to_exit, resolve_conf, warn
 
-
-def _conf_path(conf: str) -> Path:
-    try:
-        from ctys_libvirt.cli.common import resolve_conf
-
-        import ctys_libvirt.inventory.address  # noqa: F401  (resolver present?)
-    except ModuleNotFoundError:
-        from ctys_libvirt.conf import locate_conf
-
-        return Path(locate_conf(conf))
-    return Path(resolve_conf(conf))
 
 
 @app.command("xml")
@@ -53,7 +42,7 @@ def xml_cmd(
         from ctys_libvirt.translate.request import make_request
         from ctys_libvirt.translate.xml import XmlOptions, build_domain
 
-        path = _conf_path(conf)
+        path = Path(resolve_conf(conf))
         context = HostContext(mydist=mydist) if mydist else None
         vm = load_conf(path, context=context)
         for w in vm.warnings:
