@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
 from ctys_libvirt.conf.context import context_variables, default_host_context
-from ctys_libvirt.conf.evaluate import evaluate
-from ctys_libvirt.conf.keys import KeyInfo, decode, parse_keys, read_bytes, read_keys
+from ctys_libvirt.conf.evaluate import evaluate, evaluate_groups
+from ctys_libvirt.conf.keys import (KeyInfo, add_key_records, decode, key_flags, parse_keys,
+                                    read_bytes, read_keys)
 from ctys_libvirt.conf.locate import locate_conf
 from ctys_libvirt.conf.mapping import to_vmconfig
-from ctys_libvirt.conf.shell import _Src, parse
+from ctys_libvirt.conf.shell import _Src, compile_groups, parse, scan_conf
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import HostContext, VmConfig
 
@@ -48,17 +49,19 @@ _CACHE_FILE_MAX = 64 * 1024
 
 
 def _parsed(path: Path, data: bytes, digest: str, force: bool) -> Tuple[str, KeyInfo, list]:
-    """(text, keys, AST) of an importable conf, parsed once per (file, content hash): the
-    inventory and repeated CLI calls re-read the same confs; an edit changes the hash."""
+    """(text, keys, compiled groups) of an importable conf, parsed once per (file, content
+    hash): the inventory and repeated CLI calls re-read the same confs; an edit changes the
+    hash."""
     key = (str(path), digest)
     hit = _CACHE.get(key)
     if hit is not None:
         _check_magic(hit[1], path, force)
     else:
         text = decode(data, path)
-        info = parse_keys(text, path)
+        info = key_flags(text, path)
         _check_magic(info, path, force)    # before parsing: an ignored conf may be anything
-        hit = (text, info, parse(text, str(path)))
+        groups, records = scan_conf(text, str(path))
+        hit = (text, add_key_records(info, records, text), groups)
         if len(data) <= _CACHE_FILE_MAX:       # bound the cache's memory
             if len(_CACHE) >= _CACHE_MAX:
                 _CACHE.clear()
@@ -67,8 +70,9 @@ def _parsed(path: Path, data: bytes, digest: str, force: bool) -> Tuple[str, Key
 
 
 def evaluate_text(text: str, variables: Dict[str, str], path: str = "<conf>") -> Dict[str, str]:
-    """Parse and evaluate conf text over `variables` (mutated and returned); no cache."""
-    return evaluate(parse(text, path), variables, _Src(text, path))
+    """Parse and evaluate conf text over `variables` (mutated and returned); no whole-file
+    cache (the per-line-group cache of compile_groups only)."""
+    return evaluate_groups(compile_groups(text, path), variables, _Src(text, path))
 
 
 def _check_magic(info: KeyInfo, path: Path, force: bool) -> None:
@@ -95,9 +99,9 @@ def load_conf(path_or_dir, context: Optional[HostContext] = None, *, use_env: bo
     if data.startswith(b"#!") or data.startswith(b"\xef\xbb\xbf#!"):
         text = decode(data, path)
         return _load_legacy(path, parse_keys(text, path), ctx, use_env, force, overrides)
-    text, info, cmds = _parsed(path, data, digest, force)
+    text, info, groups = _parsed(path, data, digest, force)
     variables = context_variables(ctx, conf_dir, use_env=use_env, overrides=overrides)
-    evaluate(cmds, variables, _Src(text, str(path)))
+    evaluate_groups(groups, variables, _Src(text, str(path)))
     return to_vmconfig(variables, info.keys, source_path=path, conf_dir=conf_dir,
                        sha256=digest, warnings=list(info.warnings),
                        host_arch=ctx.arch)

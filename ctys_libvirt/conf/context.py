@@ -89,6 +89,18 @@ def _qemu_defaults(mydist: str, user: str, arch: str) -> Dict[str, str]:
     }
 
 
+def _build_base(context: HostContext) -> Dict[str, str]:
+    """The variables before CTYSWRAPPERPATH when the environment is not used."""
+    v = dict(_qemu_defaults(context.mydist, context.user, context.arch))
+    v.update(context.variables())
+    return v
+
+
+@lru_cache(maxsize=16)
+def _base_variables(context: HostContext) -> Dict[str, str]:
+    return _build_base(context)       # callers copy it
+
+
 def context_variables(context: HostContext, conf_dir: Path, *, use_env: bool = False,
                       overrides: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     """Initial variables a conf is evaluated with.
@@ -97,11 +109,17 @@ def context_variables(context: HostContext, conf_dir: Path, *, use_env: bool = F
     host facts (MYDIST, USER, ...) and HostContext.extra < CTYSWRAPPERPATH < overrides.
     Overrides act like the environment of the legacy wrapper: `X=${X:-d}` lines honour
     them, plain assignments in the conf still win."""
-    v: Dict[str, str] = dict(os.environ) if use_env else {}
-    for k, val in _qemu_defaults(context.mydist, context.user, context.arch).items():
-        if not v.get(k):
-            v[k] = val
-    v.update(context.variables())
+    if use_env:
+        v: Dict[str, str] = dict(os.environ)
+        for k, val in _qemu_defaults(context.mydist, context.user, context.arch).items():
+            if not v.get(k):
+                v[k] = val
+        v.update(context.variables())
+    else:
+        try:
+            v = dict(_base_variables(context))
+        except TypeError:                 # unhashable context (e.g. a list in extra)
+            v = _build_base(context)
     v["CTYSWRAPPERPATH"] = str(conf_dir)
     if overrides:
         v.update({str(k): str(val) for k, val in overrides.items()})

@@ -11,11 +11,13 @@ import re
 from typing import Dict, List
 
 from ctys_libvirt.conf.glob import Budget, BudgetExceeded, compile_pattern
-from ctys_libvirt.conf.shell import (ANDOR, ASSIGN, CASE, IF, LIT, NOT, TEST, _Src)
+from ctys_libvirt.conf.shell import (ANDOR, ASSIGN, CASE, G_LIT, G_PARAM, G_WORD, IF, LIT, NOT,
+                                      TEST, _Src)
 
 MAX_VALUE = 64 * 1024          # longest value a variable may hold
 MATCH_STEPS = 2_000_000        # glob-matching work allowed per conf
 
+_LITERAL_PATTERNS: dict = {}   # word made of literal parts only -> its compiled Pattern
 _IFS = re.compile(r"[ \t\n]+")
 _INT = re.compile(r"[+-]?[0-9]+")
 _FILE_TESTS = frozenset("-a -b -c -d -e -f -g -h -k -p -r -s -t -u -w -x -G -L -N -O -S".split())
@@ -38,11 +40,38 @@ class Evaluator:
         self.v = variables
         self.src = src
         self.budget = Budget(MATCH_STEPS)
+        self.base = 0              # offset of the commands' positions (compile_groups)
 
     # -- commands ---------------------------------------------------------------
     def run(self, cmds: list) -> int:
         status = 0
+        v = self.v
         for cmd in cmds:
+            # Fast path, same result as _exec: one assignment of a single literal
+            # (X=lit, X="lit") or of ${Y} / ${Y:-lit} whose value needs no length check.
+            if cmd[0] == ASSIGN and len(cmd[2]) == 1:
+                name, append, word = cmd[2][0]
+                if not append and len(word) == 1:
+                    p = word[0]
+                    if p[0] == LIT:
+                        v[name] = p[1]
+                        status = 0
+                        continue
+                    op = p[2]
+                    if op is None or op == ":-":
+                        val = v.get(p[1])
+                        if not val:
+                            arg = p[3]
+                            if op is None or not arg:
+                                val = ""
+                            elif len(arg) == 1 and arg[0][0] == LIT:
+                                val = arg[0][1]
+                            else:
+                                val = None
+                        if val is not None and len(val) <= MAX_VALUE:
+                            v[name] = val
+                            status = 0
+                            continue
             status = self._exec(cmd)
         return status
 
@@ -61,9 +90,9 @@ class Evaluator:
             if kind == TEST:
                 return 0 if self._test([f for w in cmd[2] for f in self.fields(w)]) else 1
         except _Fail as exc:
-            raise self.src.error(cmd[1], exc.construct, exc.message, exc.hint) from None
+            raise self.src.error(self.base + cmd[1], exc.construct, exc.message, exc.hint) from None
         except BudgetExceeded:
-            raise self.src.error(cmd[1], "pattern too expensive",
+            raise self.src.error(self.base + cmd[1], "pattern too expensive",
                                  "pattern matching exceeds the reader's work limit",
                                  "simplify the glob pattern") from None
         if kind == ANDOR:
@@ -91,9 +120,9 @@ class Evaluator:
                     if self.pattern(pat).fullmatch(subject, self.budget):
                         return self.run(body)
         except _Fail as exc:
-            raise self.src.error(cmd[1], exc.construct, exc.message, exc.hint) from None
+            raise self.src.error(self.base + cmd[1], exc.construct, exc.message, exc.hint) from None
         except BudgetExceeded:
-            raise self.src.error(cmd[1], "pattern too expensive",
+            raise self.src.error(self.base + cmd[1], "pattern too expensive",
                                  "pattern matching exceeds the reader's work limit",
                                  "simplify the glob pattern") from None
         return 0
@@ -184,16 +213,26 @@ class Evaluator:
         return result
 
     def pattern(self, word):
+        pat = _LITERAL_PATTERNS.get(word)
+        if pat is not None:
+            return pat
         chunks = []
+        literal = True
         for p in word:
             if p[0] == LIT:
                 chunks.append((p[1], p[2]))
             else:
+                literal = False
                 chunks.append((self._param(p), p[4]))
         try:
-            return compile_pattern(tuple(chunks))
+            pat = compile_pattern(tuple(chunks))
         except re.error:
             raise _Fail("bad pattern", "invalid glob pattern", "check the [...] brackets") from None
+        if literal and sum(len(c[0]) for c in chunks) <= 256:   # a constant: keep it
+            if len(_LITERAL_PATTERNS) >= 1024:
+                _LITERAL_PATTERNS.clear()
+            _LITERAL_PATTERNS[word] = pat
+        return pat
 
     def _param(self, p) -> str:
         _, name, op, arg, _q = p
@@ -224,4 +263,28 @@ class Evaluator:
 def evaluate(cmds: list, variables: Dict[str, str], src: _Src) -> Dict[str, str]:
     """Run the AST over `variables` (mutated and returned)."""
     Evaluator(variables, src).run(cmds)
+    return variables
+
+
+def evaluate_groups(groups: list, variables: Dict[str, str], src: _Src) -> Dict[str, str]:
+    """Run compile_groups() output over `variables` (mutated and returned); the compiled
+    one-assignment forms give exactly what running their AST gives."""
+    ev = Evaluator(variables, src)
+    v = variables
+    for base, (kind, name, a, b, cmds) in groups:
+        if kind == G_LIT:
+            v[name] = a
+            continue
+        if kind == G_PARAM:
+            val = v.get(a) or b
+            if len(val) <= MAX_VALUE:
+                v[name] = val
+                continue
+        elif kind == G_WORD:
+            val = "".join([x if d is None else (v.get(x) or d) for x, d in a])
+            if len(val) <= MAX_VALUE:
+                v[name] = val
+                continue
+        ev.base = base
+        ev.run(cmds)
     return variables

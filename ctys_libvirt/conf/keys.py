@@ -5,6 +5,7 @@ thousands of files); the shell part is not parsed here.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +14,15 @@ from typing import Dict, List
 from ctys_libvirt.errors import ConfError, NotFoundError
 
 MAX_CONF_BYTES = 1024 * 1024
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 # After deleting TABs and turning ' into ": #@#, KEY, blanks, '=', blanks, any quotes,
-# VALUE up to the next quote or end of line.  Only blanks may precede '#@#' on its line
-# (checked in code: a literal-prefix search is much faster than a '^' anchored scan).
-_KEY_LINE = re.compile(r'#@#([A-Za-z0-9_][A-Za-z0-9_.:-]*) *= *("*)([^"\n]*)')
+# VALUE up to the next quote or end of line.  Only blanks may precede '#@#' on its line:
+# the pattern starts at the newline before them (a literal first character keeps the scan
+# fast); a key on the first line is matched separately.
+_KEY_BODY = r'#@#([A-Za-z0-9_][A-Za-z0-9_.:-]*) *= *("*)([^"\n]*)'
+_KEY_LINE = re.compile("\n *" + _KEY_BODY)
+_KEY_FIRST = re.compile(" *" + _KEY_BODY)
 _UNQUOTED_COMMENT = re.compile(r"\s+#.*$")
 
 
@@ -43,11 +48,36 @@ class KeyInfo:
         return self.keys.get("LABEL", "")
 
 
+def _read_limited(fd: int) -> bytes:
+    """Up to MAX_CONF_BYTES + 1 bytes (until EOF).  Reads are sized from fstat: a single
+    read(MAX_CONF_BYTES + 1) allocates a 1 MiB buffer per conf, which costs more than
+    the rest of reading it (and os.read is cheaper than a file object)."""
+    want = min(os.fstat(fd).st_size, MAX_CONF_BYTES) + 1
+    chunks = []
+    total = 0
+    while True:
+        chunk = os.read(fd, want)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > MAX_CONF_BYTES:
+            break
+        want = min(65536, MAX_CONF_BYTES + 1 - total)
+    if len(chunks) == 1:
+        return chunks[0]
+    data = b"".join(chunks)
+    return data[:MAX_CONF_BYTES + 1]
+
+
 def read_bytes(path: Path) -> bytes:
     """Conf bytes with the size limit applied (ConfError/NotFoundError, never OSError)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CONF_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+        try:
+            data = _read_limited(fd)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise NotFoundError(f"conf file {path} does not exist",
                             hint="give the path of a <label>.ctys file or its VM directory") from None
@@ -91,22 +121,70 @@ def parse_keys(text: str, path: Path) -> KeyInfo:
     info.magic_noenum = "#@#MAGICID-NOENUM" in text
     norm = text.replace("\t", "").replace("'", '"') if ("\t" in text or "'" in text) else text
     keys = info.keys
-    for m in _KEY_LINE.finditer(norm):
-        start = m.start()
-        if start and norm[start - 1] != "\n":
-            if norm[norm.rfind("\n", 0, start) + 1:start].strip(" "):
-                continue
-        key = m.group(1)
+    found = _KEY_LINE.findall(norm)
+    first = _KEY_FIRST.match(norm)
+    if first:
+        found.insert(0, first.groups())
+    warnings = info.warnings
+    for key, quotes, value in found:
         if key in keys or key.startswith("MAGICID"):
             continue
-        value = m.group(3)
-        if not m.group(2) and "#" in value:
+        if not quotes and "#" in value:
             # unquoted values may carry a trailing '# comment' (hand-edited files)
             value = _UNQUOTED_COMMENT.sub("", value)
         value = value.strip()
         if " " in value:
-            info.warnings.append(f"key {key} has blanks in its value {value!r} "
-                                 "(legacy tools used only the last word)")
+            warnings.append(f"key {key} has blanks in its value {value!r} "
+                            "(legacy tools used only the last word)")
+        keys[key] = value
+    return info
+
+
+def key_flags(text: str, path: Path) -> KeyInfo:
+    """parse_keys without the keys: the MAGICID flags and shebang (see add_key_records)."""
+    info = KeyInfo(path=path)
+    info.shebang = text.startswith("#!")
+    if "#@#" in text:
+        info.magic_qemu = "#@#MAGICID-QEMU" in text
+        info.magic_ignore = "#@#MAGICID-IGNORE" in text
+        info.magic_noenum = "#@#MAGICID-NOENUM" in text
+    return info
+
+
+def key_record(line: str):
+    """(key, value, warning or None) of one line (no newline) as parse_keys reads it, or
+    None when the line holds no key (MAGICID lines hold none)."""
+    if "\t" in line or "'" in line:      # parse_keys' normalisation ("#\t@#" is "#@#")
+        line = line.replace("\t", "").replace("'", '"')
+    if "#@#" not in line:
+        return None
+    m = _KEY_FIRST.match(line)
+    if m is None:
+        return None
+    key, quotes, value = m.groups()
+    if key.startswith("MAGICID"):
+        return None
+    if not quotes and "#" in value:
+        value = _UNQUOTED_COMMENT.sub("", value)
+    value = value.strip()
+    warning = None
+    if " " in value:
+        warning = (f"key {key} has blanks in its value {value!r} "
+                   "(legacy tools used only the last word)")
+    return (key, value, warning)
+
+
+def add_key_records(info: KeyInfo, records, text: str) -> KeyInfo:
+    """Fill info.keys/warnings from the key_record()s of text's lines in file order (first
+    line wins): with key_flags, the same KeyInfo as parse_keys(text)."""
+    if "#@#" not in text:                # parse_keys looks no further
+        return info
+    keys = info.keys
+    for key, value, warning in records:
+        if key in keys:
+            continue
+        if warning is not None:
+            info.warnings.append(warning)
         keys[key] = value
     return info
 

@@ -1,23 +1,40 @@
 """Find the conf of a VM from a path the user gives (file, VM directory, `.sh` wrapper)."""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 from ctys_libvirt.conf.keys import read_keys
 from ctys_libvirt.errors import ConfError, CtysError, NotFoundError
 
 
+_PATH_TYPE = type(Path())
+_IGNORED_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)   # as pathlib's
+
+
 def _abs(p: Path) -> Path:
     # absolute but not symlink-resolved: CTYSWRAPPERPATH is the directory as addressed
-    return Path(os.path.abspath(os.path.expanduser(str(p))))
+    s = str(p)
+    a = os.path.abspath(os.path.expanduser(s))
+    return p if a == s else Path(a)      # already absolute and normal: no second parse
 
 
 def locate_conf(path_or_dir) -> Path:
     """A `.ctys` file; a VM directory holding `<dirname>.ctys` (else its single active
     `*.ctys`); a `<stem>.sh` wrapper or legacy `<stem>.conf` -> the sibling `<stem>.ctys`."""
-    p = _abs(Path(path_or_dir))
-    if p.is_dir():
+    p = _abs(path_or_dir if type(path_or_dir) is _PATH_TYPE else Path(path_or_dir))
+    # One stat for Path.is_dir() and Path.is_file(), with their error handling.
+    try:
+        mode = os.stat(p).st_mode
+    except OSError as exc:
+        if exc.errno not in _IGNORED_ERRNOS:
+            raise
+        mode = 0
+    except ValueError:
+        mode = 0
+    if stat.S_ISDIR(mode):
         own = p / f"{p.name}.ctys"
         if own.is_file():
             return own
@@ -42,7 +59,7 @@ def locate_conf(path_or_dir) -> Path:
                                  "#@#MAGICID-IGNORE")
         raise NotFoundError(f"no {p.name}.ctys (or other *.ctys with #@#MAGICID-QEMU) in {p}",
                             hint="give the path of the VM's .ctys file")
-    if p.is_file():
+    if stat.S_ISREG(mode):
         if p.suffix in (".sh", ".conf"):
             sib = p.with_suffix(".ctys")
             if sib.is_file():

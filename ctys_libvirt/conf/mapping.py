@@ -74,8 +74,7 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
     v = variables
     path = source_path
 
-    def get(name: str) -> str:
-        return v.get(name, "")
+    vget = v.get
 
     # label
     var_label = v.get("LABEL")
@@ -106,7 +105,7 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
         uuid = u
 
     # mac
-    var_mac, key_mac = get("MAC0"), keys.get("MAC0", "")
+    var_mac, key_mac = vget("MAC0", ""), keys.get("MAC0", "")
     mac = var_mac or key_mac or None
     if mac is not None:
         if not _MAC.fullmatch(mac):
@@ -118,14 +117,14 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
 
     ip = keys.get("IP0", "").split(",")[0].split("%")[0].strip() or None
 
-    memsize = get("MEMSIZE")
+    memsize = vget("MEMSIZE", "")
     if "MEMSIZE" in v or memsize:
         memory_mib = parse_memory(memsize, path)
     else:
         memory_mib = 512
         warnings.append("MEMSIZE not set; using 512 MiB")
 
-    smp_raw = get("SMP").strip()
+    smp_raw = vget("SMP", "").strip()
     if not smp_raw:
         smp = 1
     elif _INT.fullmatch(smp_raw) and int(smp_raw) > 0:
@@ -134,20 +133,21 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
         raise ConfError(f"SMP={smp_raw!r} is not a positive number", path=str(path),
                         construct="SMP", hint="set SMP to the number of virtual CPUs")
 
-    arch = normalise_arch(get("ARCH") or host_arch)
-    cpu = get("CPU").strip() or _DEFAULT_CPU.get(arch)
+    arch = normalise_arch(vget("ARCH", "") or host_arch)
+    cpu = vget("CPU", "").strip() or _DEFAULT_CPU.get(arch)
 
     def opt(name: str) -> Optional[str]:
-        return v.get(name) or None
+        return vget(name) or None
 
     def opt_path(name: str) -> Optional[Path]:
         val = v.get(name)
         return _path(val, conf_dir) if val else None
 
-    hdd = get("HDDBOOTIMAGE") or get("HDA")
+    hdd = vget("HDDBOOTIMAGE", "") or vget("HDA", "")
+    fdd = vget("FDDIMAGE", "") or vget("FDA", "")
     extra = {}
     for role, name in _DISK_VARS:
-        val = get(name)
+        val = vget(name, "")
         if not val:
             continue
         if val.endswith("/"):
@@ -155,10 +155,10 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
             continue
         extra[role] = _path(val, conf_dir)
 
-    insttarget = get("DEFAULTINSTTARGET")
+    insttarget = vget("DEFAULTINSTTARGET", "")
     sources = {}
     for mode, name in _INST_SOURCES:
-        val = get(name)
+        val = vget(name, "")
         if val:
             sources[mode] = _path_str(val, conf_dir) if mode == "HDD" else val
 
@@ -168,7 +168,7 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
     localtime = "-localtime" in timeopt_words
     timeopt = " ".join(w for w in timeopt_words if w != "-localtime")
 
-    vnc_raw = get("VNCACCESSDISPLAY").strip() or keys.get("VNCACCESSDISPLAY", "").strip()
+    vnc_raw = vget("VNCACCESSDISPLAY", "").strip() or keys.get("VNCACCESSDISPLAY", "").strip()
     vnc_display = None
     if vnc_raw:
         if _INT.fullmatch(vnc_raw):
@@ -188,22 +188,22 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
         smp=smp,
         arch=arch,
         cpu=cpu,
-        accelerator=(get("ACCELERATOR").strip().upper() or "QEMU"),
+        accelerator=(vget("ACCELERATOR", "").strip().upper() or "QEMU"),
         startercall=opt("STARTERCALL"),
         wrappercall=opt("WRAPPERCALL"),
         qemubios=opt("QEMUBIOS"),
         hdd_boot_image=_path(hdd, conf_dir) if hdd else None,
         extra_disks=extra,
-        fdd_image=_path(get("FDDIMAGE") or get("FDA"), conf_dir) if (get("FDDIMAGE") or get("FDA")) else None,
+        fdd_image=_path(fdd, conf_dir) if fdd else None,
         cd_image=opt_path("CDIMAGE"),
         dvd_image=opt_path("DVDIMAGE"),
         usb_image=opt_path("USBBOOTIMAGE"),
-        qemu_img_format=get("QEMU_IMG").strip() or "raw",
+        qemu_img_format=vget("QEMU_IMG", "").strip() or "raw",
         inst_size=opt("HDDBOOTIMAGE_INST_SIZE"),
         inst_blocksize=opt("HDDBOOTIMAGE_INST_BLOCKSIZE"),
         inst_blockcount=opt("HDDBOOTIMAGE_INST_BLOCKCOUNT"),
-        default_bootmode=get("DEFAULTBOOTMODE").strip().upper() or "HDD",
-        default_instmode=get("DEFAULTINSTMODE").strip().upper() or "CD",
+        default_bootmode=vget("DEFAULTBOOTMODE", "").strip().upper() or "HDD",
+        default_instmode=vget("DEFAULTINSTMODE", "").strip().upper() or "CD",
         default_instsource=opt("DEFAULTINSTSOURCE"),
         default_insttarget=_path_str(insttarget, conf_dir) if insttarget else None,
         inst_sources=sources,
@@ -211,11 +211,11 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
         initrd=opt_path("INITRDIMAGE"),
         append=opt("APPEND"),
         nic_model=nic,
-        vga=parse_vga(get("VGADRIVER"), warnings),
-        keyboard=get("KBD_LAYOUT").strip() or None,
+        vga=parse_vga(vget("VGADRIVER", ""), warnings),
+        keyboard=vget("KBD_LAYOUT", "").strip() or None,
         localtime=localtime,
         timeopt=timeopt,
-        argsadd=get("ARGSADD"),
+        argsadd=vget("ARGSADD", ""),
         vnc_display=vnc_display,
         default_console=keys.get("DEFAULTCONSOLE") or None,
         keys=dict(keys),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from typing import Optional, Tuple
 
+from ctys_libvirt.conf.keys import key_record
 from ctys_libvirt.errors import ConfError
 
 LIT, PARAM = 0, 1
@@ -758,3 +759,329 @@ def parse(text: str, path: str) -> list:
     """Text of a conf -> list of AST commands (raises ConfError)."""
     src = _Src(text, path)
     return Parser(src, tokenize(src)).program()
+
+
+# -- compiled programs: per-line-group cache -------------------------------------------
+#
+# A conf is a sequence of top-level commands.  Split at the ends of the lines where a
+# top-level command ends, it is a sequence of *groups* of whole lines, and each group
+# parsed alone gives exactly the commands the whole text gives for those lines (the parser
+# is deterministic with one token of look-ahead and a newline ends a top-level command),
+# with positions relative to the group's first line.  Generated confs share most groups
+# verbatim, so a conf costs one dict look-up per code line plus the parse of the few lines
+# that differ.  Only groups verified by parsing them alone are ever cached as complete;
+# anything unusual (syntax errors, lines that are not self-contained) falls back to
+# parse(), which raises the canonical error.
+
+_PARTIAL = object()              # the text is a proper prefix of a multi-line group
+_NOCODE = object()               # a blank or comment line without a '#@#' key
+_CODE = object()                 # a code line that is no group by itself
+_GROUPS: dict = {}               # code text of whole lines -> compiled group | _PARTIAL;
+                                 # other lines -> _NOCODE | key record (scan_conf)
+_GROUPS_MAX = 16384
+_GROUP_WIDTH = 4096              # longer groups are parsed, never cached
+# Bounded in two generations: a full _GROUPS becomes _OLD_GROUPS (the one before is
+# dropped), and entries still in use move back on their next look-up, so a stream of
+# distinct lines never flushes the lines every conf shares.
+_OLD_GROUPS: dict = {}
+
+
+_GROUPS_CHARS_MAX = 2_000_000   # key text held per generation (bounds the memory)
+_groups_chars = 0
+
+
+def _store(key: str, value) -> None:
+    global _GROUPS, _OLD_GROUPS, _groups_chars
+    if len(key) <= _GROUP_WIDTH:
+        if len(_GROUPS) >= _GROUPS_MAX or _groups_chars >= _GROUPS_CHARS_MAX:
+            _OLD_GROUPS, _GROUPS = _GROUPS, {}
+            _groups_chars = 0
+        _GROUPS[key] = value
+        _groups_chars += len(key)
+
+
+def _lookup(key: str):
+    """_GROUPS.get(key), falling back to (and promoting from) the old generation."""
+    hit = _GROUPS.get(key)
+    if hit is None:
+        hit = _OLD_GROUPS.get(key)
+        if hit is not None:
+            _store(key, hit)
+    return hit
+
+
+# A cached group is compiled once into (kind, name, a, b, cmds) so that the evaluator
+# runs the common one-assignment groups without walking the AST:
+#   G_LIT:   name=literal                  a = the literal
+#   G_PARAM: name=${a} / name=${a:-b}      b = the default ("" for ${a} and ${a:-})
+#   G_WORD:  name=<literals, ${P}, ${P:-literal} concatenated>
+#                                          a = ((literal, None) | (P, default), ...)
+#   G_CMDS:  anything else                 cmds = the AST commands
+G_LIT, G_PARAM, G_WORD, G_CMDS = range(4)
+
+
+def _simple_part(p) -> Optional[tuple]:
+    """(literal, None) | (param name, default) for a word part the compiled forms cover."""
+    if p[0] == LIT:
+        return (p[1], None)
+    op, arg = p[2], p[3]
+    if op is None or (op == ":-" and not arg):
+        return (p[1], "")
+    if op == ":-" and len(arg) == 1 and arg[0][0] == LIT:
+        return (p[1], arg[0][1])
+    return None
+
+
+def _compiled(cmds: list) -> tuple:
+    if len(cmds) == 1 and cmds[0][0] == ASSIGN and len(cmds[0][2]) == 1:
+        name, append, word = cmds[0][2][0]
+        if not append and word:
+            parts = [_simple_part(p) for p in word]
+            if None not in parts:
+                if len(parts) == 1:
+                    a, b = parts[0]
+                    return (G_LIT, name, a, None, cmds) if b is None else (G_PARAM, name, a, b, cmds)
+                return (G_WORD, name, tuple(parts), None, cmds)
+    return (G_CMDS, None, None, None, cmds)
+
+
+def _single_line(line: str):
+    """Commands of a line that is one assignment (`X=word` or `X=word;`), else None."""
+    toks = _line_tokens(line)
+    if toks is None or not toks or toks[0][0] != _A:
+        return None
+    if len(toks) != 1 and not (len(toks) == 2 and toks[1][0] == _O and toks[1][1] == ";"):
+        return None
+    tok = toks[0]
+    word = tok[1][2]
+    if word and word[0][0] == LIT and not word[0][2] and word[0][1].startswith("~"):
+        return None                      # tilde: the full parse reports it
+    return _compiled([(ASSIGN, tok[2], [tok[1]])])
+
+
+class _GroupParser(Parser):
+    def top_groups(self) -> list:
+        """(first token position, end position) of each group of a whole program; same
+        grammar as _list at the top level."""
+        t = self.t
+        out = []
+        first = None
+        while True:
+            i = self.i
+            while t[i][0] == _NL:
+                i += 1
+            self.i = i
+            tok = t[i]
+            if tok[0] == _EOF:
+                return out
+            if first is None:
+                first = tok[2]
+            self._andor()
+            tok = t[self.i]
+            if tok[0] == _O and tok[1] == ";":
+                self.i += 1
+                tok = t[self.i]
+                if tok[0] not in (_NL, _EOF):
+                    continue              # next command on the same line: same group
+            if tok[0] == _NL:
+                self.i += 1
+            elif tok[0] != _EOF:
+                raise self._unexpected(tok, " after a command")
+            out.append((first, tok[2]))
+            first = None
+
+
+def _rest_groups(text: str, start: int, path: str) -> Optional[list]:
+    """Groups of text[start:] (start: a line start at the top level), caching them."""
+    rest = text[start:]
+    src = _Src(rest, path)
+    try:
+        bounds = _GroupParser(src, tokenize(src)).top_groups()
+    except ConfError:
+        return None
+    out = []
+    for first, end in bounds:
+        gs = rest.rfind("\n", 0, first) + 1
+        key = rest[gs:end]
+        cmds = _lookup(key)
+        if cmds is None or cmds is _PARTIAL or cmds is _CODE:
+            try:
+                cmds = _compiled(parse(key, path))
+            except ConfError:
+                return None
+            # Cached only when a look-up can meet it (it ends where a code line ends) and
+            # when its meaning cannot depend on what follows: a trailing backslash is a
+            # literal at the end of the text but a line continuation before a newline.
+            ends = [m.end() for m in _CODE_LINE.finditer(text, start + gs, start + end)]
+            if ends and ends[-1] == start + end and not key.endswith("\\"):
+                for e in ends[:-1]:
+                    if _lookup(text[start + gs:e]) in (None, _CODE):
+                        _store(text[start + gs:e], _PARTIAL)
+                _store(key, cmds)
+        out.append((start + gs, cmds))
+    return out
+
+
+# _CODE_LINE anchored on the newline before the line (scanning "\n" + text): a literal
+# first character lets the regex engine skip from newline to newline.
+_NL_CODE_LINE = re.compile(r"\n([ \t\r\f\v]*[^# \t\r\f\v\n][^\n]*)")
+
+
+def compile_groups(text: str, path: str) -> list:
+    """[(offset of the group's first line, compiled group (see _compiled))] of a conf;
+    raises ConfError exactly as parse() does."""
+    out = []
+    append = out.append
+    get = _lookup
+    start = -1
+    ntext = "\n" + text                   # offsets in ntext are text offsets + 1
+    for m in _NL_CODE_LINE.finditer(ntext):
+        if start < 0:
+            hit = get(m.group(1))
+            if hit is not None and hit is not _CODE:
+                if hit is _PARTIAL:
+                    start = m.start()
+                else:
+                    append((m.start(), hit))
+                continue
+            start = m.start()
+            hit = _single_line(m.group(1))
+            if hit is not None:
+                _store(m.group(1), hit)
+                append((start, hit))
+                start = -1
+                continue
+        else:
+            hit = get(ntext[start + 1:m.end()])
+            if hit is not None:
+                if hit is not _PARTIAL:
+                    append((start, hit))
+                    start = -1
+                continue
+        rest = _rest_groups(text, start, path)
+        if rest is None:
+            break
+        out.extend(rest)
+        return out
+    else:
+        if start < 0:
+            return out
+        rest = _rest_groups(text, start, path)
+        if rest is not None:
+            out.extend(rest)
+            return out
+    # Something unusual: the whole text as one group (parse() raises the canonical error).
+    return [(0, (G_CMDS, None, None, None, parse(text, path)))]
+
+
+def _is_code(line: str) -> bool:
+    """`line` (no newline) holds more than blanks/comment: _CODE_LINE matches it."""
+    rest = line.lstrip(" \t\r\f\v")
+    return bool(rest) and rest[0] != "#"
+
+
+# Blank-line separated chunks of a conf -> (groups, key records) with offsets relative to
+# the chunk, for chunks that start and end outside any multi-line group: a chunk seen
+# before is one look-up for all its lines.
+_CHUNKS: dict = {}
+_CHUNKS_MAX = 4096
+_CHUNK_WIDTH = 8192
+_CHUNKS_CHARS_MAX = 2_000_000
+_chunks_chars = 0
+
+
+def _store_chunk(chunk: str, value: tuple) -> None:
+    global _chunks_chars
+    if len(_CHUNKS) >= _CHUNKS_MAX or _chunks_chars >= _CHUNKS_CHARS_MAX:
+        _CHUNKS.clear()
+        _chunks_chars = 0
+    _CHUNKS[chunk] = value
+    _chunks_chars += len(chunk)
+
+
+def scan_conf(text: str, path: str) -> Tuple[list, list]:
+    """(compile_groups(text, path), the keys.key_record of each non-code line that holds
+    a '#@#' key, in file order), in one pass over the lines: a chunk or line seen before
+    costs one dict look-up.  Raises ConfError exactly as parse() does."""
+    out: list = []
+    keys: list = []
+    append = out.append
+    get = _GROUPS.get
+    lookup = _lookup
+    start = -1                      # offset of a pending multi-line group
+    code = True                     # False once _rest_groups has done the rest of the code
+    cpos = 0
+    for chunk in text.split("\n\n"):
+        fresh = start < 0 and code
+        if fresh:
+            hit = _CHUNKS.get(chunk)
+            if hit is not None:
+                if hit[0]:
+                    out += [(cpos + rel, grp) for rel, grp in hit[0]]
+                if hit[1]:
+                    keys += hit[1]
+                cpos += len(chunk) + 2
+                continue
+            n_out, n_keys = len(out), len(keys)
+        pos = cpos
+        for line in chunk.split("\n"):
+            end = pos + len(line)
+            rec = get(line)
+            if rec is None:
+                rec = lookup(line)
+                if rec is None:
+                    rec = _CODE if _is_code(line) else (key_record(line) or _NOCODE)
+                    _store(line, rec)
+            if rec is _NOCODE:
+                pos = end + 1
+                continue
+            if rec is not _CODE and rec is not _PARTIAL and len(rec) == 3:      # key record
+                keys.append(rec)
+                pos = end + 1
+                continue
+            if code:
+                # the state machine of compile_groups; rec: the line's own compiled group,
+                # _PARTIAL, or _CODE (a code line without one)
+                if start < 0:
+                    if rec is not _CODE:
+                        if rec is _PARTIAL:
+                            start = pos
+                        else:
+                            append((pos, rec))
+                        pos = end + 1
+                        continue
+                    hit = _single_line(line)
+                    if hit is not None:
+                        _store(line, hit)
+                        append((pos, hit))
+                        pos = end + 1
+                        continue
+                    start = pos
+                else:
+                    hit = lookup(text[start:end])
+                    if hit is not None:
+                        if hit is not _PARTIAL:
+                            append((start, hit))
+                            start = -1
+                        pos = end + 1
+                        continue
+                rest = _rest_groups(text, start, path)
+                if rest is None:
+                    return [(0, (G_CMDS, None, None, None, parse(text, path)))], _keys_only(text)
+                out.extend(rest)
+                code = False
+            pos = end + 1
+        if fresh and start < 0 and code and len(chunk) <= _CHUNK_WIDTH:
+            _store_chunk(chunk, (tuple([(off - cpos, grp) for off, grp in out[n_out:]]),
+                                 tuple(keys[n_keys:])))
+        cpos += len(chunk) + 2
+    if code and start >= 0:
+        rest = _rest_groups(text, start, path)
+        if rest is None:
+            return [(0, (G_CMDS, None, None, None, parse(text, path)))], keys
+        out.extend(rest)
+    return out, keys
+
+
+def _keys_only(text: str) -> list:
+    return [r for r in (key_record(ln) for ln in text.split("\n") if not _is_code(ln)) if r]

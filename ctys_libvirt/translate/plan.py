@@ -40,6 +40,7 @@ import shlex
 import stat
 import uuid as uuidlib
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -196,9 +197,9 @@ def _is_block(st: os.stat_result) -> bool:
     return stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)
 
 
-def _format(path: str) -> str:
+def _format(path: str, st: Optional[os.stat_result] = None) -> str:
     try:
-        return sniff_format(path)
+        return sniff_format(path, st)
     except OSError:
         return "raw"
 
@@ -243,9 +244,17 @@ def _vga(vm: VmConfig, warnings: List[str]) -> Optional[str]:
     return v
 
 
+@lru_cache(maxsize=1024)
+def _shlex_split(text: str) -> Tuple[str, ...]:
+    # Confs of one template repeat the same ARGSADD/TIMEOPT; a ValueError is not cached.
+    return tuple(shlex.split(text))
+
+
 def _split_words(text: str, what: str, vm: VmConfig, from_conf: bool) -> List[str]:
+    text = text or ""
     try:
-        return shlex.split(text or "")
+        # short strings only in the cache (bounds its memory)
+        return list(_shlex_split(text)) if len(text) <= 1024 else shlex.split(text)
     except ValueError as exc:
         msg = f"cannot split {what} {text!r} into words: {exc}"
         hint = "balance the quotes (shell-word rules; nothing is run through a shell)"
@@ -277,7 +286,7 @@ class _Slots:
         disk = PlanDisk(
             role=role, path=path, device=device,
             bus=_ROLE_BUS.get(role, "ide"), target=_ROLE_TARGET[role],
-            format=fmt or (_format(path) if st is not None else "raw"),
+            format=fmt or (_format(path, st) if st is not None else "raw"),
             boot_order=None, readonly=(device == "cdrom"), purpose=purpose,
             block=bool(st is not None and _is_block(st)), exists=st is not None,
         )
@@ -602,8 +611,11 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
             nic = replace(nic, boot_order=order)
             kinds.append("network")
         else:
-            disks[item] = replace(disks[item], boot_order=order)
-            kinds.append(boot_kind(disks[item]))
+            d = disks[item]
+            # dataclasses.replace(d, boot_order=order), without its generic overhead
+            disks[item] = d = PlanDisk(d.role, d.path, d.device, d.bus, d.target, d.format, order,
+                                       d.readonly, d.purpose, d.block, d.exists)
+            kinds.append(boot_kind(d))
 
     argsadd = _split_words(vm.argsadd, "ARGSADD", vm, True)
     for extra in req.argsadd:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any, Dict, List, Optional, Union
 
 from lxml import etree
 
+from ctys_libvirt import __version__
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import BootRequest, HostCaps, VmConfig
 from ctys_libvirt.translate.plan import MachinePlan, resolve_plan
@@ -85,13 +87,13 @@ def validate_domain_xml(xml: Union[str, bytes]) -> Optional[str]:
     return f"line {err.line}: {err.message}" if err is not None else "invalid"
 
 
-def _template() -> etree._Element:
+def _template_root() -> etree._Element:
     global _TEMPLATE
     if _TEMPLATE is None:
         parser = etree.XMLParser(remove_blank_text=True, remove_comments=True)
         data = resources.files("ctys_libvirt.xml_templates").joinpath("domain.xml").read_bytes()
         _TEMPLATE = etree.fromstring(data, parser)
-    return copy.deepcopy(_TEMPLATE)
+    return _TEMPLATE
 
 
 def _clean(value: Any, what: str) -> str:
@@ -108,14 +110,6 @@ def _meta_text(value: Any) -> str:
     return _XML_BAD.sub("\ufffd", text) if _XML_BAD.search(text) else text
 
 
-def _sub(parent: etree._Element, tag: str, attrib: Optional[Dict[str, str]] = None,
-         text: Optional[str] = None) -> etree._Element:
-    el = etree.SubElement(parent, tag, attrib) if attrib else etree.SubElement(parent, tag)
-    if text is not None:
-        el.text = text
-    return el
-
-
 def _domain_type(plan: MachinePlan, caps: HostCaps, warnings: List[str]) -> str:
     if plan.accelerator == "KVM":
         if caps.kvm:
@@ -129,15 +123,59 @@ def _domain_type(plan: MachinePlan, caps: HostCaps, warnings: List[str]) -> str:
     return "qemu"
 
 
-def _metadata(md: etree._Element, vm: VmConfig, plan: MachinePlan, phase: str) -> None:
-    from ctys_libvirt import __version__
+# Rendering in two steps.  _describe() turns a plan into `ops` (the document's shape: which
+# elements with which attribute names, as hashable tuples) and `vals` (every text and
+# attribute value, in op order), running every check and warning in document order.
+# _render() fills the template through the lxml API.  Its tree is kept per shape: the next
+# document of that shape is made by assigning only the values that differ from the ones
+# the tree holds and serializing it (confs made from one ctys template share their shape,
+# and most values).  A lock keeps threads from interleaving on one kept tree.
+_AT, _SET, _TEXT, _NEW, _UP, _KEYS, _CLEAR, _REMOVE = range(8)
+_SKELETONS: Dict[tuple, list] = {}       # ops -> [root, slots, the values it holds]
+_SKELETONS_MAX = 64
+_SKELETONS_LOCK = threading.Lock()
+_MD = "{%s}" % METADATA_NS
+_Q = "{%s}" % QEMU_NS
+_KEY_TAG = _MD + "key"
+_NS_MD = ((METADATA_PREFIX, METADATA_NS),)
+_NS_Q = (("qemu", QEMU_NS),)
+_UP_OP = (_UP,)
+_TEXT_OP = (_TEXT,)
+_KEYS_SLOT = object()
 
-    ns = "{%s}" % METADATA_NS
-    inst = etree.SubElement(md, ns + "instance", nsmap={METADATA_PREFIX: METADATA_NS})
-    _sub(inst, ns + "conf", {"path": _meta_text(plan.conf_path), "sha256": plan.conf_sha256 or ""})
-    _sub(inst, ns + "label", text=_meta_text(plan.name))
-    _sub(inst, ns + "tool", {"name": "ctys-libvirt", "version": __version__})
+
+def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
+              warnings: List[str]) -> tuple:
+    ops: list = []
+    vals: list = []
+    op = ops.append
+    val = vals.append
+    op((_AT, None))
+    op((_SET, "type"))
+    val(_domain_type(plan, caps, warnings))
+    op((_AT, "name"))
+    op(_TEXT_OP)
+    val(_clean(plan.name, "LABEL"))
+    op((_AT, "uuid"))
+    op(_TEXT_OP)
+    val(plan.uuid_dashed)
+
+    # <metadata><ctys:instance>
     req = plan.request
+    op((_AT, "metadata"))
+    op((_NEW, _MD + "instance", (), _NS_MD))
+    op((_NEW, _MD + "conf", ("path", "sha256"), None))
+    val(_meta_text(plan.conf_path))
+    val(plan.conf_sha256 or "")
+    op(_UP_OP)
+    op((_NEW, _MD + "label", (), None))
+    op(_TEXT_OP)
+    val(_meta_text(plan.name))
+    op(_UP_OP)
+    op((_NEW, _MD + "tool", ("name", "version"), None))
+    val("ctys-libvirt")
+    val(__version__)
+    op(_UP_OP)
     attrs = {"console": plan.console.value, "phase": phase}
     if plan.bootmode is not None:
         attrs["bootmode"] = plan.bootmode.value
@@ -149,124 +187,278 @@ def _metadata(md: etree._Element, vm: VmConfig, plan: MachinePlan, phase: str) -
         attrs["kernel"] = _meta_text(req.kernel)
     if plan.vnc_display is not None:
         attrs["vncdisplay"] = str(plan.vnc_display)
-    r = _sub(inst, ns + "request", attrs)
+    op((_NEW, _MD + "request", tuple(attrs), None))
+    vals.extend(attrs.values())
     for word in req.argsadd:
-        _sub(r, ns + "argsadd", text=_meta_text(word))
-    keys = _sub(inst, ns + "keys")
-    key_tag = ns + "key"
-    sub = etree.SubElement
-    for k, v in plan.keys:
-        sub(keys, key_tag, name=_meta_text(k)).text = _meta_text(v)
+        op((_NEW, _MD + "argsadd", (), None))
+        op(_TEXT_OP)
+        val(_meta_text(word))
+        op(_UP_OP)
+    op(_UP_OP)
+    op((_NEW, _MD + "keys", (), None))
+    pairs = plan.keys
+    op((_KEYS, tuple([k for k, _ in pairs])))
+    values = tuple([v for _, v in pairs])
+    if _XML_BAD.search("".join(values)):
+        values = tuple([_meta_text(v) for v in values])
+    val(values)                             # one value: the texts of all <ctys:key>s
 
+    op((_AT, "memory"))
+    op(_TEXT_OP)
+    val(str(plan.memory_mib))
+    op((_AT, "vcpu"))
+    op(_TEXT_OP)
+    val(str(plan.smp))
+    op((_AT, "os/type"))
+    op((_SET, "arch"))
+    val(_clean(plan.arch, "ARCH"))
+    op((_SET, "machine"))
+    val(plan.machine)
+    if plan.arch not in caps.arches:
+        warnings.append(f"ARCH {plan.arch} is not offered by this host ({', '.join(caps.arches)})")
+    kernel = plan.kernel
+    if kernel is not None:
+        op((_AT, "os"))
+        op((_NEW, "kernel", (), None))
+        op(_TEXT_OP)
+        val(_clean(kernel.kernel, "KERNELIMAGE"))
+        op(_UP_OP)
+        if kernel.initrd is not None:
+            op((_NEW, "initrd", (), None))
+            op(_TEXT_OP)
+            val(_clean(kernel.initrd, "INITRDIMAGE"))
+            op(_UP_OP)
+        if kernel.append:
+            op((_NEW, "cmdline", (), None))
+            op(_TEXT_OP)
+            val(_clean(kernel.append, "APPEND"))
+            op(_UP_OP)
+    if plan.cpu == "host":
+        # -cpu host has no named model: libvirt's passthrough mode is the same thing
+        op((_AT, "cpu"))
+        op((_CLEAR,))
+        op((_SET, "mode"))
+        val("host-passthrough")
+        op((_REMOVE, "model"))
+    else:
+        op((_AT, "cpu/model"))
+        op(_TEXT_OP)
+        val(_clean(plan.cpu, "CPU"))
+    op((_AT, "clock"))
+    op((_SET, "offset"))
+    val("localtime" if plan.localtime else "utc")
+    if phase == "install":
+        op((_AT, "on_reboot"))
+        op(_TEXT_OP)
+        val("destroy")
 
-def _devices(dev: etree._Element, plan: MachinePlan, caps: HostCaps, opts: XmlOptions) -> None:
+    # <devices>
+    op((_AT, "devices"))
     if caps.emulator:
-        _sub(dev, "emulator", text=_clean(caps.emulator, "emulator path"))
+        op((_NEW, "emulator", (), None))
+        op(_TEXT_OP)
+        val(_clean(caps.emulator, "emulator path"))
+        op(_UP_OP)
     for d in plan.disks:
-        disk = _sub(dev, "disk", {"type": "block" if d.block else "file", "device": d.device})
-        _sub(disk, "driver", {"name": "qemu", "type": d.format})
-        _sub(disk, "source", {"dev" if d.block else "file": _clean(d.path, f"{d.role} path")})
-        _sub(disk, "target", {"dev": d.target, "bus": d.bus})
+        op((_NEW, "disk", ("type", "device"), None))
+        val("block" if d.block else "file")
+        val(d.device)
+        op((_NEW, "driver", ("name", "type"), None))
+        val("qemu")
+        val(d.format)
+        op(_UP_OP)
+        op((_NEW, "source", ("dev" if d.block else "file",), None))
+        val(_clean(d.path, f"{d.role} path"))
+        op(_UP_OP)
+        op((_NEW, "target", ("dev", "bus"), None))
+        val(d.target)
+        val(d.bus)
+        op(_UP_OP)
         if d.boot_order is not None:
-            _sub(disk, "boot", {"order": str(d.boot_order)})
+            op((_NEW, "boot", ("order",), None))
+            val(str(d.boot_order))
+            op(_UP_OP)
         if d.readonly:
-            _sub(disk, "readonly")
-    if plan.nic is not None:
+            op((_NEW, "readonly", (), None))
+            op(_UP_OP)
+        op(_UP_OP)
+    nic = plan.nic
+    if nic is not None:
         if opts.bridge:
-            iface = _sub(dev, "interface", {"type": "bridge"})
+            kind = "bridge"
         elif opts.network or (caps.default_network_active and not opts.user_network):
-            iface = _sub(dev, "interface", {"type": "network"})
+            kind = "network"
         else:
-            iface = _sub(dev, "interface", {"type": "user"})
-        if plan.nic.mac:
-            _sub(iface, "mac", {"address": plan.nic.mac})
+            kind = "user"
+        op((_NEW, "interface", ("type",), None))
+        val(kind)
+        if nic.mac:
+            op((_NEW, "mac", ("address",), None))
+            val(nic.mac)
+            op(_UP_OP)
         if opts.bridge:
-            _sub(iface, "source", {"bridge": _clean(opts.bridge, "bridge name")})
-        elif iface.get("type") == "network":
-            _sub(iface, "source", {"network": _clean(opts.network or "default", "network name")})
-        _sub(iface, "model", {"type": plan.nic.model})
-        if plan.nic.boot_order is not None:
-            _sub(iface, "boot", {"order": str(plan.nic.boot_order)})
-    serial = _sub(dev, "serial", {"type": "pty"})
+            op((_NEW, "source", ("bridge",), None))
+            val(_clean(opts.bridge, "bridge name"))
+            op(_UP_OP)
+        elif kind == "network":
+            op((_NEW, "source", ("network",), None))
+            val(_clean(opts.network or "default", "network name"))
+            op(_UP_OP)
+        op((_NEW, "model", ("type",), None))
+        val(nic.model)
+        op(_UP_OP)
+        if nic.boot_order is not None:
+            op((_NEW, "boot", ("order",), None))
+            val(str(nic.boot_order))
+            op(_UP_OP)
+        op(_UP_OP)
+    op((_NEW, "serial", ("type",), None))
+    val("pty")
     if opts.serial_log:
-        _sub(serial, "log", {"file": _clean(opts.serial_log, "serial log path"), "append": "on"})
-    _sub(serial, "target", {"port": "0"})
-    console = _sub(dev, "console", {"type": "pty"})
-    _sub(console, "target", {"type": "serial", "port": "0"})
-    graphics = None
-    if plan.console.value == "VNC":
-        graphics = _sub(dev, "graphics", {"type": "vnc"})
+        op((_NEW, "log", ("file", "append"), None))
+        val(_clean(opts.serial_log, "serial log path"))
+        val("on")
+        op(_UP_OP)
+    op((_NEW, "target", ("port",), None))
+    val("0")
+    op(_UP_OP)
+    op(_UP_OP)
+    op((_NEW, "console", ("type",), None))
+    val("pty")
+    op((_NEW, "target", ("type", "port"), None))
+    val("serial")
+    val("0")
+    op(_UP_OP)
+    op(_UP_OP)
+    graphics = False
+    console = plan.console.value
+    if console == "VNC":
+        graphics = True
         if plan.vnc_display is not None:
-            graphics.set("port", str(VNC_BASEPORT + plan.vnc_display))
-            graphics.set("autoport", "no")
+            names: tuple = ("type", "port", "autoport", "listen")
+            vals += ["vnc", str(VNC_BASEPORT + plan.vnc_display), "no", VNC_LISTEN]
         else:
-            graphics.set("autoport", "yes")
-        graphics.set("listen", VNC_LISTEN)
+            names = ("type", "autoport", "listen")
+            vals += ["vnc", "yes", VNC_LISTEN]
         if plan.keymap:
-            graphics.set("keymap", _clean(plan.keymap, "KBD_LAYOUT"))
-        _sub(graphics, "listen", {"type": "address", "address": VNC_LISTEN})
-    elif plan.console.value == "SDL":
-        graphics = _sub(dev, "graphics", {"type": "sdl"})
-    if graphics is None:
-        _sub(_sub(dev, "video"), "model", {"type": "none"})
-    elif plan.vga:
-        _sub(_sub(dev, "video"), "model", {"type": VIDEO_MODELS[plan.vga]})
-    _sub(dev, "memballoon", {"model": "none"})
+            names += ("keymap",)
+            val(_clean(plan.keymap, "KBD_LAYOUT"))
+        op((_NEW, "graphics", names, None))
+        op((_NEW, "listen", ("type", "address"), None))
+        val("address")
+        val(VNC_LISTEN)
+        op(_UP_OP)
+        op(_UP_OP)
+    elif console == "SDL":
+        graphics = True
+        op((_NEW, "graphics", ("type",), None))
+        val("sdl")
+        op(_UP_OP)
+    video = "none" if not graphics else (VIDEO_MODELS[plan.vga] if plan.vga else None)
+    if video is not None:
+        op((_NEW, "video", (), None))
+        op((_NEW, "model", ("type",), None))
+        val(video)
+        op(_UP_OP)
+        op(_UP_OP)
+    op((_NEW, "memballoon", ("model",), None))
+    val("none")
+    op(_UP_OP)
 
-
-def _qemu_commandline(root: etree._Element, plan: MachinePlan) -> None:
+    # <qemu:commandline>
     args: List[str] = []
     if plan.qemubios:
         args += ["-L", plan.qemubios]
     args += list(plan.timeopt_args) + list(plan.argsadd)
-    if not args:
-        return
-    q = "{%s}" % QEMU_NS
-    cmd = etree.SubElement(root, q + "commandline", nsmap={"qemu": QEMU_NS})
-    for a in args:
-        etree.SubElement(cmd, q + "arg").set("value", _clean(a, "ARGSADD word"))
+    if args:
+        op((_AT, None))
+        op((_NEW, _Q + "commandline", (), _NS_Q))
+        for a in args:
+            op((_NEW, _Q + "arg", ("value",), None))
+            val(_clean(a, "ARGSADD word"))
+            op(_UP_OP)
+    return tuple(ops), vals
+
+
+def _render(ops: tuple, vals: list) -> tuple:
+    """The document of (ops, vals) built through the lxml API, and its value slots
+    ((element, attribute name | None for its text | _KEYS_SLOT for its children's texts),
+    one per value)."""
+    root = copy.deepcopy(_template_root())
+    cur = root
+    stack: list = []
+    it = iter(vals)
+    slots: list = []
+    for o in ops:
+        kind = o[0]
+        if kind == _AT:
+            cur = root if o[1] is None else root.find(o[1])
+            stack = []
+        elif kind == _SET:
+            cur.set(o[1], next(it))
+            slots.append((cur, o[1]))
+        elif kind == _TEXT:
+            cur.text = next(it)
+            slots.append((cur, None))
+        elif kind == _NEW:
+            attrib = {}
+            for name in o[2]:
+                attrib[name] = next(it)
+            el = etree.SubElement(cur, o[1], attrib, nsmap=dict(o[3]) if o[3] else None)
+            slots.extend((el, name) for name in o[2])
+            stack.append(cur)
+            cur = el
+        elif kind == _UP:
+            cur = stack.pop()
+        elif kind == _KEYS:
+            for name, text in zip(o[1], next(it)):
+                etree.SubElement(cur, _KEY_TAG, name=_meta_text(name)).text = text
+            slots.append((cur, _KEYS_SLOT))
+        elif kind == _CLEAR:
+            cur.attrib.clear()
+        elif kind == _REMOVE:
+            cur.remove(cur.find(o[1]))
+        else:  # pragma: no cover
+            raise AssertionError(kind)
+    return root, tuple(slots)
 
 
 def _to_xml(vm: VmConfig, plan: MachinePlan, caps: HostCaps, opts: XmlOptions,
             phase: str, warnings: List[str]) -> str:
-    root = _template()
-    root.set("type", _domain_type(plan, caps, warnings))
-    root.find("name").text = _clean(plan.name, "LABEL")
-    root.find("uuid").text = plan.uuid_dashed
-    _metadata(root.find("metadata"), vm, plan, phase)
-    root.find("memory").text = str(plan.memory_mib)
-    root.find("vcpu").text = str(plan.smp)
-    os_el = root.find("os")
-    t = os_el.find("type")
-    t.set("arch", _clean(plan.arch, "ARCH"))
-    t.set("machine", plan.machine)
-    if plan.arch not in caps.arches:
-        warnings.append(f"ARCH {plan.arch} is not offered by this host ({', '.join(caps.arches)})")
-    if plan.kernel is not None:
-        _sub(os_el, "kernel", text=_clean(plan.kernel.kernel, "KERNELIMAGE"))
-        if plan.kernel.initrd is not None:
-            _sub(os_el, "initrd", text=_clean(plan.kernel.initrd, "INITRDIMAGE"))
-        if plan.kernel.append:
-            _sub(os_el, "cmdline", text=_clean(plan.kernel.append, "APPEND"))
-    cpu = root.find("cpu")
-    if plan.cpu == "host":
-        # -cpu host has no named model: libvirt's passthrough mode is the same thing
-        cpu.attrib.clear()
-        cpu.set("mode", "host-passthrough")
-        cpu.remove(cpu.find("model"))
-    else:
-        cpu.find("model").text = _clean(plan.cpu, "CPU")
-    root.find("clock").set("offset", "localtime" if plan.localtime else "utc")
-    if phase == "install":
-        root.find("on_reboot").text = "destroy"
-    _devices(root.find("devices"), plan, caps, opts)
-    _qemu_commandline(root, plan)
-    return etree.tostring(root, pretty_print=True, encoding="unicode")
+    ops, vals = _describe(plan, caps, opts, phase, warnings)
+    with _SKELETONS_LOCK:
+        hit = _SKELETONS.get(ops)
+        if hit is None:
+            root, slots = _render(ops, vals)
+            if len(_SKELETONS) >= _SKELETONS_MAX:
+                _SKELETONS.clear()
+            _SKELETONS[ops] = [root, slots, vals]
+        else:
+            root, slots, held = hit
+            try:
+                for (el, name), v, o in zip(slots, vals, held):
+                    if v != o:
+                        if name is None:
+                            el.text = v
+                        elif name is _KEYS_SLOT:    # el: <ctys:keys>, v: its children's texts
+                            for child, text, old in zip(el, v, o):
+                                if text != old:
+                                    child.text = text
+                        else:
+                            el.set(name, v)
+            except BaseException:
+                del _SKELETONS[ops]        # partly updated: never reuse it
+                raise
+            hit[2] = vals
+        return etree.tostring(root, pretty_print=True, encoding="unicode")
+
+
+_DEFAULT_OPTIONS = XmlOptions()          # frozen: safe to share
 
 
 def _options(options: Any) -> XmlOptions:
     if options is None:
-        return XmlOptions()
+        return _DEFAULT_OPTIONS
     if isinstance(options, XmlOptions):
         return options
     # CreateOptions (or anything with the same attribute names)
