@@ -21,29 +21,50 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on `app` when imported.
-_COMMAND_MODULES = (
-    "ctys_libvirt.cli.cmd_check",      # check
-    "ctys_libvirt.cli.cmd_xml",        # xml
-    "ctys_libvirt.cli.cmd_lifecycle",  # create, cancel, list, info, console
-    "ctys_libvirt.cli.cmd_direct",     # argv, doctor
-    "ctys_libvirt.cli.cmd_inventory",  # enumerate
-)
+_COMMAND_MODULES = {
+    "ctys_libvirt.cli.cmd_check": ("check",),
+    "ctys_libvirt.cli.cmd_xml": ("xml",),
+    "ctys_libvirt.cli.cmd_lifecycle": ("create", "cancel", "list", "info", "console"),
+    "ctys_libvirt.cli.cmd_direct": ("argv", "doctor"),
+    "ctys_libvirt.cli.cmd_inventory": ("enumerate",),
+}
 
 
-def _load_commands() -> None:
+def _load_commands(argv=None) -> None:
+    """Import the module of the command being run, or all of them (help, completion,
+    unknown words): typer converts every registered command to click on each call."""
     import importlib
 
-    for mod in _COMMAND_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # module not written yet
-            if exc.name != mod:
-                raise
+    word = next((a for a in (argv or []) if not a.startswith("-")), None)
+    wanted = [m for m, cmds in _COMMAND_MODULES.items() if word in cmds]
+    for mod in wanted or _COMMAND_MODULES:
+        importlib.import_module(mod)
+
+
+@app.callback()
+def _root() -> None:
+    """Run ctys QEMU conf-file VMs through libvirt (or QEMU directly)."""
+    # A callback keeps `app` a command group even when only one command module is loaded.
 
 
 def main() -> None:
-    _load_commands()
-    app(prog_name="ctys-libvirt")
+    _load_commands(sys.argv[1:])
+    from click import exceptions as click_exc
+
+    try:
+        # standalone_mode=False: we map click's usage errors (its exit 2) to our usage code 1;
+        # exit 2 is ours for "not found / ambiguous".
+        rc = app(prog_name="ctys-libvirt", standalone_mode=False)
+    except click_exc.UsageError as exc:
+        exc.show()
+        raise SystemExit(1)
+    except click_exc.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code)
+    except click_exc.Abort:
+        print("ctys-libvirt: aborted", file=sys.stderr)
+        raise SystemExit(130)
+    raise SystemExit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
