@@ -71,18 +71,21 @@ class ListRecord:
     arch: str = ""
 
     def values(self) -> List[str]:
-        return [_clean(getattr(self, f.name)) for f in fields(self)]
+        return [_clean(getattr(self, n)) for n in _NAMES]
 
     def canonical(self) -> str:
         """The MACHINE form, fields in canonical order (what ``--format records`` prints)."""
         return ";".join(self.values())
 
     def plugin_order(self) -> str:
-        v = dict(zip([f.name for f in fields(self)], self.values()))
+        v = dict(zip(_NAMES, self.values()))
         order = ("host", "label", "id", "uuid", "mac", "display", "cport", "sport", "pid",
                  "uid", "gid", "type", "site", "tcp", "jid", "ifn", "res1", "cstrg", "exep",
                  "hrx", "acc", "arch")
         return ";".join(v[k] for k in order)
+
+
+_NAMES = tuple(f.name for f in fields(ListRecord))  # canonical order, computed once
 
 
 def _clean(value) -> str:

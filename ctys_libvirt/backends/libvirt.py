@@ -8,12 +8,11 @@
   maps it back to its conf through that metadata."""
 from __future__ import annotations
 
-import fcntl
+import gc
 import grp
-import hashlib
 import os
 import pwd
-import socket
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Dict, Iterator, List, Optional
 
 import libvirt
 
-from ctys_libvirt import images
+from ctys_libvirt.backends.select import default_uri  # noqa: F401  (re-exported)
 from ctys_libvirt.backends import libvirt_domxml as domxml
 from ctys_libvirt.backends.libvirt_events import LifecycleWatcher, ensure_event_loop
 from ctys_libvirt.errors import (
@@ -71,16 +70,6 @@ UNAVAILABLE_HINT = ("start it: sh scripts/setup.sh (or `setsid tini -s -- libvir
                     "or use --backend direct")
 
 
-def default_uri(uri: Optional[str] = None) -> str:
-    """--connect, else LIBVIRT_DEFAULT_URI, else qemu:///system as root, session otherwise."""
-    if uri:
-        return uri
-    env = os.environ.get("LIBVIRT_DEFAULT_URI")
-    if env:
-        return env
-    return "qemu:///system" if os.geteuid() == 0 else "qemu:///session"
-
-
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
@@ -110,6 +99,8 @@ def lock_dir() -> Path:
 def label_lock(label: str) -> Iterator[None]:
     """Serialise CREATEs of one label across processes (fcntl lock, released on exit
     even when the process dies)."""
+    import fcntl
+
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "_"
     fd = os.open(lock_dir() / f"{safe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -120,6 +111,8 @@ def label_lock(label: str) -> Iterator[None]:
 
 
 def _digest(xml: str) -> str:
+    import hashlib
+
     return hashlib.sha256(xml.encode()).hexdigest()
 
 
@@ -128,34 +121,53 @@ class LibvirtBackend:
 
     name = "libvirt"
 
-    def __init__(self, uri: Optional[str] = None):
+    def __init__(self, uri: Optional[str] = None, *, events: bool = True):
+        """``events=False`` (LIST, INFO): do not start libvirt's event loop for this
+        connection.  With the loop running, every reply on the socket also wakes the
+        loop thread, which halves LIST's throughput of concurrent XMLDesc calls.  A
+        wait on such a backend still works: the watcher gets its own connection,
+        opened after the loop is started."""
         self.uri = default_uri(uri)
         libvirt.registerErrorHandler(lambda *_: None, None)
-        ensure_event_loop()
+        self._events = events
+        if events:
+            ensure_event_loop()
+        self.conn = self._open()
+        self._event_conn: Optional["libvirt.virConnect"] = None
+        self._watcher: Optional[LifecycleWatcher] = None
+        self._hostname: Optional[str] = None
+
+    def _open(self) -> "libvirt.virConnect":
         try:
-            self.conn = libvirt.open(self.uri)
+            return libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
             raise LibvirtUnavailable(f"cannot connect to libvirt at {self.uri}: {_first_line(exc)}",
                                      hint=UNAVAILABLE_HINT) from None
-        self._watcher: Optional[LifecycleWatcher] = None
-        self._hostname: Optional[str] = None
 
     # -- plumbing -------------------------------------------------------------------
 
     @property
     def watcher(self) -> LifecycleWatcher:
         if self._watcher is None:
-            self._watcher = LifecycleWatcher(self.conn)
+            conn = self.conn
+            if not self._events:
+                ensure_event_loop()
+                conn = self._event_conn = self._open()
+            self._watcher = LifecycleWatcher(conn)
         return self._watcher
 
     def close(self) -> None:
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
-        try:
-            self.conn.close()
-        except libvirt.libvirtError:
-            pass
+        for conn in (self._event_conn, self.conn):
+            if conn is None:
+                continue
+            try:
+                conn.close()
+            except libvirt.libvirtError:
+                pass
+        self._event_conn = None
 
     def __enter__(self) -> "LibvirtBackend":
         return self
@@ -271,6 +283,8 @@ class LibvirtBackend:
             try:
                 self._hostname = self.conn.getHostname()
             except libvirt.libvirtError:
+                import socket
+
                 self._hostname = socket.gethostname()
         return self._hostname
 
@@ -331,19 +345,47 @@ class LibvirtBackend:
         from ctys_libvirt.translate.xml import build_domain
 
         caps = libvirt_host_caps(self.conn)
-        return build_domain(vm, request, caps, options)
+        b = build_domain(vm, request, caps, options)
+        self._lint(b, caps, options)
+        return b
+
+    def _lint(self, b, caps, options: CreateOptions) -> None:
+        """ARGSADD against the emulator libvirt will run: its `-h` when it is on this host,
+        else the QEMU version the (remote) daemon reports.  --strict turns findings into
+        a UsageError before anything is defined."""
+        plan = b.plan
+        if not (plan.argsadd or plan.timeopt_args):
+            return
+        from urllib.parse import urlparse
+
+        from ctys_libvirt.qemu.lint import lint_passthrough
+
+        local = not urlparse(self.uri).hostname
+        version = None
+        if not local:
+            v = self.conn.getVersion()          # e.g. 7002022 -> 7.2.22
+            version = f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
+        b.warnings.extend(lint_passthrough(plan, emulator=caps.emulator if local else None,
+                                           version=version, strict=options.strict))
 
     def create(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
         """Define (persistent unless ``options.transient``), start and wait until running."""
         with label_lock(vm.label):
             b = self.build(vm, request, options)
             plan = getattr(b, "plan", None)
-            return self.create_from_build(
-                name=b.name, uuid=b.uuid, xml=b.xml, final_xml=getattr(b, "final_xml", None),
-                warnings=list(getattr(b, "warnings", []) or []), options=options,
-                console=request.console.value,
-                create_target=getattr(plan, "create_target", None),
-                is_install=request.instmode is not None)
+            try:
+                return self.create_from_build(
+                    name=b.name, uuid=b.uuid, xml=b.xml, final_xml=getattr(b, "final_xml", None),
+                    warnings=list(getattr(b, "warnings", []) or []), options=options,
+                    console=request.console.value,
+                    create_target=getattr(plan, "create_target", None),
+                    is_install=request.instmode is not None)
+            except BackendError as exc:
+                # A QEMU that refuses to start usually refuses what the lint flagged: say so.
+                lint = [w for w in b.warnings if w.startswith("ARGSADD ")]
+                if lint:
+                    exc.hint = lint[0] + (f"; {exc.hint}" if exc.hint else "")
+                raise
 
     def create_from_build(self, *, name: str, uuid: str, xml: str, final_xml: Optional[str],
                           warnings: List[str], options: CreateOptions, console: str,
@@ -410,6 +452,8 @@ class LibvirtBackend:
         ``target`` is the plan's TargetCreation (path, format, size, mode)."""
         if target is None:
             return None
+        from ctys_libvirt import images
+
         created = images.ensure_install_target(
             Path(target.path), target.format, target.size,
             preallocate=(getattr(target, "mode", "") or "").upper() == "HDDDOS")
@@ -527,9 +571,18 @@ class LibvirtBackend:
 
     # -- LIST -----------------------------------------------------------------------
 
+    # Extra threads for LIST's per-domain XMLDesc calls: each RPC releases the GIL, so
+    # a few in flight hide the round trip.  With the calling thread that makes 5, what
+    # libvirtd serves of one connection at once (max_client_requests default).
+    LIST_THREADS = 4
+
     def list(self, include_inactive: bool = True) -> List[DomainInfo]:
         """Every domain (ours mapped to its conf through metadata, foreign ones too):
-        one getAllDomainStats call for the states, then one XMLDesc per domain."""
+        one getAllDomainStats call for the states, then one XMLDesc per domain.
+
+        The XMLs are all fetched first and parsed afterwards: parsing in the fetching
+        threads holds the GIL that every returning RPC needs, which costs more than it
+        overlaps."""
         flags = 0 if include_inactive else libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
         try:
             stats = self.conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, flags)
@@ -537,30 +590,53 @@ class LibvirtBackend:
             raise self._error("listing domains", exc) from None
         host = self.hostname()
         hrx = self.hypervisor_release()
-        ns = domxml.metadata_ns()
+        ns = domxml.METADATA_NS
         users: Dict[int, str] = {}
         groups: Dict[int, str] = {}
-        def xml_of(dom) -> Optional[str]:
-            try:
-                return dom.XMLDesc(0)
-            except libvirt.libvirtError:
-                return None  # vanished between the two calls (transient domain ended)
-
-        doms = [d for d, _ in stats]
-        if len(doms) > 32:
-            # The RPCs release the GIL; a few in flight hide the per-call round trip.
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(4) as ex:
-                xmls = list(ex.map(xml_of, doms))
-        else:
-            xmls = [xml_of(d) for d in doms]
-        out = []
-        for (dom, st), xml in zip(stats, xmls):
-            if xml is not None:
-                out.append(self._info(dom, st, xml, ns, host, hrx, users, groups))
+        # Tens of thousands of short-lived acyclic objects: without this, the cyclic
+        # collector runs full passes over the whole heap in the middle of the list.
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            xmls = self._xml_descs([dom for dom, _ in stats])
+            out = [self._info(dom, st, xml, ns, host, hrx, users, groups)
+                   for (dom, st), xml in zip(stats, xmls) if xml is not None]
+        finally:
+            if gc_was_on:
+                gc.enable()
         out.sort(key=lambda i: (i.state not in ("running", "paused"), i.name))
         return out
+
+    def _xml_descs(self, doms) -> List[Optional[str]]:
+        """XMLDesc(0) of each domain (None: it vanished since it was listed, e.g. a
+        transient domain that ended), fetched by LIST_THREADS + 1 threads."""
+        xmls: List[Optional[str]] = [None] * len(doms)
+        errors: List[BaseException] = []
+        todo = iter(range(len(doms)))  # next() on a range iterator is atomic under the GIL
+
+        def fetch() -> None:
+            for i in todo:
+                try:
+                    xmls[i] = doms[i].XMLDesc(0)
+                except libvirt.libvirtError:
+                    pass
+
+        def worker() -> None:
+            try:
+                fetch()
+            except BaseException as exc:  # re-raised in the caller's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, daemon=True)
+                   for _ in range(min(self.LIST_THREADS, len(doms) // 16))]
+        for t in threads:
+            t.start()
+        fetch()  # an exception here (Ctrl-C) propagates at once; the daemons die with us
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return xmls
 
     def lookup(self, target: str) -> Optional[DomainInfo]:
         dom = self.domain(target)
@@ -568,7 +644,7 @@ class LibvirtBackend:
             return None
         st, reason = self._state(dom)
         return self._info(dom, {"state.state": st, "state.reason": reason}, dom.XMLDesc(0),
-                          domxml.metadata_ns(), self.hostname(), self.hypervisor_release(), {}, {})
+                          domxml.METADATA_NS, self.hostname(), self.hypervisor_release(), {}, {})
 
     def _info(self, dom, st, xml, ns, host, hrx, users, groups) -> DomainInfo:
         f = domxml.parse(xml, ns)

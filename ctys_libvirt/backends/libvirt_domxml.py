@@ -13,11 +13,10 @@ LIFECYCLE_NS = "https://ctys-libvirt.invalid/ns/lifecycle/1"
 LIFECYCLE_TAG = f"{{{LIFECYCLE_NS}}}define"
 
 
+from ctys_libvirt.metadata import METADATA_NS, read_instance as read_metadata  # noqa: E402
+
+
 def metadata_ns() -> Optional[str]:
-    try:
-        from ctys_libvirt.translate.xml import METADATA_NS
-    except ImportError:
-        return None
     return METADATA_NS
 
 
@@ -42,91 +41,116 @@ class DomXml:
     define_digest: Optional[str] = None
 
 
-def _local(tag) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
-
-
-def _meta_dict(el) -> Dict[str, object]:
-    """Flatten our metadata element: attributes and leaf children by local name; a
-    ``keys``-like element with children becomes a nested dict."""
-    out: Dict[str, object] = dict(el.attrib)
-    for child in el:
-        name = _local(child.tag)
-        if not name:
-            continue
-        if len(child):
-            sub = {}
-            for g in child:
-                k = g.get("name") or _local(g.tag)
-                sub[k] = (g.text or g.get("value") or "")
-            out[name] = sub
-        else:
-            out[name] = child.text if child.text is not None else dict(child.attrib)
-    return out
-
-
-def _read_meta(el) -> Dict[str, object]:
-    """The translator's reader when present (one spelling for everybody), else a
-    generic flattening of the element."""
-    try:
-        from ctys_libvirt.translate.xml import read_metadata
-    except ImportError:
-        return _meta_dict(el)
-    return read_metadata(el) or {}
-
-
-def parse(xml: str, ns: Optional[str] = None) -> DomXml:
+def parse(xml, ns: Optional[str] = None) -> DomXml:
+    """The facts of one domain XML in a single pass over the tree (LIST parses one XML
+    per domain, so no XPath and no per-field searches).  Same answers as path lookups:
+    the first <name>/<uuid>/<memory>/<vcpu>/<metadata> counts, <os> and <devices>
+    children are taken in document order."""
     root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
+    ns = ns if ns is not None else METADATA_NS
     d = DomXml()
-    d.name = root.findtext("name") or ""
-    d.uuid = root.findtext("uuid") or ""
     d.dom_type = root.get("type", "")
-    ostype = root.find("os/type")
-    if ostype is not None:
-        d.arch = ostype.get("arch", "")
-    d.emulator = root.findtext("devices/emulator") or ""
+    first = {}
+    dev = _Devices()
+    for el in root:
+        tag = el.tag
+        if tag == "devices":
+            dev.add(el)
+        elif tag == "os":
+            if not d.arch and "os" not in first:
+                t = el.find("type")
+                if t is not None:
+                    first["os"] = el
+                    d.arch = t.get("arch", "")
+        elif tag not in first:  # (comments land here under a non-str key: harmless)
+            first[tag] = el
+    el = first.get("name")
+    if el is not None:
+        d.name = el.text or ""
+    el = first.get("uuid")
+    if el is not None:
+        d.uuid = el.text or ""
     try:
-        d.memory_kib = int(root.findtext("memory") or 0) or None
-        d.vcpus = int(root.findtext("vcpu") or 0) or None
+        el = first.get("memory")
+        if el is not None:
+            d.memory_kib = int(el.text or 0) or None
+        el = first.get("vcpu")
+        if el is not None:
+            d.vcpus = int(el.text or 0) or None
     except ValueError:
         pass
-    iface = root.find("devices/interface")
-    if iface is not None:
-        m = iface.find("mac")
-        d.mac = m.get("address") if m is not None else None
-        t = iface.find("target")
-        d.ifname = t.get("dev") if t is not None else None
-    for g in root.iterfind("devices/graphics"):
-        d.graphics = d.graphics or g.get("type")
-        if g.get("type") == "vnc":
-            port = g.get("port")
-            if port and port.lstrip("-").isdigit() and int(port) > 0:
-                d.vnc_port = int(port)
-            d.vnc_listen = g.get("listen")
-            break
-    types = []
-    for s in list(root.iterfind("devices/serial")) + list(root.iterfind("devices/console")):
-        types.append(s.get("type"))
-        if s.get("type") == "pty" and d.serial_pty is None:
-            src = s.find("source")
-            if src is not None and src.get("path"):
-                d.serial_pty = src.get("path")
-            elif s.get("tty"):
-                d.serial_pty = s.get("tty")
-    d.serial_types = tuple(types)
-    md = root.find("metadata")
+    dev.into(d)
+    md = first.get("metadata")
     if md is not None:
-        ns = ns if ns is not None else metadata_ns()
         for child in md:
-            if not isinstance(child.tag, str):
-                continue
-            q = etree.QName(child.tag)
-            if ns and q.namespace == ns:
+            ctag = child.tag
+            if not isinstance(ctag, str) or ctag[:1] != "{":
+                continue  # comments, or no namespace: neither ours nor our lifecycle
+            cns = ctag[1:ctag.index("}")]
+            if ns and cns == ns:
                 d.ours = True
-                d.meta = _read_meta(child)
-            elif q.namespace == LIFECYCLE_NS:
+                d.meta = read_metadata(child, ns)
+            elif cns == LIFECYCLE_NS:
                 d.define_digest = child.get("digest")
     return d
+
+
+class _Devices:
+    """The <devices> children parse() needs, collected in one pass."""
+
+    __slots__ = ("emulator", "iface", "graphics", "serials", "consoles")
+
+    def __init__(self):
+        self.emulator = self.iface = None
+        self.graphics = []
+        self.serials = []
+        self.consoles = []
+
+    def add(self, devices) -> None:
+        for el in devices:
+            tag = el.tag
+            if tag == "emulator":
+                if self.emulator is None:
+                    self.emulator = el
+            elif tag == "interface":
+                if self.iface is None:
+                    self.iface = el
+            elif tag == "graphics":
+                self.graphics.append(el)
+            elif tag == "serial":
+                self.serials.append(el)
+            elif tag == "console":
+                self.consoles.append(el)
+
+    def into(self, d: DomXml) -> None:
+        if self.emulator is not None:
+            d.emulator = self.emulator.text or ""
+        iface = self.iface
+        if iface is not None:
+            m = iface.find("mac")
+            d.mac = m.get("address") if m is not None else None
+            t = iface.find("target")
+            d.ifname = t.get("dev") if t is not None else None
+        for g in self.graphics:
+            gtype = g.get("type")
+            d.graphics = d.graphics or gtype
+            if gtype == "vnc":
+                port = g.get("port")
+                if port and port.lstrip("-").isdigit() and int(port) > 0:
+                    d.vnc_port = int(port)
+                d.vnc_listen = g.get("listen")
+                break
+        types = []
+        for s in self.serials + self.consoles:
+            stype = s.get("type")
+            types.append(stype)
+            if stype == "pty" and d.serial_pty is None:
+                src = s.find("source")
+                if src is not None and src.get("path"):
+                    d.serial_pty = src.get("path")
+                elif s.get("tty"):
+                    d.serial_pty = s.get("tty")
+        d.serial_types = tuple(types)
 
 
 def meta_value(meta: Dict[str, object], *names: str) -> Optional[str]:

@@ -29,8 +29,7 @@ from ctys_libvirt.model import BootRequest, HostCaps, VmConfig
 from ctys_libvirt.translate.plan import MachinePlan, resolve_plan
 from ctys_libvirt.translate.request import VNC_BASEPORT
 
-METADATA_NS = "https://ctys-libvirt.invalid/xmlns/domain/1"
-METADATA_PREFIX = "ctys"
+from ctys_libvirt.metadata import METADATA_NS, METADATA_PREFIX, read_instance
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 VNC_LISTEN = "127.0.0.1"
 # ctys/QEMU -vga names -> libvirt <video><model type=...>
@@ -501,32 +500,4 @@ def read_metadata(xml_or_element: Union[str, bytes, etree._Element]) -> Optional
             return None
     else:
         el = xml_or_element
-    ns = "{%s}" % METADATA_NS
-    inst = el if el.tag == ns + "instance" else el.find(f".//{ns}instance")
-    if inst is None:
-        return None
-    conf = inst.find(ns + "conf")
-    tool = inst.find(ns + "tool")
-    req = inst.find(ns + "request")
-    label = inst.find(ns + "label")
-    out: Dict[str, Any] = {
-        "conf_path": conf.get("path") if conf is not None else None,
-        "conf_sha256": conf.get("sha256") if conf is not None else None,
-        "label": label.text if label is not None else None,
-        "tool_version": tool.get("version") if tool is not None else None,
-        "console": None, "phase": None, "bootmode": None, "bootpath": None, "instmode": None,
-        "kernel": None, "vnc_display": None, "argsadd": [],
-        "keys": {},
-    }
-    if req is not None:
-        for k in ("console", "phase", "bootmode", "bootpath", "instmode", "kernel"):
-            out[k] = req.get(k)
-        if req.get("vncdisplay") is not None:
-            out["vnc_display"] = int(req.get("vncdisplay"))
-        out["argsadd"] = [a.text or "" for a in req.findall(ns + "argsadd")]
-    out["install_phase"] = out["phase"] == "install"
-    keys = inst.find(ns + "keys")
-    if keys is not None:
-        for k in keys.findall(ns + "key"):
-            out["keys"].setdefault(k.get("name"), k.text or "")
-    return out
+    return read_instance(el) or None

@@ -145,6 +145,7 @@ def test_console_cli_attach_and_detach(vmroot, media, janitor, libvirt_conn):
     n = janitor.add(unique_label("con"))
     conf = write_conf(vmroot, n, image=media["hello"])
     start(conf, vmroot / "c.log", "--console", "CLI")
+    wait_marker(vmroot / "c.log", "CTYS-GUEST-OK")   # first boot done: only the reset's marker follows
     proc = subprocess.Popen(CLI + ["console", n], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
@@ -153,7 +154,7 @@ def test_console_cli_attach_and_detach(vmroot, media, janitor, libvirt_conn):
         libvirt_conn.lookupByName(n).reset(0)   # the guest prints its marker again
         out = b""
         deadline = time.monotonic() + 20
-        while b"CTYS-GUEST-OK" not in out and time.monotonic() < deadline:
+        while b"CTYS-GUEST-OK\r\n" not in out and time.monotonic() < deadline:
             out += os.read(proc.stdout.fileno(), 256)
         assert b"CTYS-GUEST-OK\r\n" in out
         proc.stdin.write(b"\x1d")
