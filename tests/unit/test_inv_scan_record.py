@@ -266,10 +266,17 @@ def test_parallel_path_is_taken_for_big_trees(tmp_path, monkeypatch):
         return real(kind)
 
     monkeypatch.setattr(multiprocessing, "get_context", spy)
+    # Other tests in the same process may leave threads (libvirt's event loop) running;
+    # this test is about the single-threaded case, the guard is tested below.
+    monkeypatch.setattr(collect.threading, "active_count", lambda: 1)
     assert len(collect.enumerate_local([tmp_path], jobs=2).records) == 20
     assert calls == ["fork"]
     calls.clear()
     collect.enumerate_local([tmp_path], jobs=1)
+    assert calls == []
+    # forking a threaded process is unsafe: with other threads alive the scan stays serial
+    monkeypatch.setattr(collect.threading, "active_count", lambda: 2)
+    assert len(collect.enumerate_local([tmp_path], jobs=2).records) == 20
     assert calls == []
 
 
