@@ -120,7 +120,7 @@ def enumerate(  # noqa: A001 - the ctys action name
                 if lines:
                     print("\n".join(lines))
             else:
-                print(output.render_table(recs, DEFAULT_TABLE))
+                print(output.render_table(recs, _default_table()))
         if failed:
             raise SystemExit(4)
 
@@ -131,5 +131,3 @@ def _default_table():
     return [TabColumn(1, "host", 0), TabColumn(3, "label", 0), TabColumn(5, "uuid", 0),
             TabColumn(6, "mac", 0), TabColumn(7, "tcp", 0), TabColumn(4, "id", 0)]
 
-
-DEFAULT_TABLE = _default_table()
