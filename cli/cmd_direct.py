@@ -106,21 +106,12 @@ def argv_cmd(
 def _compare(vm, req, ours, plan, connect, display):
     import dataclasses
 
-    import libvirt
-
-    from ctys_libvirt.backends.select import default_uri
-    from ctys_libvirt.errors import LibvirtUnavailable
+    from ctys_libvirt.backends.libvirt import open_connection
     from ctys_libvirt.qemu.compare import compare, libvirt_argv
     from ctys_libvirt.translate.hostcaps import local_host_caps
     from ctys_libvirt.translate.xml import XmlOptions, build_domain
 
-    uri = default_uri(connect)
-    libvirt.registerErrorHandler(lambda *_: None, None)
-    try:
-        conn = libvirt.open(uri)
-    except libvirt.libvirtError as exc:
-        raise LibvirtUnavailable(f"--compare cannot open {uri}: {exc}",
-                                 hint="start libvirtd or give --connect") from None
+    conn = open_connection(connect)
     try:
         if display is not None and req.vnc_display is None:
             req = dataclasses.replace(req, vnc_display=display)

@@ -37,7 +37,7 @@ def xml_cmd(
     With --instmode both the install domain and the final definition are printed."""
     with errors_to_exit():
         from ctys_libvirt.conf import load_conf
-        from ctys_libvirt.errors import BackendError, LibvirtUnavailable
+        from ctys_libvirt.errors import BackendError
         from ctys_libvirt.model import HostContext
         from ctys_libvirt.translate.request import make_request
         from ctys_libvirt.translate.xml import XmlOptions, build_domain
@@ -52,16 +52,10 @@ def xml_cmd(
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel, console=console,
                            argsadd=argsadd or (), install_phase=install_phase)
         if connect:
-            import libvirt
-
+            from ctys_libvirt.backends.libvirt import open_connection
             from ctys_libvirt.translate.hostcaps import libvirt_host_caps
 
-            libvirt.registerErrorHandler(lambda *_: None, None)
-            try:
-                conn = libvirt.openReadOnly(connect)
-            except libvirt.libvirtError as exc:
-                raise LibvirtUnavailable(f"cannot open {connect}: {exc}",
-                                         hint="check the URI and that libvirtd runs") from None
+            conn = open_connection(connect, readonly=True)
             try:
                 caps = libvirt_host_caps(conn)
             finally:

@@ -75,6 +75,18 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
+def open_connection(uri: Optional[str] = None, *, readonly: bool = False) -> "libvirt.virConnect":
+    """A libvirt connection with libvirt's own stderr printing silenced; failure is one
+    LibvirtUnavailable naming the URI and how to get a daemon (or to do without one)."""
+    uri = default_uri(uri)
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    try:
+        return libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise LibvirtUnavailable(f"cannot connect to libvirt at {uri}: {_first_line(exc)}",
+                                 hint=UNAVAILABLE_HINT) from None
+
+
 def _code(exc: "libvirt.libvirtError") -> int:
     try:
         return exc.get_error_code() or 0
@@ -138,11 +150,7 @@ class LibvirtBackend:
         self._hostname: Optional[str] = None
 
     def _open(self) -> "libvirt.virConnect":
-        try:
-            return libvirt.open(self.uri)
-        except libvirt.libvirtError as exc:
-            raise LibvirtUnavailable(f"cannot connect to libvirt at {self.uri}: {_first_line(exc)}",
-                                     hint=UNAVAILABLE_HINT) from None
+        return open_connection(self.uri)
 
     # -- plumbing -------------------------------------------------------------------
 
