@@ -155,6 +155,24 @@ def _attach(backend, name: str) -> str:
     return reason
 
 
+def _attach_socket(name: str, path: str) -> str:
+    """The direct backend's serial console: QEMU's unix socket, same messages as _attach."""
+    from ctys_libvirt import console_socket
+
+    session = console_socket.ConsoleSession(path, 0, 1, name=name)
+    _say(f"Connected to {name} (escape character is ^])")
+    reason = session.run()
+    _say(f"\r\n[{name}: console {reason}]")
+    return reason
+
+
+def _serial_socket(be, res) -> str:
+    """Where the direct backend put the guest serial of a CLI-family console."""
+    if res.serial and res.serial.endswith(".sock"):
+        return res.serial
+    return str(be.runtime(res.name).serial_sock)
+
+
 @app.command()
 def create(
     address: str = typer.Argument(..., help="conf path, VM directory, label or machine address"),
@@ -209,6 +227,18 @@ def create(
                     if be.domain(res.name) is not None and be.is_active(be.require(res.name)):
                         be.cancel(res.name, CancelMode.FORCE)
                         _say(f"{res.name}: destroyed (CLI0 console ended)")
+            elif req.console is ConsoleType.CLI0 and getattr(be, "name", "") == "direct":
+                try:
+                    _attach_socket(res.name, _serial_socket(be, res))
+                finally:
+                    from ctys_libvirt.errors import NotRunning
+                    from ctys_libvirt.model import CancelMode
+
+                    try:
+                        be.cancel(res.name, CancelMode.FORCE)
+                        _say(f"{res.name}: destroyed (CLI0 console ended)")
+                    except NotRunning:
+                        pass  # QEMU already gone (console EOF); its stale dir is cleaned
             elif reuse and req.console.is_serial and getattr(be, "name", "") == "libvirt" \
                     and any("reusing" in m for m in res.messages) and sys.stdin.isatty():
                 _attach(be, res.name)
@@ -428,18 +458,79 @@ def console_cmd(
     address: str = typer.Argument(..., help="domain name/UUID or conf address"),
     force: bool = typer.Option(False, "--force", help="take the console over from another client"),
     connect: Optional[str] = CONNECT,
+    backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
 ) -> None:
     """Attach the VM's serial console (Ctrl-] detaches)."""
     with errors_to_exit():
-        from ctys_libvirt import console
+        from ctys_libvirt.errors import LibvirtUnavailable
 
-        be = _libvirt(connect)
+        kind = _check_backend(backend)
+        not_libvirts = None
+        if kind in ("auto", "libvirt"):
+            try:
+                be = _libvirt(connect)
+            except LibvirtUnavailable:
+                if kind == "libvirt" or not _direct_available():
+                    raise
+                be = None
+            if be is not None:
+                try:
+                    try:
+                        name = _resolve_domains(be, [address], base, False, True)[0]
+                    except NotFoundError as exc:
+                        if kind == "libvirt" or not _direct_available():
+                            raise
+                        not_libvirts = exc  # maybe a VM of the direct backend
+                    else:
+                        from ctys_libvirt import console
+
+                        session = console.ConsoleSession(be.conn, be.require(name), 0, 1, force=force)
+                        _say(f"Connected to {name} (escape character is ^])")
+                        reason = session.run()
+                        _say(f"\r\n[{name}: console {reason}]")
+                        return
+                finally:
+                    be.close()
+        if not _direct_console(address, base, missing_ok=not_libvirts is not None):
+            raise not_libvirts  # known to neither backend: libvirt's error, as before
+
+
+def _direct_console(address: str, base, missing_ok: bool = False) -> bool:
+    """Attach the serial socket of a direct-backend VM; True once attached.  With
+    ``missing_ok``, a VM the direct backend does not know returns False (the caller
+    reports its own error)."""
+    from ctys_libvirt.backends.direct import DirectBackend
+    from ctys_libvirt.errors import BackendError, NotRunning
+    from ctys_libvirt.model import ConsoleType
+    from ctys_libvirt.qemu.runtime import RuntimeDirs
+
+    be = DirectBackend()
+    try:
         try:
             name = _resolve_domains(be, [address], base, False, True)[0]
-            session = console.ConsoleSession(be.conn, be.require(name), 0, 1, force=force)
-            _say(f"Connected to {name} (escape character is ^])")
-            reason = session.run()
-            _say(f"\r\n[{name}: console {reason}]")
-        finally:
-            be.close()
+        except NotFoundError:
+            if missing_ok:
+                return False
+            raise
+        info = be.lookup(name)
+    finally:
+        be.close()
+    if info is None:  # pragma: no cover - _resolve_domains found it a moment ago
+        raise NotRunning(f"{name} is not running under the direct backend",
+                         hint="`ctys-libvirt list --backend direct` shows what runs")
+    label = info.label or info.name
+    if info.state not in ("running", "paused"):
+        raise NotRunning(f"{label} is not running (direct backend, {info.state})",
+                         hint=f"start it with `ctys-libvirt create {label} --backend direct --console CLI`")
+    rt = RuntimeDirs(Path(info.extra.get("runtime_dir") or be.runtime(name).dir))
+    try:
+        serial = ConsoleType(info.console).is_serial if info.console else True
+    except ValueError:
+        serial = True
+    if not serial or not rt.serial_sock.exists():
+        raise BackendError(f"{label} has no serial console socket (started with CONSOLE "
+                           f"{info.console or 'unknown'}: its serial goes to {rt.serial_log})",
+                           hint=f"restart it with `ctys-libvirt create {label} --backend direct --console CLI`")
+    _attach_socket(label, str(rt.serial_sock))
+    return True
