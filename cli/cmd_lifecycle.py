@@ -155,11 +155,14 @@ def _attach(backend, name: str) -> str:
     return reason
 
 
-def _attach_socket(name: str, path: str) -> str:
-    """The direct backend's serial console: QEMU's unix socket, same messages as _attach."""
+def _attach_socket(name: str, path: str, on_connected=None) -> str:
+    """The direct backend's serial console: QEMU's unix socket, same messages as _attach.
+    ``on_connected`` runs once the socket is connected (CLI0 continues a VM held at -S)."""
     from ctys_libvirt import console_socket
 
     session = console_socket.ConsoleSession(path, 0, 1, name=name)
+    if on_connected is not None:
+        on_connected()
     _say(f"Connected to {name} (escape character is ^])")
     reason = session.run()
     _say(f"\r\n[{name}: console {reason}]")
@@ -229,7 +232,11 @@ def create(
                         _say(f"{res.name}: destroyed (CLI0 console ended)")
             elif req.console is ConsoleType.CLI0 and getattr(be, "name", "") == "direct":
                 try:
-                    _attach_socket(res.name, _serial_socket(be, res))
+                    from ctys_libvirt.model import CancelMode as _Mode
+
+                    hold = res.state == "paused"   # started at -S: nothing printed is lost
+                    _attach_socket(res.name, _serial_socket(be, res),
+                                   (lambda: be.cancel(res.name, _Mode.RESUME)) if hold else None)
                 finally:
                     from ctys_libvirt.errors import NotRunning
                     from ctys_libvirt.model import CancelMode

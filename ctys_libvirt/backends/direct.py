@@ -265,6 +265,11 @@ class DirectBackend:
             res = build_argv_result(plan, probe, runtime=rt, daemonize=True, strict=options.strict,
                                     network=self.network, vnc_display=display, incoming=incoming)
             messages += res.warnings
+            # CLI0: QEMU's serial socket drops output while no client is connected, so start
+            # paused (-S) and let the console continue it once attached (RESUME).
+            hold = plan.console is ConsoleType.CLI0 and incoming is None
+            if hold:
+                res.argv.append("-S")
             meta = {
                 "label": plan.name, "uuid": plan.uuid_dashed, "conf_path": plan.conf_path,
                 "conf_sha256": plan.conf_sha256, "mac": plan.nic.mac if plan.nic else None,
@@ -277,6 +282,7 @@ class DirectBackend:
                 (probe.is_kvm_fork and "-no-kvm" not in res.argv) or "-enable-kvm" in res.argv
                 else ("KQEMU" if "-kernel-kqemu" in res.argv or "-enable-kqemu" in res.argv else "QEMU"),
                 "started": time.time(),
+                "paused": hold,
             }
             rt.argv_file.write_text(json.dumps(res.argv, indent=1))
             rt.sha_file.write_text(plan.conf_sha256 + "\n")
@@ -290,7 +296,7 @@ class DirectBackend:
             raise
         os.close(lock_fd)  # QEMU holds the inherited lock from here on
         result = CreateResult(name=plan.name, uuid=plan.uuid_dashed, backend=self.name,
-                              state="running", console=plan.console.value,
+                              state="paused" if hold else "running", console=plan.console.value,
                               vnc_display=res.vnc_display,
                               vnc_port=VNC_BASEPORT + res.vnc_display if res.vnc_display is not None else None,
                               serial=res.serial, pid=pid, install=plan.install_phase,
@@ -468,7 +474,7 @@ class DirectBackend:
             mon = v.monitor()
             try:
                 st = mon.status() if mon.kind == "qmp" else ("paused" if v.meta.get("paused") else "running")
-                if st not in ("paused",):
+                if st not in ("paused", "prelaunch"):   # prelaunch: started held at -S
                     raise BackendError(f"{name} is {st}, not paused or saved",
                                        hint="RESUME continues a PAUSEd or SUSPENDed VM")
                 mon.cont()

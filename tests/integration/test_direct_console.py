@@ -130,7 +130,10 @@ def test_create_cli0_relays_serial_and_destroys_on_detach(vmroot, media, rtbase,
     conf = write_conf(vmroot, label, image=media["hello"])
     proc = Proc(["create", str(conf), "--backend", "direct", "--console", "CLI0", "--qemu", QEMU], env)
     try:
-        _see_marker(proc, label, env)
+        # QEMU starts held at -S and continues once the console is attached, so the first
+        # boot's marker arrives: no RESET fallback here
+        assert proc.wait_for(proc.err, f"Connected to {label}".encode(), 30), bytes(proc.err)
+        assert proc.wait_for(proc.out, MARKER, 20), (bytes(proc.out), bytes(proc.err))
         pid = int((rtbase / label / "qemu.pid").read_text())
         assert psutil.pid_exists(pid)
         proc.send(b"\x1d")
@@ -139,7 +142,7 @@ def test_create_cli0_relays_serial_and_destroys_on_detach(vmroot, media, rtbase,
         proc.kill()
     err = proc.err.decode(errors="replace")
     assert rc == 0, err
-    assert f"{label}: running" in proc.out.decode(errors="replace")        # the CREATE line
+    assert f"{label}: paused" in proc.out.decode(errors="replace")         # the CREATE line (-S)
     assert f"[{label}: console detached]" in err
     assert f"{label}: destroyed (CLI0 console ended)" in err
     assert "Traceback" not in err
