@@ -41,6 +41,43 @@ from ctys_libvirt.qemu.runtime import RuntimeDirs, runtime_base
 
 VNC_BASEPORT = 5900
 QEMU_NAMES = ("qemu", "qemu-kvm", "kvm")
+
+
+def _qemu_processes():
+    """(pid, argv, user()) of processes whose command line mentions qemu/kvm.  Reads /proc
+    directly on Linux: LIST runs this on every call, and a full psutil scan (plus its
+    import) costs several times more; psutil elsewhere."""
+    if not os.path.isdir("/proc/self"):  # pragma: no cover - non-Linux
+        import psutil
+
+        for p in psutil.process_iter(["pid", "cmdline", "username"]):
+            cmd = p.info.get("cmdline") or []
+            if cmd:
+                yield p.info["pid"], cmd, (lambda u=p.info.get("username"): u)
+        return
+    import pwd
+
+    def owner(pid: int):
+        def get():
+            try:
+                return pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name
+            except (OSError, KeyError):
+                return None
+        return get
+
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if b"qemu" not in raw and b"kvm" not in raw:
+            continue
+        cmd = raw.rstrip(b"\0").decode(errors="replace").split("\0")
+        pid = int(entry.name)
+        yield pid, cmd, owner(pid)
 STEP_WAIT = 3.0          # seconds after quit / SIGTERM before the next step
 
 
@@ -599,39 +636,31 @@ class DirectBackend:
 
     def _foreign(self, host: str, skip: set) -> List[DomainInfo]:
         """QEMU processes nobody manages: not ours, not libvirt's."""
-        try:
-            import psutil
-        except ImportError:  # pragma: no cover
-            return []
         out = []
-        for p in psutil.process_iter(["pid", "name", "cmdline", "username"]):
-            try:
-                cmd = p.info["cmdline"] or []
-                if p.info["pid"] in skip or not cmd:
-                    continue
-                # the binary, or a script run through an interpreter (python -S qemu ...)
-                exe = next((c for c in cmd[:3] if os.path.basename(c).startswith("qemu-system-")
-                            or os.path.basename(c) in QEMU_NAMES), None)
-                if exe is None:
-                    continue
-                cmd = cmd[cmd.index(exe):]
-                joined = " ".join(cmd)
-                if "guest=" in joined or "/var/lib/libvirt/" in joined or "/run/libvirt/" in joined \
-                        or str(self.base) in joined:
-                    continue  # libvirt's, or one of ours being started/stopped
-                name = ""
-                if "-name" in cmd and cmd.index("-name") + 1 < len(cmd):
-                    name = cmd[cmd.index("-name") + 1].split(",")[0]
-                uuid = ""
-                if "-uuid" in cmd and cmd.index("-uuid") + 1 < len(cmd):
-                    uuid = cmd[cmd.index("-uuid") + 1]
-                info = DomainInfo(name=name or f"qemu-{p.info['pid']}", uuid=uuid, state="running",
-                                  backend=self.name, host=host, ours=False, pid=p.info["pid"],
-                                  user=p.info.get("username"), hypervisor="QEMU")
-                info.extra["emulator"] = cmd[0]
-                out.append(info)
-            except (psutil.Error, ValueError):
+        for pid, cmd, user in _qemu_processes():
+            if pid in skip:
                 continue
+            # the binary, or a script run through an interpreter (python -S qemu ...)
+            exe = next((c for c in cmd[:3] if os.path.basename(c).startswith("qemu-system-")
+                        or os.path.basename(c) in QEMU_NAMES), None)
+            if exe is None:
+                continue
+            cmd = cmd[cmd.index(exe):]
+            joined = " ".join(cmd)
+            if "guest=" in joined or "/var/lib/libvirt/" in joined or "/run/libvirt/" in joined \
+                    or str(self.base) in joined:
+                continue  # libvirt's, or one of ours being started/stopped
+            name = ""
+            if "-name" in cmd and cmd.index("-name") + 1 < len(cmd):
+                name = cmd[cmd.index("-name") + 1].split(",")[0]
+            uuid = ""
+            if "-uuid" in cmd and cmd.index("-uuid") + 1 < len(cmd):
+                uuid = cmd[cmd.index("-uuid") + 1]
+            info = DomainInfo(name=name or f"qemu-{pid}", uuid=uuid, state="running",
+                              backend=self.name, host=host, ours=False, pid=pid,
+                              user=user(), hypervisor="QEMU")
+            info.extra["emulator"] = cmd[0]
+            out.append(info)
         return out
 
     def lookup(self, target: str) -> Optional[DomainInfo]:
