@@ -231,16 +231,25 @@ def create(
                         be.cancel(res.name, CancelMode.FORCE)
                         _say(f"{res.name}: destroyed (CLI0 console ended)")
             elif req.console is ConsoleType.CLI0 and getattr(be, "name", "") == "direct":
+                reason = None
                 try:
                     from ctys_libvirt.model import CancelMode as _Mode
 
                     hold = res.state == "paused"   # started at -S: nothing printed is lost
-                    _attach_socket(res.name, _serial_socket(be, res),
-                                   (lambda: be.cancel(res.name, _Mode.RESUME)) if hold else None)
+                    reason = _attach_socket(res.name, _serial_socket(be, res),
+                                            (lambda: be.cancel(res.name, _Mode.RESUME)) if hold else None)
                 finally:
                     from ctys_libvirt.errors import NotRunning
                     from ctys_libvirt.model import CancelMode
 
+                    if reason == "closed":
+                        # the socket closed because QEMU is going away: let it finish, so
+                        # the FORCE below only cleans up instead of racing its exit
+                        from ctys_libvirt.backends.direct import wait_gone
+
+                        info = be.lookup(res.name)
+                        if info is not None and info.pid:
+                            wait_gone(info.pid, 5.0)
                     try:
                         be.cancel(res.name, CancelMode.FORCE)
                         _say(f"{res.name}: destroyed (CLI0 console ended)")

@@ -110,7 +110,9 @@ def _read_pid(path: Path) -> Optional[int]:
         return None
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
+def wait_gone(pid: int, timeout: float) -> bool:
+    """True once ``pid`` has exited (all its threads), False after ``timeout`` s.  A plain
+    poll: a process we did not fork has no event to wait on."""
     deadline = time.monotonic() + timeout
     while True:
         if not _pid_alive(pid):
@@ -444,7 +446,7 @@ class DirectBackend:
                 mon.stop()
                 mon.migrate_to_file(str(v.rt.vmstate), timeout)
                 mon.quit()
-                _wait_gone(v.pid, STEP_WAIT) or self._signal(v.pid, signal.SIGKILL)
+                wait_gone(v.pid, STEP_WAIT) or self._signal(v.pid, signal.SIGKILL)
                 self._clean(v.rt, keep_state=True)
                 return done("saved", "shutoff", f"state saved to {v.rt.vmstate}; RESUME restores it")
         finally:
@@ -479,7 +481,7 @@ class DirectBackend:
             if soft and mon is not None:
                 try:
                     mon.powerdown()
-                    if _wait_gone(pid, timeout):
+                    if wait_gone(pid, timeout):
                         return "shutdown", msgs + ["guest powered off after ACPI request"]
                     msgs.append(f"no ACPI shutdown within {timeout:g}s")
                 except BackendError as exc:
@@ -487,7 +489,7 @@ class DirectBackend:
             if mon is not None:
                 try:
                     mon.quit()
-                    if _wait_gone(pid, STEP_WAIT):
+                    if wait_gone(pid, STEP_WAIT):
                         return "quit", msgs + ["QEMU ended by monitor quit"]
                     msgs.append("monitor quit ignored")
                 except BackendError as exc:
@@ -496,11 +498,11 @@ class DirectBackend:
             if mon is not None:
                 mon.close()
         self._signal(pid, signal.SIGTERM)
-        if _wait_gone(pid, STEP_WAIT):
+        if wait_gone(pid, STEP_WAIT):
             return "sigterm", msgs + ["QEMU ended by SIGTERM"]
         msgs.append("SIGTERM ignored")
         self._signal(pid, signal.SIGKILL)
-        if _wait_gone(pid, 10.0):
+        if wait_gone(pid, 10.0):
             return "sigkill", msgs + ["QEMU killed with SIGKILL"]
         raise BackendError(f"{v.rt.label}: QEMU pid {pid} survives SIGKILL",
                            hint="process stuck in the kernel (D state); check the host")

@@ -42,7 +42,12 @@ class HmpClient:
         self.timeout = timeout
         self.sock = _connect(path, timeout)
         self._buf = b""
-        self._read_prompt()
+        try:
+            self._read_prompt()
+        except EOFError:
+            self.sock.close()
+            raise BackendError(f"monitor socket {path} closed before the prompt (QEMU is going away)",
+                               hint="CANCEL FORCE finishes it with signals") from None
 
     def _read_prompt(self) -> bytes:
         while PROMPT not in self._buf:
@@ -51,6 +56,8 @@ class HmpClient:
             except socket.timeout:
                 raise BackendError(f"monitor {self.path} did not answer within {self.timeout:g}s",
                                    hint="QEMU is busy or hung; use CANCEL FORCE") from None
+            except OSError:      # ECONNRESET: QEMU is going away; same as end of stream
+                chunk = b""
             if not chunk:
                 raise EOFError
             self._buf += chunk
@@ -102,7 +109,12 @@ class QmpClient:
         self.timeout = timeout
         self.sock = _connect(path, timeout)
         self._buf = b""
-        self.greeting = self._read_msg()
+        try:
+            self.greeting = self._read_msg()
+        except EOFError:
+            self.sock.close()
+            raise BackendError(f"QMP socket {path} closed before the greeting (QEMU is going away)",
+                               hint="CANCEL FORCE finishes it with signals") from None
         self.execute("qmp_capabilities")
 
     def _read_msg(self) -> Dict[str, Any]:
@@ -112,6 +124,8 @@ class QmpClient:
             except socket.timeout:
                 raise BackendError(f"QMP {self.path} did not answer within {self.timeout:g}s",
                                    hint="QEMU is busy or hung; use CANCEL FORCE") from None
+            except OSError:      # ECONNRESET: QEMU is going away; same as end of stream
+                chunk = b""
             if not chunk:
                 raise EOFError
             self._buf += chunk
