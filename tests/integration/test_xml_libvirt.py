@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from lifecycle_helpers import purge_domain
 from translate_helpers import golden_documents, make_vm
 
 from ctys_libvirt.model import HostCaps
@@ -20,25 +21,10 @@ TCG = HostCaps(kvm=False, emulator="/usr/bin/qemu-system-x86_64")
 @pytest.fixture
 def cleanup(libvirt_conn):
     """Collects domain names; destroys and undefines them afterwards, even on failure."""
-    import libvirt
-
     names = []
     yield names
     for name in names:
-        try:
-            dom = libvirt_conn.lookupByName(name)
-        except libvirt.libvirtError:
-            continue
-        try:
-            if dom.isActive():
-                dom.destroy()
-        except libvirt.libvirtError:
-            pass
-        try:
-            if dom.isPersistent():
-                dom.undefine()
-        except libvirt.libvirtError:
-            pass
+        purge_domain(libvirt_conn, name)
 
 
 def _rename(xml: str, name: str) -> str:
