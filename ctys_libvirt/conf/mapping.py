@@ -14,7 +14,9 @@ from ctys_libvirt.model import VmConfig
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
 _UUID = re.compile(r"[0-9a-f]{32}")
-_MEM = re.compile(r"([0-9]+)\s*([mMgG]?)(?:i?[bB])?")
+_MEM = re.compile(r"([0-9]+)\s*([mMgGtT]?)(?:i?[bB])?")
+_MEM_MAX_MIB = 16 * 1024 * 1024          # 16 TiB: beyond any host, and libvirt's range
+_SMP_MAX = 65535                         # libvirt's <vcpu> is an unsigned short
 _INT = re.compile(r"[0-9]+")
 
 _ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "i386": "i686", "i486": "i686",
@@ -45,8 +47,8 @@ def parse_memory(value: str, path: Path) -> int:
     m = _MEM.fullmatch(value.strip())
     mib = 0
     if m:
-        mib = int(m.group(1)) * (1024 if m.group(2) in ("g", "G") else 1)
-    if mib <= 0:
+        mib = int(m.group(1)) * {"g": 1024, "t": 1024 * 1024}.get(m.group(2).lower(), 1)
+    if mib <= 0 or mib > _MEM_MAX_MIB:
         raise ConfError(f"MEMSIZE={value!r} is not a memory size in MiB", path=str(path),
                         construct="MEMSIZE", hint="set MEMSIZE to a number of MiB, e.g. MEMSIZE=512")
     return mib
@@ -112,6 +114,10 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
             raise ConfError(f"MAC0 {mac!r} is not a MAC address xx:xx:xx:xx:xx:xx",
                             path=str(path), construct="MAC0", hint="fix MAC0 and #@#MAC0")
         mac = mac.lower()
+        if int(mac[:2], 16) & 1:
+            raise ConfError(f"MAC0 {mac!r} is a multicast address; a NIC needs a unicast MAC",
+                            path=str(path), construct="MAC0",
+                            hint="the first octet must be even, e.g. 52:54:00:xx:xx:xx")
         if var_mac and key_mac and var_mac.lower() != key_mac.lower():
             warnings.append(f"MAC0={var_mac} differs from #@#MAC0={key_mac}; using MAC0")
 
@@ -127,10 +133,10 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
     smp_raw = vget("SMP", "").strip()
     if not smp_raw:
         smp = 1
-    elif _INT.fullmatch(smp_raw) and int(smp_raw) > 0:
+    elif _INT.fullmatch(smp_raw) and 0 < int(smp_raw) <= _SMP_MAX:
         smp = int(smp_raw)
     else:
-        raise ConfError(f"SMP={smp_raw!r} is not a positive number", path=str(path),
+        raise ConfError(f"SMP={smp_raw!r} is not a number of CPUs from 1 to {_SMP_MAX}", path=str(path),
                         construct="SMP", hint="set SMP to the number of virtual CPUs")
 
     arch = normalise_arch(vget("ARCH", "") or host_arch)

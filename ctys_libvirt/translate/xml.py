@@ -65,6 +65,11 @@ class DomainBuild:
     final_plan: Optional[MachinePlan] = None
 
 
+# libvirt's <os><type arch=...> names (schemas/basictypes.rng "archnames")
+LIBVIRT_ARCHES = frozenset(
+    "aarch64 alpha armv6l armv7l cris i686 ia64 lm32 m68k microblaze microblazeel mips mipsel "
+    "mips64 mips64el openrisc parisc parisc64 ppc ppc64 ppc64le ppcemb riscv32 riscv64 s390 "
+    "s390x sh4 sh4eb sparc sparc64 unicore32 x86_64 xtensa xtensaeb".split())
 _TEMPLATE: Optional[etree._Element] = None
 _SCHEMA: Optional[etree.RelaxNG] = None
 SCHEMA_PATH = "/usr/share/libvirt/schemas/domain.rng"
@@ -210,7 +215,11 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
     val(str(plan.smp))
     op((_AT, "os/type"))
     op((_SET, "arch"))
-    val(_clean(plan.arch, "ARCH"))
+    if plan.arch not in LIBVIRT_ARCHES:
+        raise ConfError(f"ARCH {plan.arch!r} is not an architecture libvirt knows",
+                        construct="ARCH",
+                        hint="use e.g. x86_64 or i686 (amd64/i386/i586 are mapped), or --backend direct")
+    val(plan.arch)
     op((_SET, "machine"))
     val(plan.machine)
     if plan.arch not in caps.arches:

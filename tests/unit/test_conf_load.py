@@ -259,10 +259,27 @@ def test_memsize(tmp_path, raw, mib):
     assert load(small_conf(tmp_path, header=f"#@#MAGICID-QEMU\nLABEL=v\nMEMSIZE={raw}\n")).memory_mib == mib
 
 
-@pytest.mark.parametrize("raw", ["", "abc", "0", "1T", "-5"])
+@pytest.mark.parametrize("raw", ["", "abc", "0", "1P", "-5", "17T", "99999999999999999999"])
 def test_memsize_invalid(tmp_path, raw):
     with pytest.raises(ConfError, match="MEMSIZE"):
         load(small_conf(tmp_path, header=f"#@#MAGICID-QEMU\nLABEL=v\nMEMSIZE='{raw}'\n"))
+
+
+@pytest.mark.parametrize("raw,mib", [("2T", 2 * 1024 * 1024), ("16T", 16 * 1024 * 1024)])
+def test_memsize_terabytes(tmp_path, raw, mib):
+    assert load(small_conf(tmp_path, header=f"#@#MAGICID-QEMU\nLABEL=v\nMEMSIZE={raw}\n")).memory_mib == mib
+
+
+@pytest.mark.parametrize("raw", ["0", "65536", "100000"])
+def test_smp_out_of_range(tmp_path, raw):
+    with pytest.raises(ConfError, match="SMP"):
+        load(small_conf(tmp_path, header=f"#@#MAGICID-QEMU\nLABEL=v\nSMP={raw}\n"))
+
+
+@pytest.mark.parametrize("mac", ["01:50:56:ab:cd:ef", "FF:FF:FF:FF:FF:FF", "33:33:00:00:00:01"])
+def test_multicast_mac_rejected(tmp_path, mac):
+    with pytest.raises(ConfError, match="multicast"):
+        load(small_conf(tmp_path, header=f'#@#MAGICID-QEMU\nLABEL=v\nMAC0="{mac}"\n'))
 
 
 @pytest.mark.parametrize("body,smp", [("", 1), ("SMP=\n", 1), ("SMP=4\n", 4)])

@@ -330,3 +330,11 @@ def test_property_values_round_trip(tmp_path, value, word):
 def test_cpu_host_is_passthrough(tmp_path):
     _, root = build(make_vm(tmp_path, cpu="host"))
     assert root.find("cpu").attrib == {"mode": "host-passthrough"} and len(root.find("cpu")) == 0
+
+
+@pytest.mark.parametrize("arch", ["x8664", "armv5tel", "pdp11"])
+def test_arch_libvirt_does_not_know_is_conf_error(tmp_path, arch):
+    vm = make_vm(tmp_path, "archvm")
+    vm.arch = arch
+    with pytest.raises(ConfError, match="ARCH"):
+        build_domain(vm, make_request(), FIXED_CAPS)
