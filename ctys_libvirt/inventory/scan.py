@@ -24,9 +24,9 @@ _QEMU = b"#@#MAGICID-QEMU"
 # Anchored on a literal '\n' (the text gets one prepended) instead of '^' + re.M: the regex
 # engine then jumps between newlines with a fast literal search (5x faster on real confs).
 _KEY_RE = re.compile(r'\n[ \t]*#@#([A-Za-z0-9_]+)[ \t]*=[ \t]*["\']*([^"\'\n]*)')
-# Literal shell defaults the record needs: VAR=value | VAR=${VAR:-value}.  Only the first
-# assignment of a variable counts, and only if it is a plain literal (anything computed needs
-# the real reader, --full).
+# Literal shell values the record needs: VAR=value | VAR=${VAR:-value}, followed through
+# every assignment of the variable like the shell would; anything computed needs the real
+# reader (--full).
 _SHELL_VARS = ("MEMSIZE", "SMP", "ACCELERATOR", "STARTERCALL", "ARCH")
 _SHELL_VAL = re.compile(r'["\']?(?:\$\{([A-Za-z_][A-Za-z0-9_]*):-)?([^"\'}\s;`]*)')
 _DASH_M_RE = re.compile(r"\s-m\s+(\d+)")
@@ -79,21 +79,26 @@ def classify(data: bytes) -> Optional[bool]:
     return None
 
 
-def _first_assignment(text: str, var: str) -> Optional[str]:
-    """Literal value of the first line-start assignment ``VAR=...`` (``${VAR:-x}`` -> x);
-    None when there is none or it is computed (contains ``$``)."""
+def _literal_value(text: str, var: str) -> Optional[str]:
+    """Literal value of ``VAR`` after all its line-start assignments, in order, as the shell
+    would leave it: ``VAR=lit`` replaces, ``VAR=${VAR:-lit}`` fills only an empty value.
+    None when unset, or when something computed (``$``) would decide it (--full knows)."""
     pat = var + "="
+    val: Optional[str] = None
     i = text.find(pat)
     while i >= 0:
         nl = text.rfind("\n", 0, i)
         if not text[nl + 1:i].strip(" \t"):
             m = _SHELL_VAL.match(text, i + len(pat))
-            if m.group(1) and m.group(1) != var:
-                return None
-            v = m.group(2)
-            return v if v and "$" not in v else None
+            ref, v = m.group(1), m.group(2)
+            if ref is not None and ref != var:
+                return None                       # VAR=${OTHER:-...}: computed
+            if ref is None or not val:            # a default only fills an empty value
+                if "$" in v:
+                    return None
+                val = v or None
         i = text.find(pat, i + 1)
-    return None
+    return val
 
 
 def parse_header_bytes(path: str, data: bytes) -> ConfHeader:
@@ -111,7 +116,7 @@ def parse_header_bytes(path: str, data: bytes) -> ConfHeader:
             keys = {k: v.replace("\t", "") for k, v in keys.items()}
     shell: Dict[str, str] = {}
     for var in _SHELL_VARS:
-        v = _first_assignment(text, var)
+        v = _literal_value(text, var)
         if v:
             shell[var] = v
     if "MEMSIZE" not in shell:

@@ -351,3 +351,21 @@ def test_scan_cache_directory_listings(tmp_path, monkeypatch):
     assert labels() == ["a", "a", "c"]
     assert (col.enumerate_local([base], cache_dir=cache).records
             == col.enumerate_local([base]).records)
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("MEMSIZE=256\nSMP=1\nARCH=i386\nMEMSIZE=2048\nSMP=4\nARCH=x86_64\n",
+     {"MEMSIZE": "2048", "SMP": "4", "ARCH": "x86_64"}),               # the last assignment wins
+    ("MEMSIZE=256\nMEMSIZE=${MEMSIZE:-1024}\n", {"MEMSIZE": "256"}),   # a default fills only empty
+    ("MEMSIZE=\nMEMSIZE=${MEMSIZE:-1024}\n", {"MEMSIZE": "1024"}),
+    ("SMP=2\nSMP=$X\n", {}),                                          # computed: --full knows
+    ("ARCH=${HOSTARCH:-x86_64}\n", {}),
+    ("  STARTERCALL=${STARTERCALL:-/usr/bin/qemu}\n\tSTARTERCALL=${STARTERCALL:-$QEMUKVM}\n",
+     {"STARTERCALL": "/usr/bin/qemu"}),
+])
+def test_fast_header_follows_shell_assignment_order(body, expected):
+    from ctys_libvirt.inventory.scan import parse_header_bytes
+
+    hdr = parse_header_bytes("/x/v.ctys", ("#@#MAGICID-QEMU\n" + body).encode())
+    got = {k: v for k, v in hdr.shell.items() if k in ("MEMSIZE", "SMP", "ARCH", "STARTERCALL")}
+    assert got == expected
