@@ -21,7 +21,7 @@ NONE keeps disks and ARGSADD, CLI0 is a real foreground ``-nographic`` console."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ctys_libvirt.errors import BackendError, UsageError
 from ctys_libvirt.model import ConsoleType
@@ -115,12 +115,12 @@ def _legacy_disk(d: PlanDisk, out: List[str]) -> None:
         out += [f"-{d.role}", d.path]
 
 
-def _modern_disk(d: PlanDisk, out: List[str], n: int) -> None:
+def _modern_disk(d: PlanDisk, out: List[str], n: int, bootindex: bool = True) -> None:
     if d.role in ("usb", "usb1"):
         did = f"usbdisk{n}"
         out += ["-drive", f"file={_esc(d.path)},format={d.format},if=none,id={did}"]
         dev = f"usb-storage,drive={did}"
-        if d.boot_order is not None:
+        if d.boot_order is not None and bootindex:   # the property exists since QEMU 0.14
             dev += f",bootindex={d.boot_order}"
         out += ["-device", dev]
         return
@@ -132,17 +132,26 @@ def _modern_disk(d: PlanDisk, out: List[str], n: int) -> None:
     out += ["-drive", spec]
 
 
+def parse_network(network: str) -> Tuple[str, str]:
+    """The direct backend's ``--network``: ``user`` | ``vde:SOCKETDIR`` | ``tap[:IFNAME]``."""
+    kind, _, arg = (network or "user").partition(":")
+    if kind not in ("user", "vde", "tap") or (kind == "user" and arg) or (kind == "vde" and not arg):
+        raise UsageError(f"--network {network!r} is not user, vde:SOCKETDIR or tap[:IFNAME]",
+                         hint="e.g. --network user, --network vde:/var/tmp/vde_switch0.$USER")
+    return kind, arg
+
+
 def _nic(plan: MachinePlan, probe: QemuProbe, modern: bool, network: str, out: List[str]) -> None:
     nic = plan.nic
     if nic is None:
         out += ["-net", "none"]
         return
-    kind, _, arg = network.partition(":")
+    kind, arg = parse_network(network)
     if modern:
         if kind == "vde":
             out += ["-netdev", f"vde,id=n0,sock={_esc(arg)}"]
         elif kind == "tap":
-            out += ["-netdev", "tap,id=n0" + (f",ifname={arg}" if arg else "")]
+            out += ["-netdev", "tap,id=n0" + (f",ifname={_esc(arg)}" if arg else "")]
         else:
             out += ["-netdev", "user,id=n0"]
         dev = f"{NIC_DEVICE.get(nic.model, nic.model)},netdev=n0"
@@ -156,9 +165,9 @@ def _nic(plan: MachinePlan, probe: QemuProbe, modern: bool, network: str, out: L
     spec += f",model={nic.model}"
     out += ["-net", spec]
     if kind == "vde":
-        out += ["-net", f"vde,sock={arg}"]
+        out += ["-net", f"vde,sock={_esc(arg)}"]
     elif kind == "tap":
-        out += ["-net", "tap" + (f",ifname={arg}" if arg else "")]
+        out += ["-net", "tap" + (f",ifname={_esc(arg)}" if arg else "")]
     else:
         out += ["-net", "user"]
 
@@ -202,7 +211,7 @@ def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[
         if d.role in ("usb", "usb1") and not usb_started:
             a.append("-usb")
             usb_started = True
-        (_modern_disk(d, a, n) if modern else _legacy_disk(d, a))
+        (_modern_disk(d, a, n, probe.version >= (0, 14, 0)) if modern else _legacy_disk(d, a))
     if plan.boot_order:
         letters = "".join(dict.fromkeys(_BOOT_LETTER[k] for k in plan.boot_order))
         if modern and probe.version >= (0, 12, 0):
