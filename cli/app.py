@@ -56,7 +56,12 @@ def main() -> None:
         # exit 2 is ours for "not found / ambiguous".
         rc = app(prog_name="ctys-libvirt", standalone_mode=False)
     except click_exc.UsageError as exc:
-        exc.show()
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()              # bare `ctys-libvirt [CMD]`: the help is the message
+        else:
+            cmd = exc.ctx.command_path if exc.ctx is not None else "ctys-libvirt"
+            msg = " ".join(exc.format_message().split())
+            print(f"ctys-libvirt: error: {msg} (see `{cmd} --help`)", file=sys.stderr)
         raise SystemExit(1)
     except click_exc.ClickException as exc:
         exc.show()

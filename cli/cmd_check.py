@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import emit_json, errors_to_exit
+from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit
 from ctys_libvirt.errors import NotFoundError, UsageError
 
 _VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -27,7 +27,7 @@ def _overrides(items: Optional[List[str]]) -> Dict[str, str]:
     return out
 
 
-def _conf_target(conf: str):
+def _conf_target(conf: str, bases=()):
     """A path (file, VM dir, .sh wrapper) is used as is; anything else is a machine
     address resolved by the inventory."""
     p = Path(conf).expanduser()
@@ -35,7 +35,7 @@ def _conf_target(conf: str):
         return p
     try:
         from ctys_libvirt.cli.common import resolve_conf
-        return resolve_conf(conf, ())
+        return resolve_conf(conf, tuple(bases))
     except ImportError:
         raise NotFoundError(f"conf {conf} does not exist",
                             hint="give the path of a <label>.ctys file or its VM directory") from None
@@ -59,6 +59,7 @@ def check(
     env: bool = typer.Option(False, "--env", help="let the process environment into the conf"),
     force: bool = typer.Option(False, "--force", help="read confs marked MAGICID-IGNORE/NOENUM"),
     fmt: str = typer.Option("table", "--format", help="table | json"),
+    base: Optional[List[str]] = BASE,
 ) -> None:
     """Parse CONF without executing it; print keys, resolved settings, variables, warnings."""
     with errors_to_exit():
@@ -71,7 +72,7 @@ def check(
         ctx = default_host_context()
         if mydist:
             ctx = dataclasses.replace(ctx, mydist=mydist)
-        vm = load_conf(_conf_target(conf), ctx, use_env=env, force=force, overrides=overrides)
+        vm = load_conf(_conf_target(conf, base or ()), ctx, use_env=env, force=force, overrides=overrides)
         fields = {k: _plain(v) for k, v in dataclasses.asdict(vm).items()
                   if k not in _SECTIONLESS}
         if f == "json":

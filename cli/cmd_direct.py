@@ -9,13 +9,14 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import emit_json, errors_to_exit, resolve_conf, warn
+from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit, resolve_conf, warn
 
 
 
 @app.command("argv")
 def argv_cmd(
     conf: str = typer.Argument(..., help="conf file, VM directory or machine address"),
+    base: Optional[List[str]] = BASE,
     qemu: Optional[str] = typer.Option(None, "--qemu", help="QEMU binary to probe and build for"),
     qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
                                                help="build for this QEMU version X.Y.Z without a binary"),
@@ -51,18 +52,18 @@ def argv_cmd(
 
         if fmt not in ("lines", "json"):
             raise UsageError(f"unknown --format {fmt!r}", hint="use lines or json")
-        if qemu and qemu_version:
+        if qemu and qemu_version is not None:
             raise UsageError("--qemu and --qemu-version exclude each other", hint="give one of them")
-        if (kvm_fork or kqemu) and not qemu_version:
+        if (kvm_fork or kqemu) and qemu_version is None:
             raise UsageError("--kvm-fork/--kqemu only apply to --qemu-version", hint="add --qemu-version X.Y.Z")
-        vm = load_conf(Path(resolve_conf(conf)), context=HostContext(mydist=mydist) if mydist else None)
+        vm = load_conf(Path(resolve_conf(conf, tuple(base or ()))), context=HostContext(mydist=mydist) if mydist else None)
         for w in vm.warnings:
             warn(w)
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
                            console=console if console is not None else (vm.default_console or None),
                            argsadd=argsadd or ())
         plan = resolve_plan(vm, req)
-        if qemu_version:
+        if qemu_version is not None:
             probe = synthetic_probe(qemu_version, kvm_fork=kvm_fork, kqemu=kqemu,
                                     path=vm.startercall or "qemu")
         else:

@@ -13,13 +13,12 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import emit_json, errors_to_exit, warn
+from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit, warn
 from ctys_libvirt.errors import CtysTimeout, NotFoundError, UsageError
 
 CONNECT = typer.Option(None, "--connect", "-c", help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
                        "qemu:///system as root, else qemu:///session)")
 BACKEND = typer.Option("auto", "--backend", help="auto | libvirt | direct")
-BASE = typer.Option(None, "--base", "-b", help="directory searched for labels (repeatable)")
 CANCEL_MODES = ("POWEROFF", "FORCE", "RESET", "REBOOT", "PAUSE", "SUSPEND", "RESUME")
 
 

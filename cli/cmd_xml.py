@@ -9,13 +9,14 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import errors_to_exit, resolve_conf, warn
+from ctys_libvirt.cli.common import BASE, errors_to_exit, resolve_conf, warn
 
 
 
 @app.command("xml")
 def xml_cmd(
     conf: str = typer.Argument(..., help="conf file, VM directory or machine address"),
+    base: Optional[List[str]] = BASE,
     bootmode: Optional[str] = typer.Option(None, "--bootmode", help="HDD|VHDD|CD|DVD|FDD|USB|PXE|KERNEL[%PATH]"),
     instmode: Optional[str] = typer.Option(None, "--instmode",
                                            help="SRC%SRCPATH%TGT%TGTPATH%STAGE or DEFAULT (install run)"),
@@ -42,7 +43,7 @@ def xml_cmd(
         from ctys_libvirt.translate.request import make_request
         from ctys_libvirt.translate.xml import XmlOptions, build_domain
 
-        path = Path(resolve_conf(conf))
+        path = Path(resolve_conf(conf, tuple(base or ())))
         context = HostContext(mydist=mydist) if mydist else None
         vm = load_conf(path, context=context)
         for w in vm.warnings:

@@ -6,9 +6,14 @@ import json
 import sys
 from typing import Any, Iterator
 
+import typer
+
 from ctys_libvirt.errors import CtysError
 
 PROG = "ctys-libvirt"
+
+# -b/--base: where bare labels and machine addresses are looked up (default $HOME)
+BASE = typer.Option(None, "--base", "-b", help="directory searched for labels (repeatable)")
 
 
 def fail(message: str, code: int = 1) -> "NoReturn":  # type: ignore[name-defined]

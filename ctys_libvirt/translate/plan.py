@@ -283,6 +283,13 @@ class _Slots:
 
     def attach(self, role: str, path: str, device: str, purpose: str, boot: bool,
                st: Optional[os.stat_result], fmt: Optional[str] = None) -> PlanDisk:
+        real = os.path.realpath(path)
+        for other in self.disks.values():
+            if os.path.realpath(other.path) == real:
+                # QEMU's image locking refuses it, and a disk that is also a CD/floppy
+                # would be written through one device while read through the other
+                raise UsageError(f"{path} would be attached twice ({other.target} and {_ROLE_TARGET[role]})",
+                                 hint="give the boot medium a different image than the conf's disks")
         disk = PlanDisk(
             role=role, path=path, device=device,
             bus=_ROLE_BUS.get(role, "ide"), target=_ROLE_TARGET[role],

@@ -441,3 +441,9 @@ def test_vnc_display_request_wins_over_conf(tmp_path):
     vm = make_vm(tmp_path, vnc_display=4)
     assert resolve_plan(vm, make_request()).vnc_display == 4
     assert resolve_plan(vm, make_request(console="VNC:9")).vnc_display == 9
+
+
+def test_boot_medium_that_is_the_hdd_image_is_refused(tmp_path):
+    vm = make_vm(tmp_path, "twice")
+    with pytest.raises(UsageError, match="attached twice"):
+        resolve_plan(vm, make_request(bootmode=f"CD%{vm.hdd_boot_image}"))
