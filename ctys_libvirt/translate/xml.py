@@ -19,7 +19,7 @@ import re
 import threading
 from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from lxml import etree
 
@@ -63,6 +63,33 @@ class DomainBuild:
     plan: MachinePlan
     install: bool                     # xml is a transient install run (on_reboot destroy)
     final_plan: Optional[MachinePlan] = None
+
+
+_CPU_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _cpu_spec(cpu: str) -> Tuple[str, List[Tuple[str, str]]]:
+    """QEMU's ``-cpu model[,+feat|,-feat|,feat=on|off]`` -> (model, [(policy, feature)]):
+    libvirt names features in <feature>, not in the model.  Anything else is a ConfError."""
+    model, *flags = [w.strip() for w in cpu.split(",")]
+    features: List[Tuple[str, str]] = []
+    for flag in flags:
+        name, policy = flag, "require"
+        if flag[:1] in "+-":
+            name, policy = flag[1:], "require" if flag[0] == "+" else "disable"
+        elif "=" in flag:
+            name, _, v = flag.partition("=")
+            if v not in ("on", "off"):
+                name = ""
+            policy = "require" if v == "on" else "disable"
+        if not _CPU_NAME.fullmatch(name or ""):
+            raise ConfError(f"CPU {cpu!r}: {flag!r} is not a CPU feature flag",
+                            construct="CPU", hint="write CPU=model[,+feature|,-feature]")
+        features.append((policy, name))
+    if not _CPU_NAME.fullmatch(model):
+        raise ConfError(f"CPU {cpu!r} is not a CPU model name", construct="CPU",
+                        hint="e.g. CPU=qemu64, CPU=Nehalem or CPU=qemu64,+ssse3")
+    return model, features
 
 
 # libvirt's <os><type arch=...> names (schemas/basictypes.rng "archnames")
@@ -249,9 +276,17 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
         val("host-passthrough")
         op((_REMOVE, "model"))
     else:
+        model, features = _cpu_spec(plan.cpu)
         op((_AT, "cpu/model"))
         op(_TEXT_OP)
-        val(_clean(plan.cpu, "CPU"))
+        val(model)
+        if features:
+            op((_AT, "cpu"))
+            for policy, name in features:
+                op((_NEW, "feature", ("policy", "name"), None))
+                val(policy)
+                val(name)
+                op(_UP_OP)
     op((_AT, "clock"))
     op((_SET, "offset"))
     val("localtime" if plan.localtime else "utc")

@@ -338,3 +338,24 @@ def test_arch_libvirt_does_not_know_is_conf_error(tmp_path, arch):
     vm.arch = arch
     with pytest.raises(ConfError, match="ARCH"):
         build_domain(vm, make_request(), FIXED_CAPS)
+
+
+@pytest.mark.parametrize("cpu,model,features", [
+    ("qemu64,+ssse3,-svm", "qemu64", [("require", "ssse3"), ("disable", "svm")]),
+    ("Nehalem,vmx=off", "Nehalem", [("disable", "vmx")]),
+    ("qemu32", "qemu32", []),
+])
+def test_cpu_feature_flags_become_feature_elements(tmp_path, cpu, model, features):
+    vm = make_vm(tmp_path, "cpuvm")
+    vm.cpu = cpu
+    root = assert_valid(build_domain(vm, make_request(), FIXED_CAPS).xml)
+    assert root.findtext("cpu/model") == model
+    assert [(f.get("policy"), f.get("name")) for f in root.findall("cpu/feature")] == features
+
+
+@pytest.mark.parametrize("cpu", ["<evil>", "qemu64,+", "qemu64,vmx=maybe", "qemu 64"])
+def test_bad_cpu_is_conf_error(tmp_path, cpu):
+    vm = make_vm(tmp_path, "cpuvm")
+    vm.cpu = cpu
+    with pytest.raises(ConfError, match="CPU"):
+        build_domain(vm, make_request(), FIXED_CAPS)
