@@ -369,3 +369,17 @@ def test_fast_header_follows_shell_assignment_order(body, expected):
     hdr = parse_header_bytes("/x/v.ctys", ("#@#MAGICID-QEMU\n" + body).encode())
     got = {k: v for k, v in hdr.shell.items() if k in ("MEMSIZE", "SMP", "ARCH", "STARTERCALL")}
     assert got == expected
+
+
+def test_enumerate_cli_missing_base_path_is_not_found(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("ctys-libvirt")
+    r = subprocess.run([str(exe), "enumerate", str(tmp_path / "nope")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [
+        f"ctys-libvirt: error: base path {tmp_path / 'nope'} does not exist "
+        "(give existing directories (or .ctys files) to scan)"]
