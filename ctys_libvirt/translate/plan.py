@@ -279,15 +279,16 @@ class _Slots:
         self.vm = vm
         self.warnings = warnings
         self.disks: Dict[str, PlanDisk] = {}
+        self._files: Dict[Tuple[int, int], PlanDisk] = {}   # (st_dev, st_ino) -> disk
         self.boot: List[object] = []  # roles (str) or 'network', in boot priority
 
     def attach(self, role: str, path: str, device: str, purpose: str, boot: bool,
                st: Optional[os.stat_result], fmt: Optional[str] = None) -> PlanDisk:
-        real = os.path.realpath(path)
-        for other in self.disks.values():
-            if os.path.realpath(other.path) == real:
-                # QEMU's image locking refuses it, and a disk that is also a CD/floppy
-                # would be written through one device while read through the other
+        if st is not None:
+            # the same file (by device+inode, no extra syscalls) as two devices: QEMU's image
+            # locking refuses it, and one device would write what the other reads
+            other = self._files.get((st.st_dev, st.st_ino))
+            if other is not None:
                 raise UsageError(f"{path} would be attached twice ({other.target} and {_ROLE_TARGET[role]})",
                                  hint="give the boot medium a different image than the conf's disks")
         disk = PlanDisk(
@@ -298,6 +299,8 @@ class _Slots:
             block=bool(st is not None and _is_block(st)), exists=st is not None,
         )
         self.disks[role] = disk
+        if st is not None:
+            self._files[(st.st_dev, st.st_ino)] = disk
         if boot:
             self.boot.append(role)
         return disk
