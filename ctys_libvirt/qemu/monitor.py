@@ -32,10 +32,13 @@ def _connect(path: str, timeout: float) -> socket.socket:
     return s
 
 
-class HmpClient:
-    """The human monitor: send one line, read up to the next ``(qemu)`` prompt."""
+class _SocketClient:
+    """What HMP and QMP share: connect, read up to a separator, the opening exchange (a QEMU
+    that dies meanwhile is a BackendError), close."""
 
-    kind = "hmp"
+    kind = ""
+    what = "monitor"   # in messages
+    opening = "prompt"
 
     def __init__(self, path: str, timeout: float = 5.0):
         self.path = path
@@ -43,26 +46,47 @@ class HmpClient:
         self.sock = _connect(path, timeout)
         self._buf = b""
         try:
-            self._read_prompt()
+            self._hello()
         except EOFError:
-            self.sock.close()
-            raise BackendError(f"monitor socket {path} closed before the prompt (QEMU is going away)",
-                               hint="CANCEL FORCE finishes it with signals") from None
+            self.close()
+            raise BackendError(f"{self.what} socket {path} closed before the {self.opening} "
+                               "(QEMU is going away)", hint="CANCEL FORCE finishes it with signals") from None
 
-    def _read_prompt(self) -> bytes:
-        while PROMPT not in self._buf:
+    def _hello(self) -> None:
+        raise NotImplementedError
+
+    def _read_until(self, sep: bytes, size: int) -> bytes:
+        while sep not in self._buf:
             try:
-                chunk = self.sock.recv(4096)
+                chunk = self.sock.recv(size)
             except socket.timeout:
-                raise BackendError(f"monitor {self.path} did not answer within {self.timeout:g}s",
+                raise BackendError(f"{self.what} {self.path} did not answer within {self.timeout:g}s",
                                    hint="QEMU is busy or hung; use CANCEL FORCE") from None
             except OSError:      # ECONNRESET: QEMU is going away; same as end of stream
                 chunk = b""
             if not chunk:
                 raise EOFError
             self._buf += chunk
-        out, _, self._buf = self._buf.partition(PROMPT)
+        out, _, self._buf = self._buf.partition(sep)
         return out
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class HmpClient(_SocketClient):
+    """The human monitor: send one line, read up to the next ``(qemu)`` prompt."""
+
+    kind = "hmp"
+
+    def _hello(self) -> None:
+        self._read_prompt()
+
+    def _read_prompt(self) -> bytes:
+        return self._read_until(PROMPT, 4096)
 
     def command(self, line: str) -> str:
         """Run ``line``; the reply without the echoed command.  ``quit`` and
@@ -92,44 +116,20 @@ class HmpClient:
                 return "running" if st.startswith("running") else st
         return "unknown"
 
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
-
-class QmpClient:
+class QmpClient(_SocketClient):
     """QMP: greeting, ``qmp_capabilities``, then execute; events are skipped."""
 
     kind = "qmp"
+    what = "QMP"
+    opening = "greeting"
 
-    def __init__(self, path: str, timeout: float = 5.0):
-        self.path = path
-        self.timeout = timeout
-        self.sock = _connect(path, timeout)
-        self._buf = b""
-        try:
-            self.greeting = self._read_msg()
-        except EOFError:
-            self.sock.close()
-            raise BackendError(f"QMP socket {path} closed before the greeting (QEMU is going away)",
-                               hint="CANCEL FORCE finishes it with signals") from None
+    def _hello(self) -> None:
+        self.greeting = self._read_msg()
         self.execute("qmp_capabilities")
 
     def _read_msg(self) -> Dict[str, Any]:
-        while b"\n" not in self._buf:
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                raise BackendError(f"QMP {self.path} did not answer within {self.timeout:g}s",
-                                   hint="QEMU is busy or hung; use CANCEL FORCE") from None
-            except OSError:      # ECONNRESET: QEMU is going away; same as end of stream
-                chunk = b""
-            if not chunk:
-                raise EOFError
-            self._buf += chunk
-        line, _, self._buf = self._buf.partition(b"\n")
+        line = self._read_until(b"\n", 65536)
         return json.loads(line) if line.strip() else self._read_msg()
 
     def execute(self, command: str, arguments: Optional[Dict[str, Any]] = None) -> Any:
@@ -164,12 +164,6 @@ class QmpClient:
 
     def status(self) -> str:
         return str(self.execute("query-status").get("status", "unknown"))
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 class Monitor:
