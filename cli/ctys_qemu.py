@@ -248,12 +248,12 @@ def _cli0(be, name: str) -> None:
     from ctys_libvirt.model import CancelMode
 
     try:
-        dom = be._require(name)
+        dom = be.require(name)
         print(f"Connected to {name} (escape character is ^])", file=sys.stderr)
         reason = console.attach(be.conn, dom, 0 if sys.stdin else None, 1)
         print(f"\r\n[{name}: console {reason}]", file=sys.stderr)
     finally:
-        if be.domain(name) is not None and be._is_active(be._require(name)):
+        if be.domain(name) is not None and be.is_active(be.require(name)):
             be.cancel(name, CancelMode.FORCE)
             print(f"{name}: destroyed (CLI0 console ended)", file=sys.stderr)
 

@@ -103,12 +103,12 @@ def domain_xml(name: str, uuid: str, image: Path, serial_log: Path, *, boot: str
                device: str = "disk", metadata: bool = True, graphics: bool = False) -> str:
     """Hand-written TCG domain for backend-level tests (pty serial with a log file, so
     both the console stream and the marker file work)."""
-    from ctys_libvirt.backends.libvirt_domxml import metadata_ns
+    from ctys_libvirt.metadata import METADATA_NS
 
     target = {"disk": "<target dev='hda' bus='ide'/>",
               "cdrom": "<target dev='hdc' bus='ide'/><readonly/>",
               "floppy": "<target dev='fda' bus='fdc'/>"}[device]
-    ns = metadata_ns() or "https://ctys-libvirt.invalid/ns/test"
+    ns = METADATA_NS
     md = (f"<metadata><c:instance xmlns:c='{ns}'><c:conf path='/nowhere/{name}.ctys' sha256='0'/>"
           f"<c:label>{name}</c:label><c:keys><c:key name='IP0'>10.1.2.3</c:key></c:keys>"
           "</c:instance></metadata>"

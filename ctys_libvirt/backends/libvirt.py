@@ -213,21 +213,13 @@ class LibvirtBackend:
                     raise self._error(f"looking up domain {target}", exc) from None
         return None
 
-    def _require(self, target: str) -> "libvirt.virDomain":
+    def require(self, target: str) -> "libvirt.virDomain":
+        """The domain by name/UUID; NotFoundError naming it otherwise."""
         dom = self.domain(target)
         if dom is None:
             raise NotFoundError(f"no domain {target!r} at {self.uri}",
                                 hint="see `ctys-libvirt list --all` for the defined domains")
         return dom
-
-    # Public names for the two helpers other front ends (ctys-qemu, CLI0) use.
-    def require(self, target: str) -> "libvirt.virDomain":
-        """The domain by name/UUID; NotFoundError naming it otherwise."""
-        return self._require(target)
-
-    def is_active(self, dom) -> bool:
-        """Running, paused, ... (anything but shut off or gone)."""
-        return self._is_active(dom)
 
     @staticmethod
     def _state(dom) -> tuple:
@@ -239,7 +231,8 @@ class LibvirtBackend:
                 return (libvirt.VIR_DOMAIN_SHUTOFF, -1)
             raise
 
-    def _is_active(self, dom) -> bool:
+    def is_active(self, dom) -> bool:
+        """Running, paused, ... (anything but shut off or gone)."""
         return self._state(dom)[0] in _ACTIVE_STATES
 
     def state_text(self, dom) -> str:
@@ -401,7 +394,7 @@ class LibvirtBackend:
         """The CREATE sequence for already generated XML (the caller holds the label lock)."""
         label = name
         existing = self._check_clash(name, uuid)
-        if existing is not None and self._is_active(existing):
+        if existing is not None and self.is_active(existing):
             if options.reuse:
                 res = self._result(existing, console, defined=False)
                 res.messages = warnings + [f"{label} is already running; reusing it"]
@@ -502,14 +495,14 @@ class LibvirtBackend:
 
     def wait_inactive(self, target: str, timeout: float) -> bool:
         """Block until the domain is shut off or gone (e.g. the end of an install run)."""
-        dom = self._require(target)
-        return self._wait(dom, lambda: not self._is_active(dom), timeout)
+        dom = self.require(target)
+        return self._wait(dom, lambda: not self.is_active(dom), timeout)
 
     # -- CANCEL ---------------------------------------------------------------------
 
     def cancel(self, target: str, mode: CancelMode = CancelMode.POWEROFF,
                timeout: float = 20.0) -> CancelResult:
-        return self.cancel_domain(self._require(target), CancelMode(mode), timeout)
+        return self.cancel_domain(self.require(target), CancelMode(mode), timeout)
 
     def cancel_domain(self, dom, mode: CancelMode, timeout: float = 20.0) -> CancelResult:
         name = dom.name()
@@ -530,7 +523,7 @@ class LibvirtBackend:
                     return done("resumed")
                 if not active and dom.isPersistent() and dom.hasManagedSaveImage(0):
                     dom.create()
-                    self._wait(dom, lambda: self._is_active(dom), timeout)
+                    self._wait(dom, lambda: self.is_active(dom), timeout)
                     return done("restored")
                 if active:
                     raise BackendError(f"{name} is {self.state_text(dom)}, not paused or saved",
@@ -542,14 +535,14 @@ class LibvirtBackend:
                                  hint=f"start it with `ctys-libvirt create {name}`")
             if mode is CancelMode.POWEROFF:
                 dom.shutdown()
-                if w.wait_until(dom.UUIDString(), lambda: not self._is_active(dom), timeout):
+                if w.wait_until(dom.UUIDString(), lambda: not self.is_active(dom), timeout):
                     return done("shutdown", f"{name} shut down by ACPI request")
                 dom.destroy()
-                self._wait(dom, lambda: not self._is_active(dom), 30)
+                self._wait(dom, lambda: not self.is_active(dom), 30)
                 return done("destroyed", f"{name} did not shut down within {timeout:g}s; destroyed")
             if mode is CancelMode.FORCE:
                 dom.destroy()
-                self._wait(dom, lambda: not self._is_active(dom), 30)
+                self._wait(dom, lambda: not self.is_active(dom), 30)
                 return done("destroyed")
             if mode is CancelMode.RESET:
                 dom.reset(0)
@@ -568,10 +561,10 @@ class LibvirtBackend:
                     raise BackendError(f"{name} is transient; SUSPEND needs a persistent domain",
                                        hint="use PAUSE, or create it without --transient")
                 dom.managedSave(0)
-                self._wait(dom, lambda: not self._is_active(dom), timeout)
+                self._wait(dom, lambda: not self.is_active(dom), timeout)
                 return done("saved", "resume with `cancel --mode RESUME` or `create`")
         except libvirt.libvirtError as exc:
-            if _code(exc) == libvirt.VIR_ERR_OPERATION_INVALID and not self._is_active(dom):
+            if _code(exc) == libvirt.VIR_ERR_OPERATION_INVALID and not self.is_active(dom):
                 raise NotRunning(f"{name} is not running ({self.state_text(dom)})",
                                  hint=f"start it with `ctys-libvirt create {name}`") from None
             raise self._error(f"{mode.value} of {name}", exc) from None
@@ -724,15 +717,13 @@ class LibvirtBackend:
                            "machines": sorted({m.text for m in arch.iterfind("machine") if m.text})[:8]})
         doms = conn.listAllDomains(0)
         active = sum(1 for d in doms if d.isActive())
-        ns = domxml.metadata_ns()
         ours = 0
-        if ns:
-            for d in doms:
-                try:
-                    d.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, ns, 0)
-                    ours += 1
-                except libvirt.libvirtError:
-                    pass
+        for d in doms:
+            try:
+                d.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domxml.METADATA_NS, 0)
+                ours += 1
+            except libvirt.libvirtError:
+                pass
         kvm_dev = os.path.exists("/dev/kvm")
         return {
             "uri": conn.getURI(),

@@ -16,10 +16,6 @@ LIFECYCLE_TAG = f"{{{LIFECYCLE_NS}}}define"
 from ctys_libvirt.metadata import METADATA_NS, read_instance as read_metadata  # noqa: E402
 
 
-def metadata_ns() -> Optional[str]:
-    return METADATA_NS
-
-
 @dataclass
 class DomXml:
     name: str = ""

@@ -13,6 +13,7 @@ from typing import Dict, List
 from ctys_libvirt.conf.glob import Budget, BudgetExceeded, compile_pattern
 from ctys_libvirt.conf.shell import (ANDOR, ASSIGN, CASE, G_LIT, G_PARAM, G_WORD, IF, LIT, NOT,
                                       TEST, _Src)
+from ctys_libvirt.errors import ConfError
 
 MAX_VALUE = 64 * 1024          # longest value a variable may hold
 MATCH_STEPS = 2_000_000        # glob-matching work allowed per conf
@@ -89,12 +90,8 @@ class Evaluator:
                 return 0
             if kind == TEST:
                 return 0 if self._test([f for w in cmd[2] for f in self.fields(w)]) else 1
-        except _Fail as exc:
-            raise self.src.error(self.base + cmd[1], exc.construct, exc.message, exc.hint) from None
-        except BudgetExceeded:
-            raise self.src.error(self.base + cmd[1], "pattern too expensive",
-                                 "pattern matching exceeds the reader's work limit",
-                                 "simplify the glob pattern") from None
+        except (_Fail, BudgetExceeded) as exc:
+            raise self._located(cmd, exc) from None
         if kind == ANDOR:
             status = self._exec(cmd[2])
             for op, sub in cmd[3]:
@@ -112,6 +109,14 @@ class Evaluator:
             return self.run(cmd[3]) if cmd[3] is not None else 0
         raise AssertionError(kind)  # pragma: no cover
 
+    def _located(self, cmd, exc: Exception) -> ConfError:
+        """An evaluation failure as a ConfError at the command's position."""
+        if isinstance(exc, _Fail):
+            return self.src.error(self.base + cmd[1], exc.construct, exc.message, exc.hint)
+        return self.src.error(self.base + cmd[1], "pattern too expensive",
+                              "pattern matching exceeds the reader's work limit",
+                              "simplify the glob pattern")
+
     def _case(self, cmd) -> int:
         try:
             subject = self.expand(cmd[2])
@@ -119,12 +124,8 @@ class Evaluator:
                 for pat in pats:
                     if self.pattern(pat).fullmatch(subject, self.budget):
                         return self.run(body)
-        except _Fail as exc:
-            raise self.src.error(self.base + cmd[1], exc.construct, exc.message, exc.hint) from None
-        except BudgetExceeded:
-            raise self.src.error(self.base + cmd[1], "pattern too expensive",
-                                 "pattern matching exceeds the reader's work limit",
-                                 "simplify the glob pattern") from None
+        except (_Fail, BudgetExceeded) as exc:
+            raise self._located(cmd, exc) from None
         return 0
 
     # -- [ ... ] ----------------------------------------------------------------

@@ -75,6 +75,15 @@ class VmRow:
     records: List[List[str]]
 
 
+
+def _read_fdb(path: PathLike, what: str) -> str:
+    """A legacy ``*.fdb`` file's text; unreadable -> ConfError naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ConfError(f"cannot read {path}: {exc.strerror or exc}",
+                        hint=f"check the {what} path") from None
+
 class Store:
     """An open inventory database.  Use as a context manager or call ``close()``."""
 
@@ -275,11 +284,7 @@ class Store:
         Returns (VMs imported, per-line warnings); malformed lines are skipped."""
         warnings: List[str] = []
         records = []
-        try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise ConfError(f"cannot read {path}: {exc.strerror or exc}",
-                            hint="check the enum.fdb path") from None
+        text = _read_fdb(path, "enum.fdb")
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
@@ -292,11 +297,7 @@ class Store:
     def import_macmap(self, path: PathLike) -> Tuple[int, List[str]]:
         warnings: List[str] = []
         rows = []
-        try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise ConfError(f"cannot read {path}: {exc.strerror or exc}",
-                            hint="check the macmap.fdb path") from None
+        text = _read_fdb(path, "macmap.fdb")
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
