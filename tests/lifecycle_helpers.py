@@ -88,15 +88,25 @@ def read_serial(path: Path) -> str:
 
 
 def wait_marker(path: Path, marker: str, count: int = 1, timeout: float = 30.0) -> str:
-    """Until ``marker`` occurs ``count`` times in the serial log (tests may poll a file)."""
+    """Until the ``count``-th line holding ``marker`` is complete in the serial log.
+
+    The guests write a line byte by byte (slowly under TCG on a busy host), so seeing the
+    marker is not seeing the line: wait for the newline after it, or callers asserting on
+    the rest of the line race the guest."""
     deadline = time.monotonic() + timeout
     text = ""
     while time.monotonic() < deadline:
         text = read_serial(path)
-        if text.count(marker) >= count:
+        at = -1
+        for _ in range(count):
+            at = text.find(marker, at + 1)
+            if at < 0:
+                break
+        if at >= 0 and "\n" in text[at:]:
             return text
         time.sleep(0.02)
-    raise AssertionError(f"marker {marker!r} x{count} not in {path} after {timeout}s: {text!r}")
+    raise AssertionError(f"marker {marker!r} x{count} (whole line) not in {path} after {timeout}s: "
+                         f"{text[-300:]!r}")
 
 
 def domain_xml(name: str, uuid: str, image: Path, serial_log: Path, *, boot: str = "hd",

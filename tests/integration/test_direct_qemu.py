@@ -16,6 +16,7 @@ import pytest
 from ctys_libvirt.backends.direct import DirectBackend
 from ctys_libvirt.model import BootMode, BootRequest, CancelMode, ConsoleType, CreateOptions
 from fakeqemu import vms
+from lifecycle_helpers import wait_marker
 
 pytestmark = pytest.mark.qemu
 QEMU = "/usr/bin/qemu-system-x86_64"
@@ -35,20 +36,6 @@ def be(tmp_path, monkeypatch):
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _wait_marker(path: Path, marker: str, timeout: float = 20.0, count: int = 1) -> str:
-    end = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < end:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
-            text = ""
-        if text.count(marker) >= count:
-            return text
-        time.sleep(0.02)
-    raise AssertionError(f"{marker!r} not in serial log {path} after {timeout}s: {text[-300:]!r}")
-
-
 @pytest.mark.parametrize("mode,medium", [
     (BootMode.HDD, None), (BootMode.CD, "hello-iso"), (BootMode.FDD, "hello-floppy")])
 def test_boot_media_reach_the_marker(be, vmroot, media, mode, medium):
@@ -60,7 +47,7 @@ def test_boot_media_reach_the_marker(be, vmroot, media, mode, medium):
     res = be.create(vm, req, CreateOptions())
     argv = (be.runtime(vm.label).argv_file.read_text())
     assert {BootMode.HDD: "order=c", BootMode.CD: "order=d", BootMode.FDD: "order=a"}[mode] in argv
-    _wait_marker(be.runtime(vm.label).serial_log, "CTYS-GUEST-OK")
+    wait_marker(be.runtime(vm.label).serial_log, "CTYS-GUEST-OK")
     assert psutil.Process(res.pid).is_running()
     r = be.cancel(vm.label, CancelMode.POWEROFF, timeout=0.5)   # hello ignores ACPI -> quit
     assert r.action == "quit" and r.messages[0] == "no ACPI shutdown within 0.5s"
@@ -73,7 +60,7 @@ def test_kernel_boot_with_initrd_and_append(be, vmroot, media):
                       console=ConsoleType.VNC)
     res = be.create(vm, req, CreateOptions())
     assert res.vnc_display is not None and res.vnc_port == 5900 + res.vnc_display
-    text = _wait_marker(be.runtime(vm.label).serial_log, "CTYS-KERNEL-OK")
+    text = wait_marker(be.runtime(vm.label).serial_log, "CTYS-KERNEL-OK")
     line = next(l for l in text.splitlines() if "CTYS-KERNEL-OK" in l)
     assert " console=ttyS0 ctys=hello world mods=1 mod0=hello module" in line   # APPEND honoured
     conns = {c.laddr for c in psutil.Process(res.pid).net_connections("tcp") if c.status == "LISTEN"}
@@ -85,7 +72,7 @@ def test_acpi_guest_powers_off(be, vmroot, media):
     vm = vms.guest(vmroot, media, "acpi", label="ctystest-dacpi")
     res = be.create(vm, BootRequest(console=ConsoleType.NONE), CreateOptions())
     log = be.runtime(vm.label).serial_log
-    _wait_marker(log, "CTYS-GUEST-OK ACPI")
+    wait_marker(log, "CTYS-GUEST-OK ACPI")
     t = time.monotonic()
     r = be.cancel(vm.label, CancelMode.POWEROFF, timeout=15)
     assert r.action == "shutdown" and time.monotonic() - t < 10
@@ -96,7 +83,7 @@ def test_acpi_guest_powers_off(be, vmroot, media):
 def test_pause_suspend_resume_real(be, vmroot, media):
     vm = vms.guest(vmroot, media, "hello", label="ctystest-dsusp")
     be.create(vm, BootRequest(console=ConsoleType.NONE), CreateOptions())
-    _wait_marker(be.runtime(vm.label).serial_log, "CTYS-GUEST-OK")
+    wait_marker(be.runtime(vm.label).serial_log, "CTYS-GUEST-OK")
     assert be.cancel(vm.label, CancelMode.PAUSE).state == "paused"
     assert be.lookup(vm.label).state == "paused"
     be.cancel(vm.label, CancelMode.RESUME)

@@ -201,7 +201,7 @@ def test_console_stream_shows_guest_output_and_ctrl_bracket_detaches(backend, ja
     dom.reset(0)
     buf = b""
     deadline = time.monotonic() + 15
-    while b"CTYS-GUEST-OK" not in buf and time.monotonic() < deadline:
+    while b"CTYS-GUEST-OK\r\n" not in buf and time.monotonic() < deadline:
         buf += os.read(rout, 256)
     assert b"CTYS-GUEST-OK\r\n" in buf
     os.write(win, b"\x1d")

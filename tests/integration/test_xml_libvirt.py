@@ -1,13 +1,12 @@
 """The translator's XML against the real libvirtd (qemu:///system): every golden document is
 accepted by defineXML (with libvirt's own schema validation), and the tiny guests boot from
 generated XML (CD, floppy, direct kernel, install run + final definition)."""
-import time
 import uuid as uuidlib
 from pathlib import Path
 
 import pytest
 from lxml import etree
-from lifecycle_helpers import purge_domain
+from lifecycle_helpers import purge_domain, wait_marker
 from translate_helpers import golden_documents, make_vm
 
 from ctys_libvirt.model import HostCaps
@@ -62,18 +61,6 @@ def _vm(vmroot: Path, media: dict, **kw):
     return make_vm(vmroot, label=label, **args)
 
 
-def _wait_marker(log: Path, marker: str, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists():
-            text = log.read_bytes().decode(errors="replace")
-            if marker in text:
-                return text
-        time.sleep(0.02)
-    raise AssertionError(f"no {marker!r} in {log} after {timeout}s: "
-                         f"{log.read_text(errors='replace') if log.exists() else '(no file)'}")
-
-
 @pytest.mark.qemu
 @pytest.mark.parametrize("bootmode,medium", [("CD", "acpi-iso"), ("FDD", "acpi-floppy"), ("HDD", "acpi"),
                                              ("USB", "acpi-disk")])
@@ -85,7 +72,7 @@ def test_guest_boots_from_generated_xml(libvirt_conn, cleanup, vmroot, media, bo
     cleanup.append(b.name)
     libvirt_conn.createXML(b.xml, 0)
     # the acpi guest prints "ACPI" in its marker; the kept hello HDD would print the bare one
-    assert "CTYS-GUEST-OK ACPI" in _wait_marker(log, "CTYS-GUEST-OK")
+    assert "CTYS-GUEST-OK ACPI" in wait_marker(log, "CTYS-GUEST-OK")
 
 
 @pytest.mark.qemu
@@ -96,7 +83,7 @@ def test_direct_kernel_boot_with_append_and_initrd(libvirt_conn, cleanup, vmroot
     b = build_domain(vm, make_request(bootmode="KERNEL", console="NONE"), TCG, XmlOptions(serial_log=str(log)))
     cleanup.append(b.name)
     libvirt_conn.createXML(b.xml, 0)
-    line = _wait_marker(log, "CTYS-KERNEL-OK")
+    line = wait_marker(log, "CTYS-KERNEL-OK")
     line = line[line.index("CTYS-KERNEL-OK"):].splitlines()[0]
     assert "ctys=conf append mods=1 mod0=hello module" in line
 
@@ -113,7 +100,7 @@ def test_install_run_then_final_definition(libvirt_conn, cleanup, vmroot, media)
     cleanup.append(b.name)
     dom = libvirt_conn.createXML(b.xml, 0)                 # transient install run
     libvirt_conn.defineXML(b.final_xml)                    # same UUID: becomes persistent
-    assert "CTYS-GUEST-OK ACPI" in _wait_marker(log, "CTYS-GUEST-OK")   # booted the CD first
+    assert "CTYS-GUEST-OK ACPI" in wait_marker(log, "CTYS-GUEST-OK")   # booted the CD first
     assert dom.isPersistent()
     inactive = etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode())
     assert inactive.findtext("on_reboot") == "restart"
@@ -124,7 +111,7 @@ def test_install_run_then_final_definition(libvirt_conn, cleanup, vmroot, media)
                       XmlOptions(serial_log=str(log2)))
     libvirt_conn.defineXML(b2.xml)
     dom.create()                                           # the final definition boots the target
-    text = _wait_marker(log2, "CTYS-GUEST-OK")
+    text = wait_marker(log2, "CTYS-GUEST-OK")
     assert "CTYS-GUEST-OK\r\n" in text and "ACPI" not in text
 
 
@@ -138,7 +125,7 @@ def test_i686_guest_with_qemu32_and_argsadd(libvirt_conn, cleanup, vmroot, media
                      XmlOptions(serial_log=str(log)))
     cleanup.append(b.name)
     dom = libvirt_conn.createXML(b.xml, 0)
-    assert "CTYS-GUEST-OK" in _wait_marker(log, "CTYS-GUEST-OK")
+    assert "CTYS-GUEST-OK" in wait_marker(log, "CTYS-GUEST-OK")
     live = etree.fromstring(dom.XMLDesc(0).encode())
     assert live.find("os/type").get("arch") == "i686"
     assert live.findtext("cpu/model") == "qemu32"
