@@ -56,7 +56,7 @@ _FAST = re.compile(r"""
    (?:(?P<av>[^\s;&|()<>'"\\$`]*)|"(?P<ad>[^"\\$`]*)"|'(?P<aq>[^']*)')
    (?=[\s;&|)<>]|\Z))
 |(?P<asgp>(?P<pa>[A-Za-z_][A-Za-z0-9_]*)=(?P<pq>"?)
-   \$(?:\{(?P<pn>[A-Za-z_][A-Za-z0-9_]*)(?P<pop>:-(?P<pd>[^}'"\\$`]*))?\}|(?P<pn2>[A-Za-z_][A-Za-z0-9_]*))
+   \$(?:\{(?P<pn>[A-Za-z_][A-Za-z0-9_]*)(?P<pop>:-(?P<pd>(?!~)[^}'"\\$`]*))?\}|(?P<pn2>[A-Za-z_][A-Za-z0-9_]*))
    (?P=pq)(?=[\s;&|)<>]|\Z))
 |(?P<word>[^\s;&|()<>'"\\$`=\#][^\s;&|()<>'"\\$`=]*(?=[\s;&|()<>]|\Z))
 |(?P<op>;;(?![&])|;(?![;&])|&&|\|\|(?!&)|\|(?![|&])|[()])
@@ -303,6 +303,10 @@ class Lexer:
             arg: object = (pat, rep)
         else:
             arg, k = self._arg(k, quoted, False)
+            if (not quoted and op in (":-", "-", ":+", "+") and arg and arg[0][0] == LIT
+                    and not arg[0][2] and arg[0][1].startswith("~")):
+                # bash expands this ~ to a home directory (unlike "${X:-~}"); the reader has none
+                raise self.src.error(start, "tilde expansion ~", hint="write the absolute path (or quote the ~)")
         if k >= n:
             raise self.src.error(start, "unterminated ${", "unterminated '${'",
                                  hint="close it with '}'")

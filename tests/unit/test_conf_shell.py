@@ -46,6 +46,9 @@ def val(text: str, name: str = "X", **ctx) -> str:
     ("X={a,b}", "{a,b}"),
     ("X=*", "*"),
     ("X='~/a'", "~/a"),
+    ('X="${U:-~/a}"', "~/a"),      # quoted: bash leaves this ~ alone
+    ("X=${U:-'~'}", "~"),
+    ("X=${U:-a~}", "a~"),
     ("X=a~", "a~"),
 ])
 def test_assignment_words(text, expected):
@@ -307,6 +310,10 @@ REJECTED = [
     ("X=a\n  Y=b\n\tZ=$(id)", 3, 4, "command substitution $(...)"),
     ("HDB=~/hdb.img", 1, 5, "tilde expansion ~"),
     ("X=1 HDB=~root/x", 1, 9, "tilde expansion ~"),
+    # bash expands these too (unquoted parameter-expansion words)
+    ("HDB=${H:-~/hdb.img}", 1, 5, "tilde expansion ~"),
+    ("HDB=x${H-~}", 1, 6, "tilde expansion ~"),
+    ("HDB=${H:+~root}", 1, 5, "tilde expansion ~"),
 ]
 
 
