@@ -13,7 +13,8 @@ from ctys_libvirt.qemu.probe import QemuProbe, probe
 SEARCH_DIRS = ("/usr/local/bin", "/usr/bin", "/usr/libexec", "/opt/qemu/bin")
 NAMES = ("qemu-system-x86_64", "qemu-system-i386", "qemu-kvm", "kvm", "qemu")
 # Not emulators although they match qemu-*.
-BLACKLIST = ("qemu-img", "qemu-io", "qemu-nbd", "qemu-pr-helper", "qemu-storage-daemon")
+BLACKLIST = ("qemu-img", "qemu-io", "qemu-nbd", "qemu-pr-helper", "qemu-storage-daemon", "qemu-ga",
+             "qemu-edid", "qemu-keymap", "qemu-bridge-helper", "qemu-vmsr-helper", "kvm-img", "kvm-nbd")
 
 
 @dataclass
@@ -84,11 +85,13 @@ def _wants_i386(arch: Optional[str]) -> bool:
 
 def find_qemu(*, explicit: Optional[str] = None, startercall: Optional[str] = None,
               arch: Optional[str] = None, use_cache: bool = True,
-              search_path: Optional[str] = None, dirs: Sequence[str] = SEARCH_DIRS) -> QemuProbe:
+              search_path: Optional[str] = None, dirs: Sequence[str] = SEARCH_DIRS,
+              assume_version: Optional[str] = None) -> QemuProbe:
     """The binary to run: ``--qemu`` wins, then STARTERCALL, then the first candidate
-    that probes (an x86_64 emulator runs i686 guests too)."""
+    that probes (an x86_64 emulator runs i686 guests too).  ``assume_version`` (X.Y.Z)
+    states the version of an explicit binary whose ``-h`` banner is not recognised."""
     if explicit:
-        return probe(_resolve(explicit) or explicit, use_cache=use_cache)
+        return probe(_resolve(explicit) or explicit, use_cache=use_cache, assume_version=assume_version)
     if startercall:
         resolved = _resolve(startercall)
         if not resolved:

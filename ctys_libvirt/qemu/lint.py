@@ -35,12 +35,13 @@ def lint_findings(words: Sequence[str], probe: QemuProbe) -> List[Tuple[str, str
         if not _is_option(w):
             continue
         opt = "-" + w.lstrip("-") if w.startswith("--") else w
-        if opt in probe.options:
+        listed = opt in probe.options
+        if listed or probe.accepts(opt):    # accepts: taken though -h hides it (-M on 0.15+)
             dep = optsets.DEPRECATED.get(opt)
             if dep and probe.version >= dep[0]:
                 out.append(("deprecated", f"ARGSADD {w}: deprecated since QEMU {optsets.vstr(dep[0])} "
                            f"(use {dep[1]}); {who} still accepts it"))
-            skip_next = opt in probe.options_with_arg
+            skip_next = opt in probe.options_with_arg if listed else _looks_like_value_follows(opt)
             prev = opt
             continue
         removed = optsets.removed_in(opt)

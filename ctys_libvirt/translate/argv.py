@@ -10,8 +10,8 @@ version number alone:
   ``-net nic,macaddr=..,model=.. -net user`` (``-net vde,sock=..`` only when asked);
 * boot: ``-boot order=..`` vs ``-boot c|d|a|n``;
 * clock: ``-rtc base=localtime`` vs ``-localtime``; VGA: ``-vga T`` vs ``-std-vga``;
-* accelerator: ``-accel kvm|tcg`` / ``-enable-kvm`` / fork builds (KVM implicit, ``-no-kvm``
-  for TCG) / ``-kernel-kqemu`` / ``-no-kqemu``;
+* accelerator: ``-accel kvm|tcg`` / ``-enable-kvm`` or ``-machine accel=tcg`` (0.15-2.9) /
+  fork builds (KVM implicit, ``-no-kvm`` for TCG) / ``-kernel-kqemu`` / ``-no-kqemu``;
 * display: ``-vnc 127.0.0.1:N``, ``-display none|sdl`` (``-nographic`` where no ``-display``);
 * monitor: QMP (``-qmp``, 0.13+) else HMP (``-monitor``), on a unix socket in the runtime
   dir; ``server=on,wait=off`` from 6.0 (short booleans deprecated).
@@ -90,6 +90,10 @@ def _accel(plan: MachinePlan, probe: QemuProbe, out: List[str], warn: List[str])
         out += ["-accel", "kvm" if want_kvm else "tcg"]
     elif want_kvm and probe.has("-enable-kvm"):
         out.append("-enable-kvm")
+    elif not want_kvm and probe.has("-machine"):
+        # 0.15-2.9 without -accel: say TCG explicitly, the default is the build's choice
+        # (RHEL 7's qemu-kvm 1.5.3 defaults to "kvm:tcg" although its -h says tcg)
+        out += ["-machine", "accel=tcg"]
 
 
 def _vga(plan: MachinePlan, probe: QemuProbe, out: List[str], warn: List[str]) -> None:
@@ -179,7 +183,7 @@ def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[
     rt = runtime or RuntimeDirs.for_label(plan.name)
     warn: List[str] = list(plan.warnings)
     modern = is_modern(probe)
-    for need in ("-pidfile", "-serial"):
+    for need in ("-pidfile", "-serial", "-daemonize"):
         if daemonize and not probe.has(need):
             raise BackendError(f"QEMU {probe.version_text} ({probe.path}) does not list {need}",
                                hint="the direct backend needs it; use another binary with --qemu")

@@ -35,3 +35,21 @@ def test_suboption_churn_and_severities():
     assert "'vlan=' was removed in QEMU 3.0" in f[0][1]
     assert "server=on,wait=off" in f[1][1] and "-usbdevice: deprecated since QEMU 2.10.0" in f[2][1]
     assert lint_args(["-net", "nic,vlan=0"], synthetic_probe("2.11.1")) == []
+
+
+def test_options_accepted_but_not_listed_pass(tmp_path):
+    """-M has not been listed in -h since 0.15 (its help moved to -machine) and -localtime
+    not since 0.12, yet both are taken: lint must not call them unknown (or eat the value)."""
+    from fakeqemu import make_fake
+
+    from ctys_libvirt.qemu.probe import probe
+
+    modern = probe(str(make_fake(tmp_path / "a", "7.2.22-debian12")))
+    assert "-M" not in modern.options
+    assert lint_args(["-M", "pc", "-no-hpet"], modern) == []
+    assert lint_args(["-M", "-nosuch"], modern) == []          # '-nosuch' is -M's value here
+    old = probe(str(make_fake(tmp_path / "b", "1.7.0")))
+    assert lint_args(["-localtime", "-M", "pc"], old) == []
+    assert lint_args(["-localtime"], modern) == [
+        f"ARGSADD -localtime: removed in QEMU 3.1.0; QEMU 7.2.22 ({modern.path}) does not list it "
+        "(use -rtc base=localtime)"]

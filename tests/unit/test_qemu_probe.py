@@ -78,6 +78,23 @@ EXPECT = {  # key: (version, magic, kvm fork, kqemu options, qmp listed, -vga, -
     "0.14.1-qemu-kvm": ("0.14.1", "QEMU_GENERIC", True, False, True, True, False),
     "1.7.0": ("1.7.0", "QEMU_GENERIC", False, False, True, True, False),
     "2.11.1": ("2.11.1", "QEMU_GENERIC", False, False, True, True, False),
+    "0.10.50-kvm-88": ("0.10.50", "QEMU_010", True, False, False, True, False),
+    "0.12.3-qemu-kvm": ("0.12.3", "QEMU_012", True, False, True, True, False),
+    "0.13.0": ("0.13.0", "QEMU_GENERIC", False, False, True, True, False),
+    "0.15.1": ("0.15.1", "QEMU_GENERIC", False, False, True, True, False),
+    "1.0": ("1.0.0", "QEMU_GENERIC", False, False, True, True, False),
+    "1.2.0": ("1.2.0", "QEMU_GENERIC", False, False, True, True, False),
+    "1.2.0-qemu-kvm": ("1.2.0", "QEMU_GENERIC", True, False, True, True, False),
+    "1.5.3-rhel7": ("1.5.3", "QEMU_GENERIC", False, False, True, True, False),
+    "2.0.0-ubuntu": ("2.0.0", "QEMU_GENERIC", False, False, True, True, False),
+    "3.1.0-debian": ("3.1.0", "QEMU_GENERIC", False, False, True, True, False),
+    "4.1.1": ("4.1.1", "QEMU_GENERIC", False, False, True, True, False),
+    "5.2.0-debian": ("5.2.0", "QEMU_GENERIC", False, False, True, True, False),
+    "6.2.0-ubuntu": ("6.2.0", "QEMU_GENERIC", False, False, True, True, False),
+    "7.2.22-debian12": ("7.2.22", "QEMU_GENERIC", False, False, True, True, False),
+    "8.2.2-ubuntu": ("8.2.2", "QEMU_GENERIC", False, False, True, True, False),
+    "9.2.4-fedora": ("9.2.4", "QEMU_GENERIC", False, False, True, True, False),
+    "10.2.0": ("10.2.0", "QEMU_GENERIC", False, False, True, True, False),
 }
 
 
