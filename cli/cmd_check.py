@@ -84,12 +84,17 @@ def check(
         _table("variables", vm.variables)
         print("[warnings]")
         for w in vm.warnings:
-            print(f"  {w}")
+            print(f"  {_CONTROL.sub('?', w)}")
+
+
+# C0/C1 controls and DEL: a hostile conf must not drive the user's terminal (ESC sequences)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _table(title: str, rows: Dict[str, object]) -> None:
     print(f"[{title}]")
     width = max((len(k) for k in rows), default=0)
     for k in sorted(rows) if title != "config" else rows:
-        print(f"  {k.ljust(width)}  {rows[k]!r}" if isinstance(rows[k], str) and
-              rows[k] != rows[k].strip() else f"  {k.ljust(width)}  {rows[k]}")
+        v = rows[k]
+        shown = repr(v) if isinstance(v, str) and (v != v.strip() or _CONTROL.search(v)) else v
+        print(f"  {_CONTROL.sub('?', k).ljust(width)}  {shown}")

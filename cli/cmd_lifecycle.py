@@ -111,9 +111,11 @@ def _open(kind: str, connect: Optional[str], vm=None):
         if not need_direct:
             try:
                 return _libvirt(connect)
-            except LibvirtUnavailable:
-                if kind == "libvirt" or not _direct_available():
+            except LibvirtUnavailable as exc:
+                if not _may_fall_back(kind, connect):
                     raise
+                warn(f"{exc.message}; using the direct backend (--backend libvirt to insist)")
+                kind = "direct"
     try:
         from ctys_libvirt.backends.select import open_backend
     except ModuleNotFoundError:
@@ -201,6 +203,9 @@ def create(
     _skip_exit_gc()
     with errors_to_exit():
         fmt = _check_format(fmt, ("table", "json"))
+        _check_backend(backend)     # usage errors before any conf is looked up
+        if timeout < 0:
+            raise UsageError(f"--timeout {timeout:g} is negative", hint="use seconds >= 0")
         from ctys_libvirt.model import ConsoleType
         from ctys_libvirt.translate.request import make_request
 
@@ -358,6 +363,16 @@ def cancel(
                 b.close()
 
 
+def _may_fall_back(kind: str, connect: Optional[str]) -> bool:
+    """auto may use the local direct backend when libvirt is unreachable, unless the user
+    named the libvirt to use (explicit --connect, remote LIBVIRT_DEFAULT_URI)."""
+    if kind != "auto" or not _direct_available():
+        return False
+    from ctys_libvirt.backends.select import fallback_refusal
+
+    return fallback_refusal(connect) is None
+
+
 def _direct_available() -> bool:
     try:
         from ctys_libvirt.backends.direct import DirectBackend  # noqa: F401
@@ -403,7 +418,7 @@ def list_(
             try:
                 be = _libvirt(connect, events=False)
             except LibvirtUnavailable as exc:
-                if kind == "libvirt" or not _direct_available():
+                if not _may_fall_back(kind, connect):
                     raise
                 unreachable, be = exc, None
                 warn(exc.one_line())
@@ -486,7 +501,7 @@ def console_cmd(
             try:
                 be = _libvirt(connect)
             except LibvirtUnavailable:
-                if kind == "libvirt" or not _direct_available():
+                if not _may_fall_back(kind, connect):
                     raise
                 be = None
             if be is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from typing import Any, Iterator
 
@@ -34,6 +35,38 @@ def errors_to_exit() -> Iterator[None]:
         fail(exc.one_line(), exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    except BrokenPipeError:
+        quiet_stdout()
+        raise SystemExit(0)     # `| head`: the reader is gone; nothing to report
+    except (SystemExit, GeneratorExit):
+        raise
+    except Exception as exc:    # a bug or an unforeseen OS condition: still one line
+        from click import exceptions as click_exc
+
+        if os.environ.get("CTYS_DEBUG") or isinstance(
+                exc, (click_exc.ClickException, click_exc.Exit, click_exc.Abort)):
+            raise               # typer.Exit and usage errors are app.py's to report
+        fail(unexpected_line(exc), 4)
+
+
+def unexpected_line(exc: BaseException) -> str:
+    """One line for an exception nobody typed: what failed, on which file, and how to
+    get the traceback for a bug report."""
+    if isinstance(exc, OSError):
+        what = f"{exc.filename}: {exc.strerror}" if exc.filename else (exc.strerror or str(exc))
+        return f"{what} (check the path and its permissions)"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return (f"internal error: {type(exc).__name__}: {text[:300]} "
+            "(please report it; CTYS_DEBUG=1 shows the traceback)")
+
+
+def quiet_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def emit_json(obj: Any) -> None:

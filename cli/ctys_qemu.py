@@ -97,9 +97,22 @@ def _backend(ctx: Ctx, t, vm=None):
 
     a = ctx.args
     if t.is_local and not t.uri:
-        from ctys_libvirt.backends.select import open_backend
+        from ctys_libvirt.backends.select import _conf_needs_direct, fallback_refusal, open_backend
+        from ctys_libvirt.errors import LibvirtUnavailable
 
-        return open_backend(a.backend, uri=a.connect, vm=vm)
+        kind = (a.backend or "auto").lower()
+        if kind == "auto" and not _conf_needs_direct(vm):
+            # say so when libvirtd is down and the VMs of the direct backend are used instead
+            from ctys_libvirt.backends.libvirt import LibvirtBackend
+
+            try:
+                return LibvirtBackend(a.connect)
+            except LibvirtUnavailable as exc:
+                if fallback_refusal(a.connect):
+                    raise
+                _warn(f"{exc.message}; using the direct backend (--backend libvirt to insist)")
+                kind = "direct"
+        return open_backend(kind, uri=a.connect, vm=vm)
     from ctys_libvirt.backends.libvirt import LibvirtBackend
 
     return LibvirtBackend(target_uri(t, transport=a.transport))
@@ -546,7 +559,17 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         _err("interrupted")
         return 130
     except BrokenPipeError:
+        from ctys_libvirt.cli.common import quiet_stdout
+
+        quiet_stdout()
         return 0
+    except Exception as exc:    # a bug or an unforeseen OS condition: still one line
+        if os.environ.get("CTYS_DEBUG"):
+            raise
+        from ctys_libvirt.cli.common import unexpected_line
+
+        _err(unexpected_line(exc))
+        return 4
 
 
 def main() -> None:

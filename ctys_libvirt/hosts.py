@@ -14,6 +14,7 @@ Multi-host collectors (LIST/ENUMERATE) run per host concurrently; a failing host
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,8 @@ from urllib.parse import quote
 from ctys_libvirt.errors import CtysError, NotFoundError, UsageError
 
 TRANSPORTS = ("ssh", "tcp", "tls", "libssh", "libssh2")
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1", "")
 MAX_GROUP_DEPTH = 15  # CTYS_MAXRECURSE
 SSH_CONNECT_TIMEOUT = 10
@@ -134,10 +137,21 @@ def parse_target(word: str) -> Target:
     if not hostpart:
         raise UsageError(f"empty host in target {word!r}", hint="write [user@]host")
     port = None
-    if hostpart.count(":") == 1 and not hostpart.startswith("["):
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::([0-9]+))?", hostpart)
+    if m:                       # [v6addr] or [v6addr]:port; the URI adds the brackets back
+        hostpart, port = m.group(1), int(m.group(2)) if m.group(2) else None
+    elif hostpart.count(":") == 1:
         h, p = hostpart.split(":")
         if p.isdigit():
             hostpart, port = h, int(p)
+    # the host and user end up in a libvirt URI and on ssh's command line: a leading '-'
+    # would be an ssh option, '/', '{', '[' ... a different URI
+    if not _HOST.fullmatch(hostpart):
+        raise UsageError(f"bad host name {hostpart!r} in target {word!r}",
+                         hint="write [user@]host with a DNS name or IP address, or a group name "
+                              "(~/.ctys/groups/<name>)")
+    if user is not None and not _USER.fullmatch(user):
+        raise UsageError(f"bad user name {user!r} in target {word!r}", hint="write user@host")
     return apply_context(Target(host=hostpart, user=user, port=port, raw=word), ctx)
 
 
@@ -319,6 +333,7 @@ def ssh_argv(t: Target, command: Sequence[str]) -> List[str]:
         argv += ["-i", t.keyfile, "-o", "IdentitiesOnly=yes"]
     if t.port:
         argv += ["-p", str(t.port)]
+    argv.append("--")       # the host is never an option, whatever a group file says
     argv.append(f"{t.user}@{t.host}" if t.user else t.host)
     argv.append(" ".join(shlex.quote(c) for c in command))
     return argv

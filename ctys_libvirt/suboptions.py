@@ -582,6 +582,9 @@ _VSTATES = {"ACTIVE", "ENABLED", "DISABLED", "BACKUP", "TEMPLATE", "TESTDUMMY", 
             "PRESENT", "ALL", "CUSTOM"}
 
 
+MAX_COLUMN_WIDTH = 1000
+
+
 def _parse_tab_gen(so: Subopt, nfields: int) -> List[TabColumn]:
     cols = []
     for spec in so.values:
@@ -600,6 +603,9 @@ def _parse_tab_gen(so: Subopt, nfields: int) -> List[TabColumn]:
         if not 1 <= idx <= nfields or mode not in ("", "L", "B"):
             raise UsageError(f"{so.key}: bad column {spec!r}",
                              hint=f"field index 1..{nfields}; optional flag _L or _B")
+        if not 0 <= width <= MAX_COLUMN_WIDTH:     # a huge width would allocate that much padding
+            raise UsageError(f"{so.key}: bad column {spec!r}: width {width} out of range",
+                             hint=f"use a width 0..{MAX_COLUMN_WIDTH}")
         cols.append(TabColumn(idx, title, width, mode))
     if not cols:
         raise UsageError(f"{so.key} needs a column list", hint="e.g. TAB_GEN:3_label_20%4_id_40_L")
@@ -670,6 +676,9 @@ def parse_collector(text: str, action: str) -> CollectorSpec:
                     if not v.strip().isdigit():
                         raise UsageError(f"TAB_TCP:{so.arg}: widths must be numbers",
                                          hint="TAB_TCP[:w1%w2%...]")
+                    if int(v) > MAX_COLUMN_WIDTH:
+                        raise UsageError(f"TAB_TCP:{so.arg}: width {int(v)} out of range",
+                                         hint=f"use widths 0..{MAX_COLUMN_WIDTH}")
                     if i < len(widths):
                         widths[i] = int(v)
             spec.table = [TabColumn(1, "TCP-container", widths[0]), TabColumn(7, "TCP-guest", widths[1]),

@@ -70,6 +70,34 @@ UNAVAILABLE_HINT = ("start it: sh scripts/setup.sh (or `setsid tini -s -- libvir
                     "or use --backend direct")
 
 
+def unavailable_hint(uri: str, detail: str = "") -> str:
+    """The fix for an unopenable URI: a typo'd URI, a remote host, or the local daemon."""
+    from urllib.parse import urlsplit
+
+    if "no connection driver" in detail or "URI" in detail or "://" not in uri:
+        return "check the URI, e.g. qemu:///system or qemu+ssh://user@host/system"
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        return "check the URI, e.g. qemu:///system or qemu+ssh://user@host/system"
+    transport = parts.scheme.partition("+")[2]
+    if host and (transport not in ("", "unix") or host not in ("localhost", "127.0.0.1", "::1")):
+        return (f"check that {host} is reachable and runs libvirtd "
+                "(for qemu+ssh: key-based ssh login as that user)")
+    return UNAVAILABLE_HINT
+
+
+def _remove_created(path: Optional[str]) -> None:
+    """Delete an install target this very CREATE made (qemu-img, STAGE INIT) after the
+    start failed; a target that existed before is never in ``path``."""
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
@@ -83,8 +111,9 @@ def open_connection(uri: Optional[str] = None, *, readonly: bool = False) -> "li
     try:
         return libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
     except libvirt.libvirtError as exc:
-        raise LibvirtUnavailable(f"cannot connect to libvirt at {uri}: {_first_line(exc)}",
-                                 hint=UNAVAILABLE_HINT) from None
+        detail = _first_line(exc)
+        raise LibvirtUnavailable(f"cannot connect to libvirt at {uri}: {detail}",
+                                 hint=unavailable_hint(uri, detail)) from None
 
 
 def _code(exc: "libvirt.libvirtError") -> int:
@@ -404,7 +433,11 @@ class LibvirtBackend:
         created_target = None
         if is_install:
             created_target = self._prepare_install_target(create_target)
-        self._check_sources(xml)
+        try:
+            self._check_sources(xml)
+        except BaseException:
+            _remove_created(created_target)
+            raise
         messages = list(warnings)
         defined = False
         dom = None
@@ -425,6 +458,7 @@ class LibvirtBackend:
         except libvirt.libvirtError as exc:
             if existing is None and defined:
                 self._undefine_quietly(name)  # a failed create leaves nothing behind
+            _remove_created(created_target)   # ... not even the INIT target it just made
             if _code(exc) == libvirt.VIR_ERR_OPERATION_INVALID and "already" in str(exc):
                 raise AlreadyRunning(f"{label} is already running (UUID {uuid})",
                                      hint="use --reuse to attach its console, or cancel it first") from None

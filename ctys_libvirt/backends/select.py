@@ -39,6 +39,25 @@ def default_uri(uri: Optional[str] = None) -> str:
     return "qemu:///system" if os.geteuid() == 0 else "qemu:///session"
 
 
+def fallback_refusal(uri: Optional[str]) -> Optional[str]:
+    """For the CLIs: why ``auto`` must not fall back to the local direct backend when
+    libvirt at ``uri`` (the user's explicit --connect, or None) cannot be opened, or None
+    when it may.  An explicit URI (or a remote LIBVIRT_DEFAULT_URI) names where the VM must
+    run: starting it here instead would put it on the wrong host, so that is an error."""
+    if uri:
+        return f"--connect {uri} was given"
+    from urllib.parse import urlsplit
+
+    eff = default_uri(None)
+    try:
+        host = urlsplit(eff).hostname
+    except ValueError:
+        host = None
+    if host and host not in ("localhost", "127.0.0.1", "::1"):
+        return f"LIBVIRT_DEFAULT_URI {eff} names the host {host}"
+    return None
+
+
 def _conf_needs_direct(vm: Optional[VmConfig]) -> Optional[str]:
     """Why this conf cannot run under libvirt, or None when it can."""
     if vm is None:

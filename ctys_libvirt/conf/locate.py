@@ -26,12 +26,14 @@ def locate_conf(path_or_dir) -> Path:
     `*.ctys`); a `<stem>.sh` wrapper or legacy `<stem>.conf` -> the sibling `<stem>.ctys`."""
     p = _abs(path_or_dir if type(path_or_dir) is _PATH_TYPE else Path(path_or_dir))
     # One stat for Path.is_dir() and Path.is_file(), with their error handling.
+    loop = False
     try:
         mode = os.stat(p).st_mode
     except OSError as exc:
         if exc.errno not in _IGNORED_ERRNOS:
             raise
         mode = 0
+        loop = exc.errno == errno.ELOOP
     except ValueError:
         mode = 0
     if stat.S_ISDIR(mode):
@@ -70,5 +72,11 @@ def locate_conf(path_or_dir) -> Path:
         return p
     if p.suffix == ".sh" and p.with_suffix(".ctys").is_file():
         return p.with_suffix(".ctys")
+    if loop:
+        raise NotFoundError(f"conf {p} is a symlink loop",
+                            hint="point the link at the real .ctys file")
+    if mode:    # a FIFO, socket or device: never opened (reading a FIFO would block)
+        raise NotFoundError(f"conf {p} is not a regular file",
+                            hint="give the path of a <label>.ctys file or its VM directory")
     raise NotFoundError(f"conf {p} does not exist",
                         hint="give the path of a <label>.ctys file or its VM directory")

@@ -4,6 +4,7 @@ Image existence is not checked here: which images must exist depends on the boot
 so the translators check per request."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -18,6 +19,7 @@ _MEM = re.compile(r"([0-9]+)\s*([mMgGtT]?)(?:i?[bB])?")
 _MEM_MAX_MIB = 16 * 1024 * 1024          # 16 TiB: beyond any host, and libvirt's range
 _SMP_MAX = 65535                         # libvirt's <vcpu> is an unsigned short
 _INT = re.compile(r"[0-9]+")
+_KEYMAP = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]+)*")   # en-us, de, fr-ch, pt-br, sl
 
 _ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "i386": "i686", "i486": "i686",
          "i586": "i686", "i686": "i686", "x86": "i686"}
@@ -67,6 +69,24 @@ def parse_vga(value: str, warnings: List[str]) -> Optional[str]:
     if len(words) == 1 and words[0].startswith("-vga="):
         return words[0][5:] or None
     warnings.append(f"VGADRIVER={value!r} not understood; default video used")
+    return None
+
+
+_QEMU_NAME = re.compile(r"(?:qemu|kvm)(?:[-_.+][A-Za-z0-9_.+-]*)?")
+
+
+def _startercall(value: Optional[str], warnings: List[str]) -> Optional[str]:
+    """STARTERCALL names the QEMU binary, which gets run (``<bin> -h`` when probed).  A
+    value that is not a QEMU binary name (qemu*, kvm*) -- ``/sbin/poweroff``, a script --
+    would make reading a conf run an arbitrary program: it is ignored (warning) and the
+    QEMU is discovered as without one."""
+    if not value:
+        return None
+    word = value.strip()
+    if _QEMU_NAME.fullmatch(os.path.basename(word)) and not any(c.isspace() for c in word):
+        return word
+    warnings.append(f"STARTERCALL {value!r} is not a QEMU binary name (qemu*, kvm*); "
+                    "ignored, never run (use --qemu PATH to pick a binary)")
     return None
 
 
@@ -145,6 +165,12 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
     def opt(name: str) -> Optional[str]:
         return vget(name) or None
 
+    keyboard = vget("KBD_LAYOUT", "").strip() or None
+    if keyboard is not None and not _KEYMAP.fullmatch(keyboard):
+        # QEMU would refuse to start ("could not read keymap file") long after define
+        raise ConfError(f"KBD_LAYOUT={keyboard!r} is not a keymap name", path=str(path),
+                        construct="KBD_LAYOUT", hint="use a QEMU keymap such as en-us, de or fr-ch")
+
     def opt_path(name: str) -> Optional[Path]:
         val = v.get(name)
         return _path(val, conf_dir) if val else None
@@ -195,7 +221,7 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
         arch=arch,
         cpu=cpu,
         accelerator=(vget("ACCELERATOR", "").strip().upper() or "QEMU"),
-        startercall=opt("STARTERCALL"),
+        startercall=_startercall(opt("STARTERCALL"), warnings),
         wrappercall=opt("WRAPPERCALL"),
         qemubios=opt("QEMUBIOS"),
         hdd_boot_image=_path(hdd, conf_dir) if hdd else None,
@@ -218,7 +244,7 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
         append=opt("APPEND"),
         nic_model=nic,
         vga=parse_vga(vget("VGADRIVER", ""), warnings),
-        keyboard=vget("KBD_LAYOUT", "").strip() or None,
+        keyboard=keyboard,
         localtime=localtime,
         timeopt=timeopt,
         argsadd=vget("ARGSADD", ""),

@@ -281,7 +281,16 @@ def parse_address_text(address: str) -> Tuple[Optional[Path], Optional[MachineAd
     if looks_like_address(text):
         return None, parse_address(text)
     if "/" in text or text.endswith(".ctys"):
+        full = os.path.expanduser(text)
+        if os.path.lexists(full) and not os.path.exists(full):
+            raise NotFoundError(f"{text}: dangling symlink or symlink loop, not a conf file",
+                                hint="point the link at the real .ctys file")
+        if os.path.exists(full):    # a FIFO, socket or device: never opened (a FIFO would block)
+            raise NotFoundError(f"{text}: not a regular file", hint=_HINT)
         raise NotFoundError(f"{text}: no such conf file or VM directory", hint=_HINT)
+    if ":" in text or "," in text:
+        # no label holds ':' or ',' (LABEL must be a domain name): a mistyped address key
+        return None, parse_address(text)
     return None, MachineAddress(label=text)
 
 

@@ -115,6 +115,9 @@ def _load_cache(path: Path, base: str):
 
 
 def _save_cache(path: Path, base: str, entries: dict, stamp: int) -> None:
+    home = os.path.expanduser("~")
+    if not os.path.isdir(home) and str(path).startswith(home.rstrip("/") + "/"):
+        return  # HOME=/nonexistent (daemons, nobody): never create a home to cache in
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -322,11 +325,27 @@ def enumerate_local(
             for rs in per_vm:
                 res.records.extend(r for r in rs if keep(r[F_VMSTATE - 1]))
             if store is not None and os.path.isdir(base):
-                store.replace_records(base, [r for rs in per_vm for r in rs])
+                storable = []
+                for rs in per_vm:
+                    if _utf8_ok(rs):
+                        storable.extend(rs)
+                    else:   # SQLite text must be UTF-8; such a file name cannot be stored
+                        res.warnings.append(f"{rs[0][F_ID - 1]!r}: path or values are not valid "
+                                            "UTF-8; not stored in the inventory (rename it)")
+                store.replace_records(base, storable)
     finally:
         if store is not None:
             store.close()
     return res
+
+
+def _utf8_ok(records) -> bool:
+    try:
+        for r in records:
+            ";".join(r).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def records_from_db(db: Optional[PathLike] = None, *, under: Sequence[PathLike] = ()) -> EnumerateResult:

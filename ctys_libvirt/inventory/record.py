@@ -65,24 +65,28 @@ DEFAULT_CONSOLE = "VNC"
 # ---------------------------------------------------------------------------
 
 def escape(value: str) -> str:
-    if "\\" in value or ";" in value or "\n" in value:
-        value = value.replace("\\", "\\\\").replace(";", "\\;").replace("\n", "\\n")
+    # \r too: a bare CR inside a value would end the record for CRLF-aware readers
+    if "\\" in value or ";" in value or "\n" in value or "\r" in value:
+        value = (value.replace("\\", "\\\\").replace(";", "\\;").replace("\n", "\\n")
+                 .replace("\r", "\\r"))
     return value
 
 
 _UNESC = re.compile(r"\\(.)", re.S)
+_UNESC_MAP = {"n": "\n", "r": "\r"}
 
 
 def unescape(value: str) -> str:
     if "\\" not in value:
         return value
-    return _UNESC.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+    return _UNESC.sub(lambda m: _UNESC_MAP.get(m.group(1), m.group(1)), value)
 
 
 def join_record(fields: Sequence[str]) -> str:
     line = ";".join(fields)
     # fast path (almost every record): nothing to escape
-    if line.count(";") == len(fields) - 1 and "\\" not in line and "\n" not in line:
+    if line.count(";") == len(fields) - 1 and "\\" not in line and "\n" not in line \
+            and "\r" not in line:
         return line
     return ";".join(escape(f) for f in fields)
 

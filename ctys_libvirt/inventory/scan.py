@@ -296,7 +296,8 @@ def _full_parse(hdr: ConfHeader, context) -> Optional[str]:
     try:
         vm = load_conf(hdr.path, context=context)
     except CtysError as exc:
-        return f"{hdr.path}: {exc.one_line()}"
+        line = exc.one_line()     # ConfErrors already start with the path: say it once
+        return line if line.startswith(str(hdr.path)) else f"{hdr.path}: {line}"
     except Exception as exc:  # a reader bug must not abort a scan of thousands of files
         return f"{hdr.path}: conf reader failed: {exc}"
     hdr.shell["MEMSIZE"] = str(vm.memory_mib)

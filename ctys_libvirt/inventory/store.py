@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
-from ctys_libvirt.errors import BackendError, ConfError
+from ctys_libvirt.errors import BackendError, ConfError, NotFoundError, UsageError
 from ctys_libvirt.inventory.record import (
     F_ID, F_LABEL, F_MAC, F_TCP, F_UUID, header_records, join_record, split_record,
 )
@@ -66,6 +66,9 @@ def default_db_path() -> Path:
     return Path(os.path.expanduser("~")) / ".ctys" / "db" / "default" / "inventory.sqlite"
 
 
+_DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+
+
 @dataclass
 class VmRow:
     path: str
@@ -91,12 +94,13 @@ class Store:
         self.path = Path(path)
         self.warnings: List[str] = []
         if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_parent()
         try:
             self.conn = self._connect()
         except sqlite3.DatabaseError as exc:
             if not create:
                 raise
+            self._check_ours(exc)
             self._set_aside(exc)
             self.conn = self._connect()
 
@@ -135,6 +139,39 @@ class Store:
             conn.close()
             raise
         return conn
+
+    def _make_parent(self) -> None:
+        """Create the DB's missing directories (~/.ctys/db/default), but never a new
+        top-level directory: HOME=/nonexistent or --db /typo/x.sqlite is an error."""
+        parent = self.path.parent
+        if parent.is_dir():
+            return
+        anc = parent
+        while not anc.exists() and anc.parent != anc:
+            anc = anc.parent
+        if anc.parent == anc:
+            raise NotFoundError(f"directory {parent} of the inventory database does not exist",
+                                hint="create it, or pass --db with a path in an existing directory")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(f"cannot create {parent}: {exc.strerror or exc}",
+                               hint="check its permissions, or pass --db FILE") from None
+
+    def _check_ours(self, exc: Exception) -> None:
+        """Only a file that is plausibly an inventory DB may be moved aside and rebuilt: an
+        SQLite file or a *.sqlite/*.sqlite3/*.db name (the default is inventory.sqlite).
+        Anything else (``--db /etc/passwd``, CTYS_INVENTORY_DB=/etc/hostname) is the user's
+        file and stays exactly where it is."""
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(16)
+        except OSError:
+            head = b""
+        if head.startswith(b"SQLite format 3") or self.path.suffix.lower() in _DB_SUFFIXES:
+            return
+        raise UsageError(f"{self.path} is not an inventory database ({exc}); not touching it",
+                         hint="pass --db with a *.sqlite path (a missing file is created)")
 
     def _set_aside(self, exc: Exception) -> None:
         stamp = time.strftime("%Y%m%d%H%M%S")
@@ -333,10 +370,20 @@ def _like_escape(s: str) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory", hint="give a file path")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise BackendError(f"cannot write {path}: {exc.strerror or exc}",
+                           hint="check the path and its directory's permissions") from None
 
 
 def open_store(path: Optional[PathLike] = None) -> Store:

@@ -197,6 +197,13 @@ def _is_block(st: os.stat_result) -> bool:
     return stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)
 
 
+def _not_an_image(st: os.stat_result) -> Optional[str]:
+    """Why a path that exists still cannot be a disk image (a directory, a FIFO, ...)."""
+    if stat.S_ISREG(st.st_mode) or _is_block(st):
+        return None
+    return "is a directory" if stat.S_ISDIR(st.st_mode) else "is not a regular file or device"
+
+
 def _format(path: str, st: Optional[os.stat_result] = None) -> str:
     try:
         return sniff_format(path, st)
@@ -330,6 +337,10 @@ def _need_medium(path: Optional[str], vm: VmConfig, what: str, var: str, example
     if st is None:
         raise NotFoundError(f"{what}: {path} does not exist ({var})",
                             hint=f"create it, fix {var} in {vm.source_path}, or give {example}")
+    why = _not_an_image(st)
+    if why:
+        raise NotFoundError(f"{what}: {path} {why}, not an image ({var})",
+                            hint=f"fix {var} in {vm.source_path}, or give {example}")
     return path, st
 
 
@@ -338,8 +349,9 @@ def _keep_hdd(slots: _Slots, vm: VmConfig, boot: bool) -> None:
         return
     path = _abs(vm, vm.hdd_boot_image)
     st = _exists(path)
-    if st is None:
-        slots.warnings.append(f"HDDBOOTIMAGE {path} does not exist; booting without a hard disk")
+    if st is None or _not_an_image(st):
+        why = "does not exist" if st is None else _not_an_image(st)
+        slots.warnings.append(f"HDDBOOTIMAGE {path} {why}; booting without a hard disk")
         return
     slots.attach("hda", path, "disk", "hdd", boot, st)
 
@@ -401,6 +413,16 @@ def _target_creation(vm: VmConfig, spec: InstallSpec) -> TargetCreation:
     if not vm.inst_size:
         raise ConfError("HDDBOOTIMAGE_INST_SIZE is not set, so the install target cannot be created",
                         path=str(vm.source_path), hint="set HDDBOOTIMAGE_INST_SIZE=8G (for example)")
+    # checked here, so `xml` reports a bad conf value as the conf error it is (exit 3)
+    from ctys_libvirt.images import _SIZE, FORMATS
+
+    if not _SIZE.match(str(vm.inst_size).strip()):
+        raise ConfError(f"HDDBOOTIMAGE_INST_SIZE={vm.inst_size!r} is not an image size",
+                        path=str(vm.source_path), hint="set e.g. HDDBOOTIMAGE_INST_SIZE=8G")
+    fmt = (vm.qemu_img_format or "raw").lower()
+    if mode in ("HDD", "VHDD") and fmt not in FORMATS:
+        raise ConfError(f"QEMU_IMG={vm.qemu_img_format!r} is not an image format",
+                        path=str(vm.source_path), hint="use one of " + ", ".join(FORMATS))
     if mode in ("HDD", "VHDD"):
         return TargetCreation(spec.tgt_path, vm.qemu_img_format or "raw", vm.inst_size, mode)
     return TargetCreation(spec.tgt_path, "raw", vm.inst_size, mode,
@@ -494,6 +516,11 @@ def _install_media(slots: _Slots, vm: VmConfig, spec: InstallSpec) -> Optional[T
                 f"INSTMODE source {spec.src_mode}: {spec.src_path} does not exist",
                 hint="fix the INSTMODE SRCPATH or DEFAULTINSTSOURCE/INSTSRC* in the conf",
             )
+        if _not_an_image(st):
+            raise NotFoundError(
+                f"INSTMODE source {spec.src_mode}: {spec.src_path} {_not_an_image(st)}, not an image",
+                hint="fix the INSTMODE SRCPATH or DEFAULTINSTSOURCE/INSTSRC* in the conf",
+            )
         role, device = _natural(spec.src_mode)
         slots.attach(role, spec.src_path, device, "install-source", True, st)
     if spec.tgt_path == spec.src_path:
@@ -510,6 +537,9 @@ def _install_media(slots: _Slots, vm: VmConfig, spec: InstallSpec) -> Optional[T
         device = "disk"
     st = _exists(spec.tgt_path)
     fmt = None
+    if st is not None and _not_an_image(st):
+        raise NotFoundError(f"install target {spec.tgt_path} {_not_an_image(st)}, not an image",
+                            hint="give an image file or device as TGTPATH")
     if st is None:
         if spec.tgt_path.startswith("/dev/"):
             raise NotFoundError(f"install target device {spec.tgt_path} does not exist",
@@ -533,8 +563,9 @@ def _data_disks(slots: _Slots, vm: VmConfig) -> None:
         path = _abs(vm, p)
         var = role.upper()
         st = _exists(path)
-        if st is None or not (stat.S_ISREG(st.st_mode) or _is_block(st)):
-            slots.warnings.append(f"{var} {path} does not exist; not attached")
+        if st is None or _not_an_image(st):
+            why = "does not exist" if st is None else _not_an_image(st)
+            slots.warnings.append(f"{var} {path} {why}; not attached")
             continue
         if role in slots.disks:
             holder = slots.disks[role]

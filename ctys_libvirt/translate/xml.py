@@ -35,8 +35,9 @@ VNC_LISTEN = "127.0.0.1"
 # ctys/QEMU -vga names -> libvirt <video><model type=...>
 VIDEO_MODELS = {"cirrus": "cirrus", "std": "vga", "vmware": "vmvga", "qxl": "qxl",
                 "virtio": "virtio", "none": "none"}
-# Characters XML 1.0 cannot carry at all.
-_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Characters XML 1.0 cannot carry at all, and lone surrogates: the bytes of a non-UTF-8
+# file name (os functions decode them with surrogateescape) that lxml/libvirt cannot encode.
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,9 @@ def _template_root() -> etree._Element:
 def _clean(value: Any, what: str) -> str:
     text = str(value)
     if _XML_BAD.search(text):
-        raise ConfError(f"{what} {text!r} contains control characters XML cannot carry",
-                        hint="remove them from the conf or the request")
+        raise ConfError(f"{what} {text!r} contains control characters or non-UTF-8 bytes "
+                        "XML cannot carry",
+                        hint="remove them from the conf or the request (rename such files)")
     return text
 
 
