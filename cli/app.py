@@ -69,6 +69,12 @@ def main() -> None:
     except click_exc.Abort:
         print("ctys-libvirt: aborted", file=sys.stderr)
         raise SystemExit(130)
+    except SystemExit as exc:
+        # click turns EPIPE while printing help into exit 1 behind a pacified stdout; a reader
+        # that went away (`--help | head -1`) is no failure, as for every command's output
+        if exc.code == 1 and type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):
+            raise SystemExit(0) from None
+        raise
     raise SystemExit(rc if isinstance(rc, int) else 0)
 
 

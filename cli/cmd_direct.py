@@ -19,7 +19,8 @@ def argv_cmd(
     base: Optional[List[str]] = BASE,
     qemu: Optional[str] = typer.Option(None, "--qemu", help="QEMU binary to probe and build for"),
     qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
-                                               help="build for this QEMU version X.Y.Z without a binary"),
+                                               help="build for this QEMU version X.Y.Z without a binary "
+                                                    "(with --qemu: that binary's version, if its banner is odd)"),
     kvm_fork: bool = typer.Option(False, "--kvm-fork", help="with --qemu-version: a qemu-kvm fork build"),
     kqemu: bool = typer.Option(False, "--kqemu", help="with --qemu-version: a build with KQEMU support"),
     bootmode: Optional[str] = typer.Option(None, "--bootmode", help="HDD|VHDD|CD|DVD|FDD|USB|PXE|KERNEL[%PATH]"),
@@ -52,10 +53,9 @@ def argv_cmd(
 
         if fmt not in ("lines", "json"):
             raise UsageError(f"unknown --format {fmt!r}", hint="use lines or json")
-        if qemu and qemu_version is not None:
-            raise UsageError("--qemu and --qemu-version exclude each other", hint="give one of them")
-        if (kvm_fork or kqemu) and qemu_version is None:
-            raise UsageError("--kvm-fork/--kqemu only apply to --qemu-version", hint="add --qemu-version X.Y.Z")
+        if (kvm_fork or kqemu) and (qemu_version is None or qemu):
+            raise UsageError("--kvm-fork/--kqemu only apply to --qemu-version without --qemu",
+                             hint="a real binary's -h tells; drop --kvm-fork/--kqemu")
         vm = load_conf(Path(resolve_conf(conf, tuple(base or ()))), context=HostContext(mydist=mydist) if mydist else None)
         for w in vm.warnings:
             warn(w)
@@ -63,7 +63,9 @@ def argv_cmd(
                            console=console if console is not None else (vm.default_console or None),
                            argsadd=argsadd or ())
         plan = resolve_plan(vm, req)
-        if qemu_version is not None:
+        if qemu and qemu_version is not None:       # a real binary whose banner we cannot read
+            probe = find_qemu(explicit=qemu, arch=vm.arch, assume_version=qemu_version)
+        elif qemu_version is not None:
             probe = synthetic_probe(qemu_version, kvm_fork=kvm_fork, kqemu=kqemu,
                                     path=vm.startercall or "qemu")
         else:

@@ -14,7 +14,7 @@ import typer
 
 from ctys_libvirt.cli.app import app
 from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit, warn
-from ctys_libvirt.errors import CtysTimeout, NotFoundError, UsageError
+from ctys_libvirt.errors import CtysTimeout, NotFoundError, NotRunning, UsageError
 
 CONNECT = typer.Option(None, "--connect", "-c", help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
                        "qemu:///system as root, else qemu:///session)")
@@ -194,6 +194,8 @@ def create(
     network: Optional[str] = typer.Option(None, "--network", help="libvirt network for the NIC (default: 'default' if active, else user networking)"),
     bridge: Optional[str] = typer.Option(None, "--bridge", help="host bridge for the NIC"),
     qemu: Optional[str] = typer.Option(None, "--qemu", help="direct backend: the QEMU binary to run"),
+    qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
+                                               help="with --qemu: its version X.Y.Z when its -h banner is not recognised"),
     fmt: str = typer.Option("table", "--format", help="table | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
@@ -217,6 +219,7 @@ def create(
                            argsadd=argsadd or ())
         opts = _options(transient=transient, reuse=reuse, wait_install=wait_install,
                         timeout=timeout, strict=strict, network=network, bridge=bridge, qemu=qemu,
+                        qemu_version=qemu_version,
                         serial_log=str(serial_log.resolve()) if serial_log else None)
         be = _open(backend, connect, vm)
         try:
@@ -243,7 +246,6 @@ def create(
                     reason = _attach_socket(res.name, _serial_socket(be, res),
                                             (lambda: be.cancel(res.name, _Mode.RESUME)) if hold else None)
                 finally:
-                    from ctys_libvirt.errors import NotRunning
                     from ctys_libvirt.model import CancelMode
 
                     if reason == "closed":
@@ -280,10 +282,16 @@ def _wait_install(be, name: str, timeout: float) -> None:
         _say(f"{name}: installing... {time.monotonic() - t0:.0f}s")
 
 
-def _resolve_domains(be, addresses: List[str], bases, all_: bool, include_foreign: bool):
+def _resolve_domains(be, addresses: List[str], bases, all_: bool, include_foreign: bool,
+                     resume: bool = False):
     """Domains to act on: explicit names/UUIDs/conf addresses, or --all (ours unless
-    --include-foreign).  Names that are neither a domain nor a conf -> NotFoundError."""
+    --include-foreign): the running ones, or for RESUME the paused and shut-off ones (a
+    shut-off one may hold a saved state).  Names that are neither a domain nor a conf ->
+    NotFoundError."""
     if all_:
+        if resume:
+            return [i.name for i in be.list(include_inactive=True)
+                    if (i.ours or include_foreign) and i.state in ("paused", "shutoff", "saved")]
         return [i.name for i in be.list(include_inactive=False)
                 if i.ours or include_foreign]
     names = []
@@ -336,7 +344,8 @@ def cancel(
             jobs = []
             if all_:
                 for b in backends:
-                    jobs += [(b, n) for n in _resolve_domains(b, [], base, True, include_foreign)]
+                    jobs += [(b, n) for n in _resolve_domains(b, [], base, True, include_foreign,
+                                                               resume=m == "RESUME")]
             for a in addresses or []:
                 err = None
                 for b in backends:
@@ -350,7 +359,12 @@ def cancel(
                     raise err
             results = []
             for b, name in jobs:
-                r = b.cancel(name, CancelMode(m), timeout)
+                try:
+                    r = b.cancel(name, CancelMode(m), timeout)
+                except NotRunning:
+                    if all_ and m == "RESUME":
+                        continue        # shut off without a saved state: nothing to resume
+                    raise
                 results.append(r)
                 if fmt == "table":
                     print(f"{r.name}: {r.mode.value} -> {r.action}; now {r.state} ({r.seconds:.2f}s)")

@@ -417,6 +417,14 @@ def do_enumerate(ctx: Ctx, sub: str) -> int:
         return 0
     bases = list(spec.basepaths) or ctx.args.bases
     targets = ctx.targets
+    if all(t.is_local for t in targets):
+        # as `ctys-libvirt enumerate`: a typo'd local base is an error, not an empty scan
+        from ctys_libvirt.errors import NotFoundError
+
+        for b in bases:
+            if not os.path.exists(os.path.expanduser(b)):
+                raise NotFoundError(f"base path {b} does not exist",
+                                    hint="give existing directories (or .ctys files) with B:<dir>")
     if ctx.args.remote_cmd:
         targets = [dataclasses.replace(t, remote_cmd=t.remote_cmd or ctx.args.remote_cmd) for t in targets]
     from ctys_libvirt.inventory.collect import default_cache_dir

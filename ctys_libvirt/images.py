@@ -67,3 +67,13 @@ def ensure_install_target(path: Path, fmt: str, size: Optional[str], *,
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+
+
+def remove_created_target(path: Optional[str]) -> None:
+    """Delete an install target this very CREATE made (qemu-img, STAGE INIT) after the
+    start failed; a target that existed before is never passed here."""
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

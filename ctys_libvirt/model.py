@@ -204,6 +204,7 @@ class CreateOptions:
     network: Optional[str] = None            # libvirt network name
     bridge: Optional[str] = None             # host bridge
     qemu: Optional[str] = None               # direct backend: binary to use
+    qemu_version: Optional[str] = None       # direct backend: its version, if -h does not say
     serial_log: Optional[str] = None         # also log the guest serial port to this file
 
 

@@ -27,8 +27,9 @@ CANCEL consumes::
     21 acc          KVM (domain type kvm) or QEMU (TCG)
     22 arch         guest architecture from ``<os><type arch=>``
 
-Fields without a value are empty strings; ``;`` inside a value is replaced by ``,``
-so a record always splits into exactly 22 fields.  ``plugin_order`` gives the raw
+Fields without a value are empty strings; backslash, ``;``, CR and newline inside a value
+are backslash-escaped exactly as in ENUMERATE records (``inventory.record.escape``), so
+a record always splits into exactly 22 fields and the values can be read back.  ``plugin_order`` gives the raw
 plugin form (host;label;id;uuid;mac;disp;cport;sport;pid;uid;gid;type;site;tcp;jid;
 ifn;res1;cstrg;exep;hrx;acc;arch)."""
 from __future__ import annotations
@@ -36,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import List
 
+from ctys_libvirt.inventory.record import escape
 from ctys_libvirt.model import DomainInfo
 
 TITLES = (
@@ -91,7 +93,7 @@ _NAMES = tuple(f.name for f in fields(ListRecord))  # canonical order, computed 
 def _clean(value) -> str:
     if value is None:
         return ""
-    return str(value).replace(";", ",").replace("\n", " ")
+    return escape(str(value))
 
 
 def _s(value) -> str:

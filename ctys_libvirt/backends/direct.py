@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ctys_libvirt.errors import AlreadyRunning, BackendError, CtysTimeout, NotRunning
+from ctys_libvirt import images
+from ctys_libvirt.errors import AlreadyRunning, BackendError, CtysTimeout, NotRunning, UsageError
 from ctys_libvirt.model import (
     BootRequest,
     CancelMode,
@@ -253,8 +254,12 @@ class DirectBackend:
 
     def probe_for(self, vm: VmConfig, options: Optional[CreateOptions] = None) -> QemuProbe:
         explicit = (options.qemu if options and options.qemu else None) or self.qemu
+        assume = options.qemu_version if options else None
+        if assume and not explicit:
+            raise UsageError("--qemu-version needs --qemu PATH (the binary whose banner it states)",
+                             hint="add --qemu /path/to/qemu")
         return find_qemu(explicit=explicit, startercall=None if explicit else vm.startercall,
-                         arch=vm.arch)
+                         arch=vm.arch, assume_version=assume)
 
     def create(self, vm: VmConfig, request: BootRequest, options: Optional[CreateOptions] = None,
                *, incoming: Optional[str] = None) -> CreateResult:
@@ -268,6 +273,7 @@ class DirectBackend:
         rt.create()
         lock_fd = os.open(rt.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         acquired = False
+        created = None
         try:
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -290,10 +296,7 @@ class DirectBackend:
                     p.unlink()
                 except OSError:
                     pass
-            created = None
             if plan.create_target is not None and plan.install_phase:
-                from ctys_libvirt import images
-
                 tc = plan.create_target
                 if images.ensure_install_target(Path(tc.path), tc.format, tc.size,
                                                 preallocate=tc.mode == "HDDDOS"):
@@ -331,6 +334,7 @@ class DirectBackend:
             # nothing of a failed start stays behind (unless another QEMU owns the dir)
             if acquired and not _Vm(rt).alive() and not rt.vmstate.exists():
                 self._clean(rt)
+            images.remove_created_target(created)   # ... not even the INIT target it made
             os.close(lock_fd)
             raise
         os.close(lock_fd)  # QEMU holds the inherited lock from here on

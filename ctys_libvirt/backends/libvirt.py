@@ -20,6 +20,7 @@ from typing import Dict, Iterator, List, Optional
 
 import libvirt
 
+from ctys_libvirt import images
 from ctys_libvirt.backends.select import default_uri  # noqa: F401  (re-exported)
 from ctys_libvirt.backends import libvirt_domxml as domxml
 from ctys_libvirt.backends.libvirt_events import LifecycleWatcher, ensure_event_loop
@@ -86,16 +87,6 @@ def unavailable_hint(uri: str, detail: str = "") -> str:
         return (f"check that {host} is reachable and runs libvirtd "
                 "(for qemu+ssh: key-based ssh login as that user)")
     return UNAVAILABLE_HINT
-
-
-def _remove_created(path: Optional[str]) -> None:
-    """Delete an install target this very CREATE made (qemu-img, STAGE INIT) after the
-    start failed; a target that existed before is never in ``path``."""
-    if path:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 def _first_line(exc: Exception) -> str:
@@ -436,7 +427,7 @@ class LibvirtBackend:
         try:
             self._check_sources(xml)
         except BaseException:
-            _remove_created(created_target)
+            images.remove_created_target(created_target)
             raise
         messages = list(warnings)
         defined = False
@@ -458,7 +449,7 @@ class LibvirtBackend:
         except libvirt.libvirtError as exc:
             if existing is None and defined:
                 self._undefine_quietly(name)  # a failed create leaves nothing behind
-            _remove_created(created_target)   # ... not even the INIT target it just made
+            images.remove_created_target(created_target)   # ... not even the INIT target it just made
             if _code(exc) == libvirt.VIR_ERR_OPERATION_INVALID and "already" in str(exc):
                 raise AlreadyRunning(f"{label} is already running (UUID {uuid})",
                                      hint="use --reuse to attach its console, or cancel it first") from None
@@ -487,8 +478,6 @@ class LibvirtBackend:
         ``target`` is the plan's TargetCreation (path, format, size, mode)."""
         if target is None:
             return None
-        from ctys_libvirt import images
-
         created = images.ensure_install_target(
             Path(target.path), target.format, target.size,
             preallocate=(getattr(target, "mode", "") or "").upper() == "HDDDOS")

@@ -62,7 +62,8 @@ def _sockopt(probe: QemuProbe) -> str:
     return "server=on,wait=off" if probe.version >= (6, 0, 0) else "server,nowait"
 
 
-def _accel(plan: MachinePlan, probe: QemuProbe, out: List[str], warn: List[str]) -> None:
+def _accel(plan: MachinePlan, probe: QemuProbe, out: List[str], warn: List[str]) -> bool:
+    """Append the accelerator options; True when the guest runs on KVM."""
     acc = plan.accelerator
     if acc == "KQEMU":
         if not probe.kqemu_capable:
@@ -74,7 +75,7 @@ def _accel(plan: MachinePlan, probe: QemuProbe, out: List[str], warn: List[str])
             raise BackendError(f"{plan.name}: ACCELERATOR=KQEMU but /dev/kqemu does not exist",
                                hint="load the kqemu module (modprobe kqemu) or set ACCELERATOR=QEMU")
         out.append("-kernel-kqemu" if probe.has("-kernel-kqemu") else "-enable-kqemu")
-        return
+        return False
     want_kvm = acc == "KVM"
     if want_kvm and "KVM" not in probe.accelerators:
         warn.append(f"{plan.name}: ACCELERATOR=KVM but KVM is not usable with QEMU "
@@ -85,7 +86,7 @@ def _accel(plan: MachinePlan, probe: QemuProbe, out: List[str], warn: List[str])
     if probe.is_kvm_fork:
         if not want_kvm:
             out.append("-no-kvm")
-        return  # fork builds use KVM by default
+        return want_kvm  # fork builds use KVM by default
     if probe.has("-accel"):
         out += ["-accel", "kvm" if want_kvm else "tcg"]
     elif want_kvm and probe.has("-enable-kvm"):
@@ -94,6 +95,20 @@ def _accel(plan: MachinePlan, probe: QemuProbe, out: List[str], warn: List[str])
         # 0.15-2.9 without -accel: say TCG explicitly, the default is the build's choice
         # (RHEL 7's qemu-kvm 1.5.3 defaults to "kvm:tcg" although its -h says tcg)
         out += ["-machine", "accel=tcg"]
+    return want_kvm
+
+
+def _cpu(plan: MachinePlan, probe: QemuProbe, kvm: bool, warn: List[str]) -> Optional[str]:
+    """The -cpu value: CPU=host needs KVM; QEMU refuses it under TCG/KQEMU, where
+    'max' (2.9+) is the nearest, or the build's default model before that."""
+    if plan.cpu != "host" or kvm:
+        return plan.cpu
+    if probe.version >= (2, 9, 0):
+        warn.append(f"{plan.name}: CPU=host needs KVM; using -cpu max under TCG")
+        return "max"
+    warn.append(f"{plan.name}: CPU=host needs KVM; QEMU {probe.version_text} under TCG "
+                "uses its default CPU model")
+    return None
 
 
 def _vga(plan: MachinePlan, probe: QemuProbe, out: List[str], warn: List[str]) -> None:
@@ -193,11 +208,12 @@ def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[
         a += ["-uuid", plan.uuid_dashed]
     if plan.qemubios:
         a += ["-L", plan.qemubios]
-    _accel(plan, probe, a, warn)
+    kvm = _accel(plan, probe, a, warn)
     a += ["-m", str(plan.memory_mib)]
     a += ["-smp", str(plan.smp)]
-    if probe.has("-cpu") and plan.cpu:
-        a += ["-cpu", plan.cpu]
+    cpu = _cpu(plan, probe, kvm, warn)
+    if probe.has("-cpu") and cpu:
+        a += ["-cpu", cpu]
     _vga(plan, probe, a, warn)
     if plan.localtime:
         if probe.has("-rtc"):

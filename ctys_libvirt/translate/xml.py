@@ -185,7 +185,8 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
     val = vals.append
     op((_AT, None))
     op((_SET, "type"))
-    val(_domain_type(plan, caps, warnings))
+    dtype = _domain_type(plan, caps, warnings)
+    val(dtype)
     op((_AT, "name"))
     op(_TEXT_OP)
     val(_clean(plan.name, "LABEL"))
@@ -271,11 +272,17 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
             val(_clean(kernel.append, "APPEND"))
             op(_UP_OP)
     if plan.cpu == "host":
-        # -cpu host has no named model: libvirt's passthrough mode is the same thing
+        # -cpu host has no named model: libvirt's passthrough mode is the same thing.  It
+        # needs KVM; under TCG QEMU refuses it, and 'maximum' (-cpu max) is the nearest
         op((_AT, "cpu"))
         op((_CLEAR,))
         op((_SET, "mode"))
-        val("host-passthrough")
+        if dtype == "kvm":
+            val("host-passthrough")
+        else:
+            val("maximum")
+            warnings.append("CPU=host needs KVM; under TCG the guest gets the emulator's "
+                            "maximum CPU model instead (<cpu mode='maximum'>, QEMU -cpu max)")
         op((_REMOVE, "model"))
     else:
         model, features = _cpu_spec(plan.cpu)

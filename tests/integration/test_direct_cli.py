@@ -71,7 +71,8 @@ def test_argv_json_qemu_version_and_lint(confs):
 @pytest.mark.parametrize("args,code,text", [
     (["--qemu", "/nonexistent/qemu"], 4, "QEMU binary /nonexistent/qemu not found"),
     (["--qemu-version", "x.y"], 1, "--qemu-version 'x.y' is not X.Y or X.Y.Z"),
-    (["--qemu-version", "0.9.1", "--qemu", "/usr/bin/qemu-system-x86_64"], 1, "exclude each other"),
+    (["--kvm-fork", "--qemu-version", "0.12.5", "--qemu", "/usr/bin/qemu-system-x86_64"], 1,
+     "--kvm-fork/--kqemu only apply to --qemu-version without --qemu"),
     (["--format", "yaml", "--qemu-version", "7.2"], 1, "unknown --format"),
 ])
 def test_argv_bad_input(confs, args, code, text):
@@ -140,3 +141,20 @@ def test_compare_reports_a_difference(confs, monkeypatch):
     diffs = compare(ours, theirs, ["-usb"])
     assert diffs == ["vnc: ours '127.0.0.1:5' libvirt '127.0.0.1:6'",
                      "passthrough: ARGSADD ['-usb'] not in libvirt's argv"]
+
+
+def test_qemu_version_states_the_version_of_an_unreadable_banner(confs, tmp_path):
+    """A build whose banner we cannot read: exit 4 naming --qemu-version; with it, the
+    binary's own option list is used at the stated version."""
+    help_text = (REPO / "tests" / "fakeqemu" / "help" / "qemu-0.12.5.txt").read_text()
+    odd = tmp_path / "vendor-emu"
+    odd.write_text("#!/bin/sh\ncat <<'EOF'\n" + help_text.replace(
+        "QEMU PC emulator version 0.12.5", "VendorEmu build 42 (based on an old tree)", 1) + "EOF\n")
+    odd.chmod(0o755)
+    r = run("argv", str(confs["debian5"]), "--qemu", str(odd))
+    assert r.returncode == 4 and "--qemu-version X.Y.Z" in r.stderr and str(odd) in r.stderr
+    r = run("argv", str(confs["debian5"]), "--qemu", str(odd), "--qemu-version", "0.12.5",
+            "--format", "json")
+    assert r.returncode == 0, r.stderr
+    argv = json.loads(r.stdout)["argv"]
+    assert argv[0] == str(odd) and "-drive" in argv and "-hda" not in argv

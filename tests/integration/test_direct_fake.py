@@ -191,6 +191,23 @@ def test_install_stage_init_creates_target_once(env):
     be.cancel(vm.label, CancelMode.FORCE)
 
 
+def test_failed_start_removes_the_target_it_created_but_never_an_old_one(env):
+    tmp, base = env
+    import dataclasses
+
+    be = _be(tmp, base, "2.11.1", "die-at-start")
+    vm = dataclasses.replace(_vm(tmp), inst_size="64M")
+    target = tmp / "new-target.img"
+    req = BootRequest(instmode=f"CD%{vm.cd_image}%HDD%{target}%INIT", console=ConsoleType.NONE)
+    with pytest.raises(BackendError, match="failed to start"):
+        be.create(vm, req)
+    assert not target.exists()
+    target.write_bytes(b"keep")                    # existed before: a failed start leaves it
+    with pytest.raises(BackendError, match="failed to start"):
+        be.create(vm, req)
+    assert target.read_bytes() == b"keep"
+
+
 def test_qemu_dying_at_start_shows_stderr_and_leaves_nothing(env):
     tmp, base = env
     be = _be(tmp, base, "0.9.1", "die-at-start")

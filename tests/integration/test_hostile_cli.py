@@ -349,6 +349,10 @@ def test_addresses(vms, env):
     one_error(run("ctys-libvirt", "xml", *b, "L:vm1,U:10101010101010101010101010101010", env=env), 2)
     one_error(run("ctys-libvirt", "xml", "-b", "/nonexistent-base", "vm1", env=env), 2,
               "/nonexistent-base")
+    # a typo'd local ENUMERATE base is 'not found' in both front ends, not an empty scan
+    one_error(run("ctys-libvirt", "enumerate", "/nonexistent-base", env=env), 2, "/nonexistent-base")
+    one_error(run("ctys-qemu", "-a", "ENUMERATE=B:/nonexistent-base", env=env), 2,
+              "/nonexistent-base", tool="ctys-qemu")
     # regression: an unknown key was looked up as the label 'X:abc' (exit 2)
     one_error(run("ctys-libvirt", "xml", *b, "X:abc", env=env), 1, "'X'")
     one_error(run("ctys-qemu", "-a", "CREATE=L:twin", "--base", vms, env=env), 2, "ambiguous",
@@ -542,6 +546,7 @@ def test_records_and_json_with_odd_values(home, env):
 @pytest.mark.parametrize("tool, args", [
     ("ctys-libvirt", ["xml", "{plain}"]), ("ctys-libvirt", ["enumerate", "--format", "records", "{vms}"]),
     ("ctys-libvirt", ["check", "{plain}"]), ("ctys-qemu", ["-a", "ENUMERATE=MACHINE,B:{vms}"]),
+    ("ctys-libvirt", ["--help"]), ("ctys-libvirt", ["xml", "--help"]),
 ])
 def test_reader_going_away(vms, env, tool, args):
     """`| head -1` with the reader already gone: EPIPE ends the command quietly."""

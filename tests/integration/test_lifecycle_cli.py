@@ -46,6 +46,29 @@ def test_cancel_poweroff_acpi_and_plain_via_cli(vmroot, media, janitor, libvirt_
     assert libvirt_conn.lookupByName(h).state()[1] == libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED
 
 
+def test_cancel_all_resume_acts_on_paused_and_saved_and_skips_the_rest(vmroot, media, janitor,
+                                                                       libvirt_conn):
+    names = [janitor.add(unique_label(k)) for k in ("paused", "saved", "running", "off")]
+    doms = {}
+    for n in names:
+        conf = write_conf(vmroot, n, image=media["hello"])
+        start(conf, vmroot / f"{n}.log")
+        wait_marker(vmroot / f"{n}.log", "CTYS-GUEST-OK")
+        doms[n] = libvirt_conn.lookupByName(n)
+    paused, saved, running, off = names
+    assert run_cli("cancel", paused, "--mode", "PAUSE").returncode == 0
+    assert run_cli("cancel", saved, "--mode", "SUSPEND").returncode == 0
+    assert run_cli("cancel", off, "--mode", "FORCE").returncode == 0
+    p = run_cli("cancel", "--all", "--mode", "RESUME", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    acted = {r["name"]: r["action"] for r in json.loads(p.stdout)}
+    assert {paused, saved} <= set(acted) and not {running, off} & set(acted)
+    assert doms[paused].state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    assert doms[saved].state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    assert doms[running].state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    assert doms[off].state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+
+
 def test_cancel_modes_via_cli(vmroot, media, janitor, libvirt_conn):
     n = janitor.add(unique_label("modes"))
     conf = write_conf(vmroot, n, image=media["hello"])

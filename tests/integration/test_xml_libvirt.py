@@ -76,6 +76,18 @@ def test_guest_boots_from_generated_xml(libvirt_conn, cleanup, vmroot, media, bo
 
 
 @pytest.mark.qemu
+def test_cpu_host_under_tcg_boots_with_the_maximum_model(libvirt_conn, cleanup, vmroot, media):
+    """QEMU refuses -cpu host without KVM; the TCG translation must still start and boot."""
+    vm = _vm(vmroot, media, cpu="host")
+    log = vmroot / "cpuhost.serial.log"
+    b = build_domain(vm, make_request(console="NONE"), TCG, XmlOptions(serial_log=str(log)))
+    cleanup.append(b.name)
+    dom = libvirt_conn.createXML(b.xml, 0)
+    wait_marker(log, "CTYS-GUEST-OK")
+    assert "<cpu mode='maximum'" in dom.XMLDesc(0)
+
+
+@pytest.mark.qemu
 def test_direct_kernel_boot_with_append_and_initrd(libvirt_conn, cleanup, vmroot, media):
     vm = _vm(vmroot, media, kernel=media["mbkernel"], initrd=media["mbkernel-mod"],
              append="console=ttyS0 ctys=conf append")

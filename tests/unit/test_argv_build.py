@@ -224,3 +224,19 @@ def test_pidfile_required(tmp_path):
     pr = probe_text("/usr/bin/qemu", text)
     with pytest.raises(BackendError, match=r"QEMU 0\.9\.0 .* does not list -pidfile"):
         build_argv(resolve_plan(vms.debian5(tmp_path), BootRequest(vnc_display=1)), pr, runtime=RT)
+
+
+@pytest.mark.parametrize("key,accelerator,expect", [
+    ("7.2.22-debian12", "KVM", "host"),     # KVM usable (the fixture's device): passed through
+    ("7.2.22-debian12", "QEMU", "max"),     # QEMU refuses -cpu host under TCG
+    ("1.7.0", "QEMU", None),                # no 'max' model before 2.9: the build's default
+])
+def test_cpu_host_needs_kvm(tmp_path, key, accelerator, expect):
+    import dataclasses
+
+    vm = dataclasses.replace(vms.debian5(tmp_path), cpu="host", accelerator=accelerator)
+    res = build_argv_result(resolve_plan(vm, BootRequest(console=ConsoleType.NONE)),
+                            _fake_probe(tmp_path, key), runtime=RT)
+    cpu = dict((o, v) for o, v in _pairs(res.argv) if o == "-cpu").get("-cpu")
+    assert cpu == expect
+    assert any("CPU=host needs KVM" in w for w in res.warnings) == (expect != "host")

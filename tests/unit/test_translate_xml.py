@@ -327,9 +327,19 @@ def test_property_values_round_trip(tmp_path, value, word):
     assert root.findtext("os/cmdline") == value
 
 
-def test_cpu_host_is_passthrough(tmp_path):
-    _, root = build(make_vm(tmp_path, cpu="host"))
+def test_cpu_host_is_passthrough_under_kvm_and_maximum_under_tcg(tmp_path):
+    vm = make_vm(tmp_path, cpu="host", accelerator="KVM")
+    b = build_domain(vm, make_request(), HostCaps(kvm=True, emulator="/usr/bin/qemu-system-x86_64"))
+    root = etree.fromstring(b.xml.encode())
+    assert root.get("type") == "kvm"
     assert root.find("cpu").attrib == {"mode": "host-passthrough"} and len(root.find("cpu")) == 0
+    assert not any("CPU=host" in w for w in b.warnings)
+    # TCG cannot pass the host CPU through (QEMU refuses -cpu host without KVM)
+    b = build_domain(vm, make_request(), HostCaps(kvm=False, emulator="/usr/bin/qemu-system-x86_64"))
+    root = etree.fromstring(b.xml.encode())
+    assert root.get("type") == "qemu"
+    assert root.find("cpu").attrib == {"mode": "maximum"} and len(root.find("cpu")) == 0
+    assert any("CPU=host needs KVM" in w for w in b.warnings)
 
 
 @pytest.mark.parametrize("arch", ["x8664", "armv5tel", "pdp11"])
