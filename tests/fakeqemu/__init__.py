@@ -218,6 +218,16 @@ while True:
 '''
 
 
+def fix_host(tmp_path: Path, monkeypatch) -> None:
+    """Host facts fixed for probe/argv tests: /dev/kvm usable, /dev/kqemu absent, and a
+    private probe cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    kvm = tmp_path / "kvm"
+    kvm.write_bytes(b"")
+    monkeypatch.setenv("CTYS_KVM_DEVICE", str(kvm))
+    monkeypatch.setenv("CTYS_KQEMU_DEVICE", str(tmp_path / "kqemu-absent"))
+
+
 def make_fake(directory: Path, key: str, *, behaviour: str = "normal", name: str = None) -> Path:
     """Write a fake QEMU for release ``key`` (e.g. '0.9.1', '0.12.5-qemu-kvm')."""
     help_file = HELP_DIR / f"qemu-{key}.txt"

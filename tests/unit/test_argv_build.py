@@ -12,7 +12,7 @@ from ctys_libvirt.qemu.probe import probe, probe_text, synthetic_probe
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv, build_argv_result
 from ctys_libvirt.translate.plan import resolve_plan
-from fakeqemu import HELP_DIR, make_fake
+from fakeqemu import HELP_DIR, fix_host, make_fake
 from fakeqemu import vms
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples" / "confs"
@@ -21,11 +21,7 @@ RT = RuntimeDirs(Path("/run/ctys-libvirt/x"))
 
 @pytest.fixture(autouse=True)
 def _host(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    kvm = tmp_path / "kvm"
-    kvm.write_bytes(b"")
-    monkeypatch.setenv("CTYS_KVM_DEVICE", str(kvm))
-    monkeypatch.setenv("CTYS_KQEMU_DEVICE", str(tmp_path / "kqemu-absent"))
+    fix_host(tmp_path, monkeypatch)
 
 
 def _pairs(argv):

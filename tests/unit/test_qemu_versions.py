@@ -30,7 +30,7 @@ from ctys_libvirt.qemu.probe import (magic_for, parse_version, parse_version_arg
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result, is_modern
 from ctys_libvirt.translate.plan import resolve_plan
-from fakeqemu import HELP_DIR, VERSIONS, make_fake, recorded_argv
+from fakeqemu import HELP_DIR, VERSIONS, fix_host, make_fake, recorded_argv
 from fakeqemu import vms
 
 # key: (version, MAGIC, qemu-kvm fork (-no-kvm listed), fork tag in the banner, KQEMU options)
@@ -128,12 +128,7 @@ EXACT_BANNER = {
 
 @pytest.fixture(autouse=True)
 def _host(tmp_path, monkeypatch):
-    """Host facts fixed: /dev/kvm usable, /dev/kqemu absent, private probe cache."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    kvm = tmp_path / "kvm"
-    kvm.write_bytes(b"")
-    monkeypatch.setenv("CTYS_KVM_DEVICE", str(kvm))
-    monkeypatch.setenv("CTYS_KQEMU_DEVICE", str(tmp_path / "kqemu-absent"))
+    fix_host(tmp_path, monkeypatch)
 
 
 def _text(key: str) -> str:
