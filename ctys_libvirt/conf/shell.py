@@ -6,6 +6,7 @@ the construct's name, so a user sees exactly what to rewrite.
 
 AST
   word  = tuple of parts; part = (LIT, text, quoted) | (PARAM, name, op, arg, quoted)
+          quoted: True | False | None (_NULL: '' or "" inside an unquoted ${X op word})
           op: None | ':-' '-' ':+' '+' | '#' '##' '%' '%%' (arg = word)
               | '/' '//' '/#' '/%' (arg = (pattern word, replacement word)) | 'len'
   cmd   = (ASSIGN, pos, [(name, append, word), ...])
@@ -24,6 +25,9 @@ from ctys_libvirt.conf.keys import key_record
 from ctys_libvirt.errors import ConfError
 
 LIT, PARAM = 0, 1
+# An empty '' or "" inside an unquoted ${X op word}: an empty part that never merges with
+# its neighbours (bash leaves a marker in a case word there, see evaluate._null_in_case).
+_NULL = (LIT, "", None)
 ASSIGN, TEST, ANDOR, NOT, CASE, IF = range(6)
 
 MAX_NESTING = 32          # if/case nesting and ${...} nesting
@@ -33,14 +37,13 @@ _HINT = "rewrite it as plain NAME=value assignments"
 # Token kinds
 _W, _A, _O, _NL, _EOF = range(5)
 
-_SKIP = re.compile(r"(?:[ \t\r\f\v]+|\\\n)+")
+_SKIP = re.compile(r"(?:[ \t]+|\\\n)+")
 _COMMENT_END = re.compile(r"[^\n]*")
 _PLAIN = re.compile(r"[^\s;&|()<>'\"\\$`]+")
 _DQ_PLAIN = re.compile(r'[^"\\$`]+')
 _ARG_PLAIN = re.compile(r"[^}'\"\\$`]+")
-_ARG_PLAIN_DQ = re.compile(r'[^}"\\$`]+')
+_ARG_PLAIN_DQ = re.compile(r"[^}\"'\\$`]+")
 _PAT_PLAIN = re.compile(r"[^}/'\"\\$`]+")
-_PAT_PLAIN_DQ = re.compile(r'[^}/"\\$`]+')
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGN_START = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\+?)=")
 _ARRAY_ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[[^\]\s]*\]\+?=")
@@ -50,13 +53,13 @@ _OPS = re.compile(r";;&|;;|;&|&&|\|\||\|&|<<<|<<-|<<|>>|&>>|&>|>&|<&|<>|>\||[;&|
 # blanks, NAME=value with a literal value, plain literal words.  Anything else goes
 # through the detailed scanner below, which produces identical tokens.
 _FAST = re.compile(r"""
- (?P<skip>(?:[ \t\r\f\v]*(?:\#[^\n]*)?\n)+)
-|(?P<ws>[ \t\r\f\v]+)
+ (?P<skip>(?:[ \t]*(?:\#[^\n]*)?\n)+)
+|(?P<ws>[ \t]+)
 |(?P<asg>(?P<an>[A-Za-z_][A-Za-z0-9_]*)=
    (?:(?P<av>[^\s;&|()<>'"\\$`]*)|"(?P<ad>[^"\\$`]*)"|'(?P<aq>[^']*)')
    (?=[\s;&|)<>]|\Z))
 |(?P<asgp>(?P<pa>[A-Za-z_][A-Za-z0-9_]*)=(?P<pq>"?)
-   \$(?:\{(?P<pn>[A-Za-z_][A-Za-z0-9_]*)(?P<pop>:-(?P<pd>(?!~)[^}'"\\$`]*))?\}|(?P<pn2>[A-Za-z_][A-Za-z0-9_]*))
+   \$(?:\{(?P<pn>[A-Za-z_][A-Za-z0-9_]*)(?P<pop>:-(?P<pd>(?!~)[^}'"\\$`:]*(?::(?!~)[^}'"\\$`:]*)*))?\}|(?P<pn2>[A-Za-z_][A-Za-z0-9_]*))
    (?P=pq)(?=[\s;&|)<>]|\Z))
 |(?P<word>[^\s;&|()<>'"\\$`=\#][^\s;&|()<>'"\\$`=]*(?=[\s;&|()<>]|\Z))
 |(?P<op>;;(?![&])|;(?![;&])|&&|\|\|(?!&)|\|(?![|&])|[()])
@@ -93,6 +96,18 @@ def position(text: str, pos: int) -> Tuple[int, int]:
     return line, col
 
 
+def _tilde(word, assign: bool) -> bool:
+    """An unquoted ~ that bash would expand to a home directory (the reader has none):
+    at the start of the word or after an unquoted ':'; outside assignments also after
+    '=' (bash expands assignment-like arguments too).  Conservative on purpose."""
+    for p in word:
+        t = p[1]                      # a PARAM's name holds no '~'
+        if "~" in t and p[0] == LIT and not p[2]:
+            if (p is word[0] and t[0] == "~") or ":~" in t or (not assign and "=~" in t):
+                return True
+    return False
+
+
 class _Src:
     """Source text plus error reporting with line/column."""
 
@@ -117,6 +132,7 @@ class Lexer:
         self.s = src.text
         self.n = len(self.s)
         self.depth = 0
+        self.in_arg = 0          # inside an unquoted ${X op word}: '' and "" become _NULL
 
     # -- words -------------------------------------------------------------------
     @staticmethod
@@ -133,7 +149,10 @@ class Lexer:
         if end < 0:
             raise self.src.error(i, "unterminated single quote", "unterminated single quote",
                                  hint="close the quote")
-        self._add(parts, self.s[i + 1:end], True)
+        if end == i + 1 and self.in_arg:
+            parts.append(_NULL)
+        else:
+            self._add(parts, self.s[i + 1:end], True)
         return end + 1
 
     def _backslash(self, i: int, parts: list) -> int:
@@ -146,9 +165,12 @@ class Lexer:
         self._add(parts, s[i + 1], True)
         return i + 2
 
-    def _dquote(self, i: int, parts: list) -> int:
+    def _dquote(self, i: int, parts: list, nested: bool = False) -> int:
         s, n = self.s, self.n
         start = i
+        if self.in_arg and s.startswith('""', i):
+            parts.append(_NULL)
+            return i + 2
         i += 1
         self._add(parts, "", True)   # "" is an (empty) quoted word
         while True:
@@ -170,9 +192,17 @@ class Lexer:
                 elif nxt in ('$', '`', '"', '\\'):
                     self._add(parts, nxt, True)
                     i += 2
+                elif nested:
+                    # inside "${X:-"..."}" bash drops such a backslash (and sometimes more)
+                    raise self.src.error(i, 'backslash in "..." inside "${X:-...}"',
+                                         hint="write the backslash outside the inner quotes")
                 else:
                     self._add(parts, "\\", True)
                     i += 1
+            elif c == "$" and nested and i + 1 < n and s[i + 1] not in '" \t\n':
+                # "${X:-"$A"b}" loses the b in bash
+                raise self.src.error(i, 'expansion in "..." inside "${X:-...}"',
+                                     hint='drop the inner quotes: "${X:-$A}"')
             elif c == "$":
                 i = self._dollar(i, parts, True)
             else:  # backtick
@@ -191,8 +221,20 @@ class Lexer:
             raise self.src.error(i, "arithmetic expansion $[...]")
         m = _NAME.match(s, i + 1)
         if m:
+            j = m.end()
+            if s.startswith("\\\n", j):
+                k = j
+                while s.startswith("\\\n", k):
+                    k += 2
+                if k < n and (s[k].isalnum() or s[k] == "_"):
+                    # bash joins the lines first: the name goes on ($A\<newline>B is $AB)
+                    raise self.src.error(i, "line continuation inside $NAME",
+                                         hint="write the name on one line")
             parts.append((PARAM, m.group(), None, None, quoted))
-            return m.end()
+            return j
+        if nxt == "\\" and s.startswith("\n", i + 2):
+            raise self.src.error(i, "line continuation after '$'",
+                                 hint="write the expansion on one line")
         if nxt and (nxt.isdigit() or nxt in "@*#?$!-"):
             raise self.src.error(i, f"special parameter ${nxt}")
         if nxt == "'" and not quoted:
@@ -203,13 +245,21 @@ class Lexer:
         return i + 1
 
     def _arg(self, i: int, dq: bool, pattern: bool) -> Tuple[tuple, int]:
-        """The word inside ${X op word}; ends at '}' (or '/' for a pattern)."""
+        """The word inside ${X op word}; ends at '}' (or '/' for a ${X/pattern/...}).
+        `dq`: the word of "${X:-word}" (and - :+ +), which bash reads like the rest of
+        the double-quoted text ('...' literal, backslash special only before $ ` " \\ }
+        and newline); a pattern or replacement reads as if unquoted even inside "..."
+        (quotes and backslashes work), so callers pass dq=False for those."""
+        if dq:
+            return self._arg_dq(i)
         s, n = self.s, self.n
         parts: list = []
-        plain = (_PAT_PLAIN_DQ if dq else _PAT_PLAIN) if pattern else (_ARG_PLAIN_DQ if dq else _ARG_PLAIN)
+        plain = _PAT_PLAIN if pattern else _ARG_PLAIN
+        self.in_arg += 1
         while i < n:
             c = s[i]
             if c == "}" or (pattern and c == "/"):
+                self.in_arg -= 1
                 return tuple(parts), i
             m = plain.match(s, i)
             if m:
@@ -223,6 +273,64 @@ class Lexer:
                 i = self._backslash(i, parts)
             elif c == "$":
                 i = self._dollar(i, parts, False)
+            else:
+                raise self.src.error(i, "command substitution `...`")
+        return tuple(parts), i
+
+    def _arg_dq(self, i: int) -> Tuple[tuple, int]:
+        """The word of "${X:-word}" (and - :+ +): double-quote rules up to '}'."""
+        s, n = self.s, self.n
+        parts: list = []
+        in_sq = False
+        name_end = -1                 # end of the last unbraced $NAME
+        while i < n:
+            c = s[i]
+            if c == "}":
+                return tuple(parts), i
+            m = _ARG_PLAIN_DQ.match(s, i)
+            if m:
+                self._add(parts, m.group(), True)
+                i = m.end()
+            elif c == '"':
+                if i == name_end:     # bash drops the whole word: "${X:+$A"b"}" is ''
+                    raise self.src.error(i, '"..." after $NAME inside "${X:-...}"',
+                                         hint="write ${NAME} instead of $NAME")
+                i = self._dquote(i, parts, True)
+            elif c == "'":
+                # a literal quote, but bash skips a '...' span when it looks for the '}'
+                end = s.find("'", i + 1)
+                if in_sq:
+                    in_sq = False
+                elif (end < 0 or "}" in s[i + 1:end] or '"' in s[i + 1:end]
+                      or s[end - 1] == "\\"):
+                    raise self.src.error(i, "single quote in \"${X:-...}\"",
+                                         "'...' holding '}', '\"' or a final '\\' (or "
+                                         "unterminated) inside "
+                                         "\"${X:-...}\"", hint="use \\} or \\\" instead")
+                else:
+                    in_sq = True
+                self._add(parts, "'", True)
+                i += 1
+            elif c == "\\":
+                nxt = s[i + 1] if i + 1 < n else ""
+                if nxt == "\n":
+                    i += 2
+                elif nxt in ('$', '`', '"', '\\', '}'):
+                    self._add(parts, nxt, True)
+                    i += 2
+                else:
+                    self._add(parts, "\\" + nxt, True)
+                    i += 1 + len(nxt)
+            elif c == "$":
+                nxt = s[i + 1] if i + 1 < n else ""
+                if nxt == "'":          # bash decodes these even inside "${X:-...}"
+                    raise self.src.error(i, "ANSI-C quoting $'...'")
+                if nxt == '"':
+                    raise self.src.error(i, 'locale quoting $"..."')
+                j = self._dollar(i, parts, True)
+                if nxt != "{" and parts and parts[-1][0] == PARAM:
+                    name_end = j
+                i = j
             else:
                 raise self.src.error(i, "command substitution `...`")
         return tuple(parts), i
@@ -296,17 +404,30 @@ class Lexer:
             raise self.src.error(start, "bad substitution", f"bad substitution in ${{{name}...}}",
                                  hint="use ${NAME}, ${NAME:-default}, ${NAME#pattern} or ${NAME/a/b}")
         if op[0] == "/":
-            pat, k = self._arg(k, quoted, True)
+            if op in ("/", "//") and k < n and s[k] == "/":
+                # bash: a pattern never starts with the separator (${X///} removes '/')
+                pat, k = self._arg(k + 1, False, True)
+                pat = ((LIT, "/", False),) + pat
+            else:
+                pat, k = self._arg(k, False, True)
             rep: tuple = ()
             if k < n and s[k] == "/":
-                rep, k = self._arg(k + 1, quoted, False)
+                rep, k = self._arg(k + 1, False, False)
+                for p in rep:
+                    if p[0] == LIT and not p[2] and "&" in p[1]:
+                        # bash >= 5.2 (patsub_replacement) puts the match there, older bash a '&'
+                        raise self.src.error(start, "'&' in ${X/pattern/replacement}",
+                                             hint="quote it ('&') or use a variable")
+            if _tilde(pat, False) or _tilde(rep, False):
+                raise self.src.error(start, "tilde expansion ~",
+                                     hint="write the absolute path (or quote the ~)")
             arg: object = (pat, rep)
         else:
-            arg, k = self._arg(k, quoted, False)
-            if (not quoted and op in (":-", "-", ":+", "+") and arg and arg[0][0] == LIT
-                    and not arg[0][2] and arg[0][1].startswith("~")):
-                # bash expands this ~ to a home directory (unlike "${X:-~}"); the reader has none
-                raise self.src.error(start, "tilde expansion ~", hint="write the absolute path (or quote the ~)")
+            arg, k = self._arg(k, quoted and op[0] not in "#%", False)
+            if (not quoted or op[0] in "#%") and _tilde(arg, False):
+                # bash expands this ~ to a home directory (not in "${X:-~}"); the reader has none
+                raise self.src.error(start, "tilde expansion ~",
+                                     hint="write the absolute path (or quote the ~)")
         if k >= n:
             raise self.src.error(start, "unterminated ${", "unterminated '${'",
                                  hint="close it with '}'")
@@ -367,7 +488,7 @@ class Lexer:
                     quoted = bool(m.group("pq"))
                     if m.group("pop"):
                         d = m.group("pd")
-                        param = (PARAM, m.group("pn"), ":-", ((LIT, d, False),) if d else (), quoted)
+                        param = (PARAM, m.group("pn"), ":-", ((LIT, d, quoted),) if d else (), quoted)
                     else:
                         param = (PARAM, m.group("pn") or m.group("pn2"), None, None, quoted)
                     word = ((LIT, "", True), param) if quoted else (param,)
@@ -411,6 +532,9 @@ class Lexer:
                     raise self.src.error(i, "array element assignment X[i]=...")
                 word, k = self._word(i)
                 if k == i:   # a character no word may contain (e.g. a non-ASCII blank)
+                    if c in "\r\f\v":      # bash: part of a word, not a blank
+                        raise self.src.error(i, "syntax error", f"unexpected character {c!r}",
+                                             hint="remove it (a CR: convert the line ends)")
                     raise self.src.error(i, "syntax error", f"unexpected character {c!r}")
                 append((_W, word, i))
                 i = k
@@ -429,7 +553,7 @@ def _assign_as_word(val: tuple) -> tuple:
     name, append, word = val
     head = (LIT, name + ("+=" if append else "="), False)
     if word and word[0][0] == LIT and not word[0][2]:
-        return (LIT, head[1] + word[0][1], False) + word[1:]
+        return ((LIT, head[1] + word[0][1], False),) + tuple(word[1:])
     return (head,) + tuple(word)
 
 
@@ -488,7 +612,8 @@ class Parser:
                 # fast path: one assignment alone on its line (most of a conf)
                 nk, nv, _ = t[i + 1]
                 if nk == _NL or (nk == _O and nv == ";"):
-                    self._no_tilde(tok)
+                    if _tilde(tok[1][2], True):
+                        self._no_tilde(tok)
                     cmds.append((ASSIGN, tok[2], [tok[1]]))
                     self.i = i + 2
                     continue
@@ -565,12 +690,34 @@ class Parser:
         raise self._unexpected(tok)
 
     def _no_tilde(self, tok) -> None:
-        """bash expands a leading unquoted ~ to a home directory; the reader has none."""
-        word = tok[1][2]
-        if word and word[0][0] == LIT and not word[0][2] and word[0][1].startswith("~"):
+        """bash expands an unquoted ~ at the start of a value or after ':' to a home
+        directory; the reader has none."""
+        if _tilde(tok[1][2], True):
             name = tok[1][0]
             raise self.src.error(tok[2] + len(name) + 1, "tilde expansion ~",
                                  hint="write the absolute path (or quote the ~)")
+
+    def _check_arg(self, word, pos: int, test: bool):
+        """A word of [ ... ] (test) or of case: bash would tilde-expand it, and in a test
+        also brace- and pathname-expand it (against the conf's directory)."""
+        if _tilde(word, False):
+            raise self.src.error(pos, "tilde expansion ~",
+                                 hint="write the absolute path (or quote the ~)")
+        if test:
+            for p in word:
+                if p[0] == LIT and not p[2]:
+                    t = p[1]
+                    if "*" in t or "?" in t or "[" in t:
+                        raise self.src.error(pos, "pathname expansion in [ ... ]",
+                                             "unquoted glob character in a [ ... ] test "
+                                             "(bash would match file names)",
+                                             hint="quote the word")
+                    if "{" in t:
+                        raise self.src.error(pos, "brace expansion in [ ... ]",
+                                             "unquoted '{' in a [ ... ] test "
+                                             "(bash may brace-expand it)",
+                                             hint="quote the word")
+        return word
 
     def _command_word(self, tok) -> ConfError:
         word, pos = tok[1], tok[2]
@@ -615,9 +762,9 @@ class Parser:
                 if close is not None and _literal(val) == close:
                     self.i += 1
                     return (TEST, pos, words)
-                words.append(val)
+                words.append(self._check_arg(val, p, True))
             elif kind == _A:
-                words.append(_assign_as_word(val))
+                words.append(self._check_arg(_assign_as_word(val), p, True))
             else:
                 if close is None:
                     return (TEST, pos, words)
@@ -639,6 +786,8 @@ class Parser:
                 raise self._unexpected(self._peek(), " (empty if condition)")
             self._expect_kw("then")
             body = self._list(frozenset({"elif", "else", "fi"}), False)
+            if not body:            # bash: syntax error
+                raise self._unexpected(self._peek(), " (empty 'then' branch)")
             branches.append((cond, body))
             kw = self._kw(self._peek())
             self.i += 1
@@ -646,6 +795,8 @@ class Parser:
                 continue
             if kw == "else":
                 else_body = self._list(frozenset({"fi"}), False)
+                if not else_body:   # bash: syntax error
+                    raise self._unexpected(self._peek(), " (empty 'else' branch)")
                 self._expect_kw("fi")
             elif kw != "fi":
                 self.i -= 1
@@ -658,10 +809,10 @@ class Parser:
         kind, val, pos = self._peek()
         if kind == _W:
             self.i += 1
-            return val
+            return self._check_arg(val, pos, False)
         if kind == _A:
             self.i += 1
-            return _assign_as_word(val)
+            return self._check_arg(_assign_as_word(val), pos, False)
         raise self._unexpected(self._peek(), f" (expected {what})")
 
     def _case(self):
@@ -730,7 +881,7 @@ def _line_tokens(line: str):
 
 
 # A line holding more than blanks/comment (ASCII blanks only, exactly as the lexer skips).
-_CODE_LINE = re.compile(r"^[ \t\r\f\v]*[^# \t\r\f\v\n].*", re.M)
+_CODE_LINE = re.compile(r"^[ \t]*[^# \t\n].*", re.M)
 
 
 def tokenize(src: _Src) -> list:
@@ -857,8 +1008,7 @@ def _single_line(line: str):
     if len(toks) != 1 and not (len(toks) == 2 and toks[1][0] == _O and toks[1][1] == ";"):
         return None
     tok = toks[0]
-    word = tok[1][2]
-    if word and word[0][0] == LIT and not word[0][2] and word[0][1].startswith("~"):
+    if _tilde(tok[1][2], True):
         return None                      # tilde: the full parse reports it
     return _compiled([(ASSIGN, tok[2], [tok[1]])])
 
@@ -928,7 +1078,7 @@ def _rest_groups(text: str, start: int, path: str) -> Optional[list]:
 
 # _CODE_LINE anchored on the newline before the line (scanning "\n" + text): a literal
 # first character lets the regex engine skip from newline to newline.
-_NL_CODE_LINE = re.compile(r"\n([ \t\r\f\v]*[^# \t\r\f\v\n][^\n]*)")
+_NL_CODE_LINE = re.compile(r"\n([ \t]*[^# \t\n][^\n]*)")
 
 
 def compile_groups(text: str, path: str) -> list:
@@ -980,7 +1130,7 @@ def compile_groups(text: str, path: str) -> list:
 
 def _is_code(line: str) -> bool:
     """`line` (no newline) holds more than blanks/comment: _CODE_LINE matches it."""
-    rest = line.lstrip(" \t\r\f\v")
+    rest = line.lstrip(" \t")
     return bool(rest) and rest[0] != "#"
 
 
