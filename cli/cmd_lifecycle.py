@@ -574,7 +574,8 @@ def _direct_console(address: str, base, missing_ok: bool = False) -> bool:
         serial = True
     if not serial or not rt.serial_sock.exists():
         raise BackendError(f"{label} has no serial console socket (started with CONSOLE "
-                           f"{info.console or 'unknown'}: its serial goes to {rt.serial_log})",
+                           f"{info.console or 'unknown'}: its serial goes to "
+                           f"{info.extra.get('serial') or rt.serial_log})",
                            hint=f"restart it with `ctys-libvirt create {label} --backend direct --console CLI`")
     _attach_socket(label, str(rt.serial_sock))
     return True

@@ -47,13 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
          [,KERNEL:<img>[%<initrd>[%<append>]]][,ARGSADD:S%<args>][,USER:<u>][,WAITC:<s>][,WAITS:<s>]
          [,PING:ON|OFF|<n>%<sleep>][,SSHPING:..]
   CANCEL=<address>{,<address>}|ALL[,POWEROFF[:<delay>]|FORCE|RESET|REBOOT|PAUSE|SUSPEND|RESUME][,TIMEOUT:<s>]
-  LIST[=MACHINE|TERSE|TITLE|<field keys>|TAB_GEN:<i>_<title>_<w>%..|SORT[:UNIQUE%<n>]]
-  ENUMERATE[=MACHINE|TERSE|TITLE|<field keys>|B:<dir>%<dir>|MATCHVSTAT:<states>|SORT..]
-  INFO
+  LIST[=MACHINE|MAXKEY|TERSE|TITLE[IDX[ASC]]|<field keys>|SERVER|S|CLIENT[S]|C|BOTH|B
+       |TAB_TCP[:<widths>]|TAB_GEN|TAB:<i|key>[_<title>[_<w>[_L|_B]]]%..|SORT[:ALL|EACH][%UNIQUE][%R][%<n>]]
+       (no field key: TAB_TCP with the ID column)
+  ENUMERATE[=MACHINE|TERSE|TITLE..|<field keys>|B:<dir>%<dir>|MATCHVSTAT:<states>|TAB_GEN:..|SORT..]
+  INFO[=MACHINE]
 Addresses: L|LABEL, U|UUID, M|MAC, F|FILENAME, B|BASEPATH, I|ID|P|PNAME, T|TCP, DR|DBRECORD.
-Exit codes: 0 ok, 1 usage, 2 not found/ambiguous, 3 conf error, 4 backend/host error, 5 timeout.""",
+Exit codes: 0 ok, 1 usage, 2 not found/ambiguous, 3 conf error, 4 backend/host error, 5 timeout.
+Accepted and ignored (ctys options without meaning here): -A -b -C -d -D -E -f -F -g -j -k -L -O -s
+-S -w -W -x -y -Y -z -Z.""",
     )
-    p.add_argument("-a", dest="action", metavar="ACTION[=SUBOPTS]", help="CREATE, CANCEL, LIST, ENUMERATE, INFO")
+    p.add_argument("-a", dest="action", action="append", metavar="ACTION[=SUBOPTS]",
+                   help="CREATE, CANCEL, LIST, ENUMERATE, INFO (given twice: the last one is used)")
     p.add_argument("-t", dest="type", metavar="TYPE", help="session type (only QEMU)")
     p.add_argument("-T", dest="types", metavar="TYPES", help="plugin preload list (must include QEMU or ALL)")
     p.add_argument("-X", dest="terse", action="store_true", help="terse machine output")
@@ -63,6 +68,24 @@ Exit codes: 0 ok, 1 usage, 2 not found/ambiguous, 3 conf error, 4 backend/host e
     p.add_argument("-b", dest="bflag", metavar="MODE", help="(accepted for ctys compatibility; ignored)")
     p.add_argument("-z", dest="zflag", metavar="PTY", help="(accepted for ctys compatibility; ignored)")
     p.add_argument("-d", dest="debug", metavar="LEVEL", help="(accepted for ctys compatibility; ignored)")
+    p.add_argument("-H", dest="help_topic", nargs="?", const="", metavar="TOPIC",
+                   help="ctys help: prints this help (man|html|pdf|list... all give the same text)")
+    p.add_argument("-V", "-v", dest="version", action="store_true",
+                   help="print the version (with -X only the number)")
+    p.add_argument("-n", dest="dryrun", action="store_true",
+                   help="dry run: check the call (suboptions, targets, address) and act on nothing")
+    p.add_argument("-M", dest="message", metavar="TEXT", help="print TEXT before the output")
+    p.add_argument("-P", dest="default_db", action="store_true", help="use the default inventory DB")
+    p.add_argument("-r", dest="resolution", metavar="XxY", help="not supported for QEMU (rejected)")
+    # ctys generic options that have no meaning here: accepted (so ctys command lines and group
+    # files work unchanged) and ignored.
+    for opt, meta in (("-A", "0|1"), ("-C", "MODE"), ("-D", "DISPLAY"), ("-F", "VERSION"),
+                      ("-g", "GEOMETRY"), ("-j", "JOBID"), ("-k", "REUSE"), ("-L", "LOCATION"),
+                      ("-O", "OPTS"), ("-s", "SCOPE"), ("-S", "SIGNALS"), ("-W", "WORKSPACE"),
+                      ("-x", "MODE"), ("-Z", "MODE")):
+        p.add_argument(opt, dest="ignored_" + opt[1], metavar=meta, help=argparse.SUPPRESS)
+    for opt in ("-E", "-f", "-w", "-y", "-Y"):
+        p.add_argument(opt, dest="ignored_" + opt[1], action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--group", dest="groups", action="append", default=[], metavar="NAME",
                    help="add the members of group NAME (file in ~/.ctys/groups or $CTYS_GROUPS_PATH)")
     p.add_argument("--connect", metavar="URI", help="libvirt URI to use instead of targets")
@@ -187,6 +210,9 @@ def do_create(ctx: Ctx, sub: str) -> int:
     spec = parse_create(sub)
     for w in spec.warnings:
         _warn(w)
+    # bad suboption values are usage errors before any conf is looked for
+    req = make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
+                       console=spec.console, argsadd=spec.argsadd)
     found: List[str] = []
     try:
         conf = resolve_address(spec.address, ctx.args.bases, db=ctx.db, use_db=ctx.use_db,
@@ -198,8 +224,6 @@ def do_create(ctx: Ctx, sub: str) -> int:
     if spec.address.label and vm.label != spec.address.label:
         raise UsageError(f'Different LABELs detected:"{spec.address.label}" == "{vm.label}"',
                          hint=f"{conf} has LABEL {vm.label}")
-    req = make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
-                       console=spec.console, argsadd=spec.argsadd)
     _apply_user(ctx, spec.user)
     opts = CreateOptions(timeout=ctx.args.timeout)
 
@@ -373,7 +397,7 @@ def _render(records, spec, names, default_cols, terse: bool) -> str:
 
 def do_list(ctx: Ctx, sub: str) -> int:
     from ctys_libvirt import records as listrec
-    from ctys_libvirt.suboptions import TabColumn, parse_collector
+    from ctys_libvirt.suboptions import TabColumn, parse_collector, tab_tcp_columns
 
     spec = parse_collector(sub, "LIST")
     if spec.pkgs and "QEMU" not in spec.pkgs and "ALL" not in spec.pkgs:
@@ -401,6 +425,8 @@ def do_list(ctx: Ctx, sub: str) -> int:
     default = [TabColumn(1, "host", 0), TabColumn(3, "label", 0), TabColumn(4, "id", 0),
                TabColumn(8, "disp", 0), TabColumn(9, "cport", 0), TabColumn(11, "pid", 0),
                TabColumn(21, "accel", 0)]
+    if not (spec.fields or spec.table or spec.machine or spec.terse or ctx.terse):
+        spec.table = tab_tcp_columns(with_id=True)   # ctys: no field key -> ID + TAB_TCP
     text = _render(recs, spec, listrec.TITLES, default, ctx.terse)
     if text:
         print(text)
@@ -446,8 +472,15 @@ def do_enumerate(ctx: Ctx, sub: str) -> int:
 def do_info(ctx: Ctx, sub: str) -> int:
     from ctys_libvirt.errors import UsageError
 
-    if sub.strip():
-        raise UsageError(f"INFO takes no suboptions: {sub!r}", hint="write -a INFO")
+    from ctys_libvirt.suboptions import split_subopts
+
+    terse = ctx.terse
+    for so in split_subopts(sub):
+        if so.key in ("MACHINE", "TERSE") and so.is_flag:   # qemu-plugin-runtime.md §6.1
+            terse = True
+        else:
+            raise UsageError(f"Unknown sub-opts for INFO:{so.raw}",
+                             hint="write -a INFO, or -a INFO=MACHINE for the ';' record")
 
     def one(t):
         from ctys_libvirt.backends.libvirt import LibvirtBackend
@@ -460,9 +493,18 @@ def do_info(ctx: Ctx, sub: str) -> int:
         finally:
             be.close()
         accel = "KVM" if f.get("kvm_usable") else "QEMU"
-        if ctx.terse:
-            return [";".join([t.display, "QEMU", accel, str(f.get("libvirt_version", "")),
-                              f"qemu-{f.get('hypervisor_version', '')}", "ENABLED", f.get("uri", "")])]
+        if terse:
+            # <account>;QEMU;<accelerator>;<plugin version>;<MAGIC>;<state>;<prerequisites>
+            from ctys_libvirt import __version__
+            from ctys_libvirt.qemu.probe import magic_for
+
+            try:
+                ver = tuple(int(x) for x in str(f.get("hypervisor_version", "")).split(".")[:3])
+                magic = magic_for((ver + (0, 0, 0))[:3]) if ver else "QEMU_GENERIC"
+            except ValueError:
+                magic = "QEMU_GENERIC"
+            account = f"{t.user}@{t.display}" if t.user else t.display
+            return [";".join([account, "QEMU", accel, __version__, magic, "ENABLED", f.get("uri", "")])]
         d = f.get("domains", {})
         return [f"QEMU on {t.display} ({f.get('hostname', '')}):",
                 f"  URI:               {f.get('uri', '')}",
@@ -531,6 +573,30 @@ def _make_ctx(args) -> Ctx:
     return Ctx(args=args, targets=targets, db=db, use_db=use_db, scan_fs=scan_fs, terse=args.terse)
 
 
+def _dry_run(ctx: Ctx, action: str, sub: str) -> int:
+    """-n: validate the suboptions (and, for CREATE, resolve the conf) and say what would run."""
+    from ctys_libvirt import suboptions as so
+
+    what = action
+    if action == "CREATE":
+        from ctys_libvirt.inventory.address import resolve_address
+        from ctys_libvirt.translate.request import make_request
+
+        spec = so.parse_create(sub)
+        make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
+                     console=spec.console, argsadd=spec.argsadd)
+        conf = resolve_address(spec.address, ctx.args.bases, db=ctx.db, use_db=ctx.use_db,
+                               scan_fs=ctx.scan_fs)
+        what = f"CREATE {conf}"
+    elif action == "CANCEL":
+        spec = so.parse_cancel(sub)
+        what = "CANCEL " + (" ".join(a.describe() for a in spec.addresses) or "ALL") + f" ({spec.method})"
+    elif action in ("LIST", "ENUMERATE"):
+        so.parse_collector(sub, action)
+    print(f"dry run (-n): {what} on {', '.join(t.display for t in ctx.targets)}: nothing done")
+    return 0
+
+
 ACTIONS = {"CREATE": do_create, "CANCEL": do_cancel, "LIST": do_list, "ENUMERATE": do_enumerate,
            "INFO": do_info}
 
@@ -539,12 +605,29 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     from ctys_libvirt.errors import CtysError, UsageError
     from ctys_libvirt.suboptions import split_action
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.help_topic is not None:
+        parser.print_help()
+        return 0
+    if args.version:
+        from ctys_libvirt import __version__
+
+        print(__version__ if args.terse else f"{PROG} {__version__} (ctys 01.11 QEMU plugin syntax)")
+        return 0
+    if args.action and len(args.action) > 1 and len(set(args.action)) > 1:
+        _warn(f"-a given {len(args.action)} times; using the last: -a {args.action[-1]}")
+    args.action = args.action[-1] if args.action else None
+    if args.message is not None:
+        print(args.message)
     try:
-        if args.type and args.type.upper() != "QEMU":
+        if args.resolution is not None:
+            raise UsageError(f"-r {args.resolution}: the server resolution is not supported by QEMU",
+                             hint="drop -r; the VNC viewer sets its own size")
+        if args.type and args.type.upper() not in ("QEMU", "ALL"):
             raise UsageError(f"-t {args.type}: ctys-qemu handles only the QEMU plugin",
                              hint="use -t QEMU (or omit -t)")
-        if args.types:
+        if args.types and not args.type:     # -t QEMU loads the plugin whatever -T preloads
             tl = {x.strip().upper() for x in args.types.split(",") if x.strip()}
             if not tl & {"QEMU", "ALL"}:
                 raise UsageError(f"-T {args.types}: QEMU is not in the plugin list",
@@ -559,6 +642,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
             raise UsageError(f"unknown action {action!r}",
                              hint="use CREATE, CANCEL, LIST, ENUMERATE or INFO")
         ctx = _make_ctx(args)
+        if args.dryrun:
+            return _dry_run(ctx, action, sub)
         return ACTIONS[action](ctx, sub)
     except CtysError as exc:
         _err(exc.one_line())

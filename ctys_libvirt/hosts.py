@@ -31,6 +31,10 @@ _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1", "")
 MAX_GROUP_DEPTH = 15  # CTYS_MAXRECURSE
 SSH_CONNECT_TIMEOUT = 10
+# ctys generic options that a context '(...)' (target or group CONTEXT line) may carry but
+# that mean nothing for one libvirt connection: accepted and skipped, like on the command line
+IGNORED_CTX_ARG = frozenset("-A -b -c -C -d -D -F -g -j -k -L -M -O -p -s -S -T -W -x -z -Z".split())
+IGNORED_CTX_FLAG = frozenset("-E -f -P -w -X -y -Y".split())
 REMOTE_TIMEOUT = 600
 
 
@@ -112,10 +116,23 @@ def apply_context(t: Target, opts: Optional[str]) -> Target:
             kw["remote_cmd"] = val()
         elif w == "--ssh-command":
             kw["ssh_command"] = val()
+        elif w in IGNORED_CTX_ARG:      # ctys options without meaning per target (-d 3, -b 1,2 ...)
+            val()
+        elif w in IGNORED_CTX_FLAG:
+            pass
+        elif w == "-t":
+            v = val()
+            if v.upper() not in ("QEMU", "ALL"):
+                raise UsageError(f"context option -t {v} in ({opts}): only QEMU is handled here",
+                                 hint="drop -t or write -t QEMU")
+        elif w == "-a":
+            raise UsageError(f"per-target actions (-a in ({opts})) are not supported",
+                             hint="give the action once with -a before the targets")
         else:
             raise UsageError(f"unsupported context option {w!r} in ({opts})",
                              hint="use -l USER, --transport T, --port N, --keyfile F, --no-verify, "
-                                  "--connect URI, --remote-cmd CMD, --ssh-command CMD")
+                                  "--connect URI, --remote-cmd CMD, --ssh-command CMD (ctys options "
+                                  "such as -d, -b, -c, -g, -z are accepted and ignored)")
         i += 1
     return replace(t, **kw)  # type: ignore[arg-type]
 
@@ -207,8 +224,24 @@ def _group_members(path: Path, depth: int, seen: Tuple[str, ...]) -> List[Target
     return members
 
 
+def _attach_contexts(parts: Sequence[str]) -> List[str]:
+    """ctys allows blanks between a host and its options (``host02 '(-d 1)'``): a part that
+    is only ``(...)`` belongs to the part before it."""
+    out: List[str] = []
+    for p in parts:
+        if p.startswith("(") and out and not out[-1].endswith(")"):
+            out[-1] += p
+        else:
+            out.append(p)
+    return out
+
+
 def _words(line: str) -> List[str]:
     """Split a target list on blanks/commas, keeping '(...)' groups (quotes removed)."""
+    return _attach_contexts(_split_words(line))
+
+
+def _split_words(line: str) -> List[str]:
     out, cur, depth = [], [], 0
     for ch in line:
         if ch in "'\"":
@@ -260,11 +293,10 @@ def parse_targets(words: Sequence[str], groups: Sequence[str] = ()) -> List[Targ
     # superposition, last wins: <member opts> <global opts> <opts given at the word>
     for g in groups:
         out.extend(apply_context(t, global_ctx) for t in expand_group(g))
-    for w in words:
-        for part in _words(w):
-            hostpart, ctx = _split_context(part)
-            for t in expand_word(hostpart):
-                out.append(apply_context(apply_context(t, global_ctx), ctx))
+    for part in _attach_contexts([p for w in words for p in _split_words(w)]):
+        hostpart, ctx = _split_context(part)
+        for t in expand_word(hostpart):
+            out.append(apply_context(apply_context(t, global_ctx), ctx))
     seen, uniq = set(), []
     for t in out:
         key = (t.host, t.user, t.port, t.transport, t.uri)

@@ -287,9 +287,10 @@ def _parse_ping(so: Subopt) -> PingSpec:
     vals = [v.strip() for v in so.values if v.strip() != ""] if so.values else []
     if len(vals) == 1 and vals[0].upper() in ("ON", "OFF"):
         return PingSpec(enabled=vals[0].upper() == "ON")
-    # '<cnt>%<sleep>' works as written (legacy needed '%%', a defect)
-    if len(vals) == 1 and " " in vals[0]:
-        vals = vals[0].split()
+    # '<cnt>%<sleep>' works as written (legacy needed '%%', a defect); the legacy
+    # workaround '<cnt>%%<sleep>' (one value '20%2') is still understood
+    if len(vals) == 1 and (" " in vals[0] or "%" in vals[0]):
+        vals = vals[0].replace("%", " ").split()
     if len(vals) != 2:
         raise UsageError(f"{so.key}:{so.arg}: Both are mandatory:<#cnt>+<sleep>",
                          hint=f"write {so.key}:ON, {so.key}:OFF or {so.key}:<count>%<sleep>")
@@ -297,6 +298,24 @@ def _parse_ping(so: Subopt) -> PingSpec:
         raise UsageError(f"{so.key}:{so.arg}: Non-Numeric count or sleep",
                          hint=f"write {so.key}:<count>%<sleep> with integers")
     return PingSpec(True, int(vals[0]), int(vals[1]))
+
+
+def _bootmode(spec: "CreateSpec", so: Subopt) -> None:
+    """BOOTMODE:<mode>[%<path>], plus the modes only the ctys manual lists (ctys-cli.md §2.2):
+    ``ISO%<iso>`` = ``CD%<iso>``, ``INSTALL[%<src>]`` = ``INSTMODE:DEFAULT[%<src>]`` (conf
+    defaults for the rest), ``KERNEL%<img>[%<initrd>[%<append>]]`` = ``KERNEL:<img>...``."""
+    raw = _pct(so)
+    mode, sep, rest = raw.partition("%")
+    m = mode.strip().upper()
+    if m == "ISO":
+        spec.bootmode = "CD" + sep + rest
+    elif m == "INSTALL":
+        spec.instmode = "DEFAULT" + (sep + rest if rest.strip() else "")
+    elif m == "KERNEL" and rest.strip():
+        spec.bootmode = "KERNEL"
+        spec.kernel = rest
+    else:
+        spec.bootmode = raw
 
 
 @dataclass
@@ -358,7 +377,7 @@ def parse_create(text: str) -> CreateSpec:
             spec.console = _need_arg(so)
         elif k == "BOOTMODE":
             _need_arg(so)
-            spec.bootmode = _pct(so)
+            _bootmode(spec, so)
         elif k == "INSTMODE":
             spec.instmode = "" if so.is_flag else _pct(so)
         elif k == "KERNEL":
@@ -577,7 +596,8 @@ for _i, _ks in ((1, "PM HOST"), (2, "TYPE ST STYPE"), (3, "LABEL L"), (4, "ID PA
     for _k in _ks.split():
         LIST_KEYS[_k] = _i
 
-_TAB_TCP_DEFAULT = (18, 17, 8, 17, 9, 5, 1, 10, 10)
+_TAB_TCP_DEFAULT = (18, 17, 8, 17, 9, 5, 1, 10, 10)   # in column order (IF third)
+_TAB_TCP_POS = {1: 0, 2: 1, 3: 3, 4: 4, 5: 5, 6: 6, 7: 7, 8: 8, 16: 2}  # TAB_TCP:<w..> position -> column
 _VSTATES = {"ACTIVE", "ENABLED", "DISABLED", "BACKUP", "TEMPLATE", "TESTDUMMY", "IGNORE", "EMPTY",
             "PRESENT", "ALL", "CUSTOM"}
 
@@ -585,7 +605,24 @@ _VSTATES = {"ACTIVE", "ENABLED", "DISABLED", "BACKUP", "TEMPLATE", "TESTDUMMY", 
 MAX_COLUMN_WIDTH = 1000
 
 
-def _parse_tab_gen(so: Subopt, nfields: int) -> List[TabColumn]:
+_SITE_ALIASES = {"SERVER": "SERVER", "S": "SERVER", "CLIENT": "CLIENT", "CLIENTS": "CLIENT",
+                 "C": "CLIENT", "TUNNEL": "TUNNEL", "BOTH": "BOTH", "B": "BOTH"}
+
+
+def tab_tcp_columns(widths: Sequence[int] = _TAB_TCP_DEFAULT, with_id: bool = False) -> List[TabColumn]:
+    """The fixed LIST table TAB_TCP; ``with_id`` shows the ID (right part kept) instead of
+    the label, as ``TAB_TCP,ID`` and the default LIST do."""
+    w = list(widths)
+    third = TabColumn(4, "id", w[3], "L") if with_id else TabColumn(3, "label", w[3])
+    return [TabColumn(1, "TCP-container", w[0]), TabColumn(7, "TCP-guest", w[1]),
+            TabColumn(16, "IF", w[2]), third, TabColumn(2, "stype", w[4]),
+            TabColumn(21, "accel", w[5]), TabColumn(14, "c", w[6]), TabColumn(12, "user", w[7]),
+            TabColumn(13, "group", w[8])]
+
+
+def _parse_tab_gen(so: Subopt, nfields: int, keys: Optional[Dict[str, int]] = None) -> List[TabColumn]:
+    """``<field>_<title>_<width>[_L|_B]`` columns; ``<field>`` is the canonical index or a
+    field key (``LABEL``, ``uuid``...), title and width are optional."""
     cols = []
     for spec in so.values:
         spec = spec.strip()
@@ -593,8 +630,14 @@ def _parse_tab_gen(so: Subopt, nfields: int) -> List[TabColumn]:
             continue
         parts = spec.split("_")
         try:
-            idx = int(parts[0])
-            title = parts[1] if len(parts) > 1 and parts[1] else str(idx)
+            head = parts[0].strip()
+            if keys and head.upper() in keys:
+                idx = keys[head.upper()]
+                default_title = head.upper()
+            else:
+                idx = int(head)
+                default_title = str(idx)
+            title = parts[1] if len(parts) > 1 and parts[1] else default_title
             width = int(parts[2]) if len(parts) > 2 and parts[2] else 0
         except ValueError:
             raise UsageError(f"{so.key}: bad column {spec!r}",
@@ -620,6 +663,7 @@ def parse_collector(text: str, action: str) -> CollectorSpec:
     keys = LIST_KEYS if action == "LIST" else ENUM_KEYS
     nfields = 22 if action == "LIST" else 47
     spec = CollectorSpec()
+    tab_tcp = False
     sites: List[str] = []
     sel: List[int] = []
     for so in split_subopts(text or ""):
@@ -646,9 +690,11 @@ def parse_collector(text: str, action: str) -> CollectorSpec:
             spec.ip = True
         elif k in ("DNS", "D"):
             spec.dns = True
-        elif k in ("SERVER", "CLIENT", "TUNNEL", "BOTH") and action == "LIST":
-            if k not in sites:
-                sites.append(k)
+        elif k in _SITE_ALIASES and action == "LIST":
+            if not so.is_flag:
+                raise UsageError(f"{k} takes no argument: {so.raw!r}", hint=f"write just {k}")
+            if _SITE_ALIASES[k] not in sites:
+                sites.append(_SITE_ALIASES[k])
         elif k == "PKG":
             vals = tuple(v.strip().upper() for v in so.values if v.strip())
             if not vals:
@@ -675,21 +721,21 @@ def parse_collector(text: str, action: str) -> CollectorSpec:
                 if v.strip():
                     if not v.strip().isdigit():
                         raise UsageError(f"TAB_TCP:{so.arg}: widths must be numbers",
-                                         hint="TAB_TCP[:w1%w2%...]")
+                                         hint="TAB_TCP[:w1%w2%...] (container, guest, label, stype, accel, c, user, group)")
                     if int(v) > MAX_COLUMN_WIDTH:
                         raise UsageError(f"TAB_TCP:{so.arg}: width {int(v)} out of range",
                                          hint=f"use widths 0..{MAX_COLUMN_WIDTH}")
-                    if i < len(widths):
-                        widths[i] = int(v)
-            spec.table = [TabColumn(1, "TCP-container", widths[0]), TabColumn(7, "TCP-guest", widths[1]),
-                          TabColumn(16, "IF", widths[2]), TabColumn(3, "label", widths[3]),
-                          TabColumn(2, "stype", widths[4]), TabColumn(21, "accel", widths[5]),
-                          TabColumn(14, "c", widths[6]), TabColumn(12, "user", widths[7]),
-                          TabColumn(13, "group", widths[8])]
+                    # ctys positions: 1 container, 2 guest, 3 label, 4 stype, 5 accel, 6 c,
+                    # 7 user, 8 group; the IF column reads position 16
+                    if i + 1 in _TAB_TCP_POS:
+                        widths[_TAB_TCP_POS[i + 1]] = int(v)
+            spec.table = tab_tcp_columns(widths)
+            tab_tcp = True
         elif k in ("TAB_GEN", "TAB") or (k == "TAB_GEN"):
             if so.is_flag:
                 raise UsageError(f"{k} needs a column list", hint="e.g. TAB_GEN:3_label_20%4_id_40_L")
-            spec.table = _parse_tab_gen(so, nfields)
+            spec.table = _parse_tab_gen(so, nfields, keys)
+            tab_tcp = False
         elif k in ("SPEC_GEN", "SPEC", "REC_GEN", "REC", "XML_GEN", "XML"):
             raise UsageError(f"{k} output is not supported",
                              hint="use MACHINE/TERSE records, TAB_GEN tables, or --format json")
@@ -721,4 +767,6 @@ def parse_collector(text: str, action: str) -> CollectorSpec:
                          hint="give one site filter")
     spec.site = sites[0] if sites else "BOTH"
     spec.fields = sorted(set(sel))  # output columns are always in canonical order
+    if tab_tcp and 4 in spec.fields:    # TAB_TCP,ID: the label column shows the ID instead
+        spec.table = [TabColumn(4, "id", c.width, "L") if c.index == 3 else c for c in spec.table]
     return spec

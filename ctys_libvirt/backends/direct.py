@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -304,9 +305,14 @@ class DirectBackend:
             display = None
             if plan.console is ConsoleType.VNC:
                 display = plan.vnc_display if plan.vnc_display is not None else self._pick_display()
+            serial_log = getattr(options, "serial_log", None)
             res = build_argv_result(plan, probe, runtime=rt, daemonize=True, strict=options.strict,
-                                    network=self.network, vnc_display=display, incoming=incoming)
+                                    network=self.network, vnc_display=display, incoming=incoming,
+                                    serial_log=serial_log)
             messages += res.warnings
+            if serial_log and plan.console.is_serial:
+                messages.append(f"--serial-log {serial_log} not used: CONSOLE {plan.console.value} "
+                                f"puts the serial line on {res.serial}")
             # CLI0: QEMU's serial socket drops output while no client is connected, so start
             # paused (-S) and let the console continue it once attached (RESUME).
             hold = plan.console is ConsoleType.CLI0 and incoming is None
@@ -447,8 +453,15 @@ class DirectBackend:
                     raise BackendError(f"{name}: SUSPEND needs QEMU 0.10 or newer (migrate to a file "
                                        f"and -incoming); this is QEMU {v.meta.get('qemu_version')}",
                                        hint="use PAUSE, or POWEROFF")
+                # migrate_to_file writes through QEMU's "exec:cat > PATH" (a /bin/sh command
+                # line): quote the path, whose runtime base may hold blanks, '$', quotes...
+                target = shlex.quote(str(v.rt.vmstate))
+                if mon.kind != "qmp" and ('"' in target or "\\" in target):
+                    raise BackendError(f"{name}: SUSPEND cannot name {v.rt.vmstate} in an HMP "
+                                       "migrate command (it holds '\"' or '\\')",
+                                       hint="use a runtime dir without them ($CTYS_RUNTIME_DIR)")
                 mon.stop()
-                mon.migrate_to_file(str(v.rt.vmstate), timeout)
+                mon.migrate_to_file(target, timeout)
                 mon.quit()
                 wait_gone(v.pid, STEP_WAIT) or self._signal(v.pid, signal.SIGKILL)
                 self._clean(v.rt, keep_state=True)
@@ -535,7 +548,8 @@ class DirectBackend:
                                hint="start it afresh with create")
         state_file = v.rt.dir / "vmstate.resume"
         os.replace(v.rt.vmstate, state_file)
-        argv = argv + ["-incoming", f"exec:cat {state_file}"]
+        # exec: runs through /bin/sh: quote the runtime dir (its base may hold anything)
+        argv = argv + ["-incoming", f"exec:cat {shlex.quote(str(state_file))}"]
         lock_fd = os.open(v.rt.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -616,6 +630,8 @@ class DirectBackend:
         if m.get("hyperrel"):
             info.extra["hyperrelrun"] = str(m["hyperrel"])
         info.extra["runtime_dir"] = str(v.rt.dir)
+        if m.get("serial"):
+            info.extra["serial"] = str(m["serial"])   # socket, or the log it writes to
         return info
 
     def list(self, include_inactive: bool = True) -> List[DomainInfo]:

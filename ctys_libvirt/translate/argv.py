@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from ctys_libvirt.errors import BackendError, UsageError
+from ctys_libvirt.errors import BackendError, ConfError, UsageError
 from ctys_libvirt.model import ConsoleType
 from ctys_libvirt.qemu.lint import lint_findings
 from ctys_libvirt.qemu.probe import QemuProbe
@@ -52,6 +52,23 @@ class ArgvResult:
 def _esc(path: str) -> str:
     """QEMU option values: a comma is written as two commas."""
     return str(path).replace(",", ",,")
+
+
+def _initrd(plan: MachinePlan, probe: QemuProbe) -> str:
+    """-initrd is taken as is, except by QEMU's multiboot loader: it splits the value into
+    modules at ',' (',,' is a literal comma since get_opt_value parses it) and treats text
+    after a blank as the module's command line, which no escape avoids."""
+    path = str(plan.kernel.initrd)
+    if not plan.kernel_multiboot or (" " not in path and "," not in path):
+        return path
+    if " " in path or probe.version < (1, 0, 0):
+        raise ConfError(
+            f"{plan.name}: multiboot module {path} has a {'blank' if ' ' in path else 'comma'} in "
+            f"its path, which QEMU {probe.version_text}'s multiboot loader splits on "
+            "(',' separates modules, a blank starts the module's command line)",
+            hint="move or symlink the module to a path without blanks"
+                 + (" and commas" if probe.version < (1, 0, 0) else ""))
+    return _esc(path)
 
 
 def is_modern(probe: QemuProbe) -> bool:
@@ -193,8 +210,11 @@ def _nic(plan: MachinePlan, probe: QemuProbe, modern: bool, network: str, out: L
 
 def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[RuntimeDirs] = None,
                       daemonize: bool = True, strict: bool = False, network: str = "user",
-                      vnc_display: Optional[int] = None, incoming: Optional[str] = None) -> ArgvResult:
-    """The full argv plus what the backend needs to know about it."""
+                      vnc_display: Optional[int] = None, incoming: Optional[str] = None,
+                      serial_log: Optional[str] = None) -> ArgvResult:
+    """The full argv plus what the backend needs to know about it.  ``serial_log``: where a
+    headless/VNC/SDL guest's serial goes instead of the runtime dir's serial.log (the
+    serial consoles keep their socket)."""
     rt = runtime or RuntimeDirs.for_label(plan.name)
     warn: List[str] = list(plan.warnings)
     modern = is_modern(probe)
@@ -242,7 +262,7 @@ def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[
     if plan.kernel:
         a += ["-kernel", str(plan.kernel.kernel)]
         if plan.kernel.initrd:
-            a += ["-initrd", str(plan.kernel.initrd)]
+            a += ["-initrd", _initrd(plan, probe)]
         if plan.kernel.append:
             a += ["-append", plan.kernel.append]
     # console
@@ -274,13 +294,14 @@ def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[
         serial = "stdio"
     elif console.is_serial:
         serial = str(rt.serial_sock)
-        a += ["-serial", f"unix:{serial},{sock}"]
+        a += ["-serial", f"unix:{_esc(serial)},{sock}"]
     else:
-        serial = str(rt.serial_log)
+        # file: takes the rest of the value as the path, verbatim (no ',,' escaping)
+        serial = str(serial_log or rt.serial_log)
         a += ["-serial", f"file:{serial}"]
     use_qmp = probe.has("-qmp") and probe.version >= (0, 13, 0)
     mon = str(rt.qmp if use_qmp else rt.monitor)
-    a += ["-qmp" if use_qmp else "-monitor", f"unix:{mon},{sock}"]
+    a += ["-qmp" if use_qmp else "-monitor", f"unix:{_esc(mon)},{sock}"]
     a += ["-pidfile", str(rt.pidfile)]
     if daemonize and not foreground_cli0:
         a.append("-daemonize")

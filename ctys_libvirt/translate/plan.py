@@ -154,6 +154,7 @@ class MachinePlan:
     conf_sha256: str
     keys: Tuple[Tuple[str, str], ...]  # '#@#' keys in file order
     request: BootRequest
+    kernel_multiboot: bool = False     # QEMU loads the kernel as multiboot (see multiboot_kernel)
 
     @property
     def uuid_dashed(self) -> str:
@@ -477,6 +478,31 @@ def _kernel(vm: VmConfig, req_kernel: Optional[str], required: bool) -> Optional
                       append=append)
 
 
+_MB_MAGIC = 0x1BADB002
+
+
+def multiboot_kernel(path) -> bool:
+    """True when QEMU's x86 loader takes ``path`` as a multiboot kernel: no Linux boot
+    header (``HdrS`` at 0x202) and a multiboot header (magic, flags, checksum summing to 0)
+    on a 4-byte boundary in the first 8 KiB.  QEMU parses ``-initrd`` of such a kernel as a
+    module list: ``,`` separates modules (``,,`` is a literal comma) and text after a blank
+    is the module's command line, so module paths need care (translate.xml / translate.argv)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except OSError:
+        return False
+    if head[0x202:0x206] == b"HdrS":
+        return False
+    for i in range(0, len(head) - 47, 4):   # QEMU's own bound: 8192 - 48
+        if int.from_bytes(head[i:i + 4], "little") == _MB_MAGIC:
+            flags = int.from_bytes(head[i + 4:i + 8], "little")
+            check = int.from_bytes(head[i + 8:i + 12], "little")
+            if (_MB_MAGIC + flags + check) & 0xFFFFFFFF == 0:
+                return True
+    return False
+
+
 def _boot_media(slots: _Slots, vm: VmConfig, mode: BootMode, path: Optional[str]) -> bool:
     """Attach the medium of a normal boot; returns True when the NIC boots first."""
     p = _abs(vm, path) if path else None
@@ -703,4 +729,5 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
         conf_sha256=vm.sha256,
         keys=tuple(vm.keys.items()),
         request=req,
+        kernel_multiboot=kernel is not None and multiboot_kernel(kernel.kernel),
     )

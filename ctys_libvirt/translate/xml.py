@@ -262,6 +262,15 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
         val(_clean(kernel.kernel, "KERNELIMAGE"))
         op(_UP_OP)
         if kernel.initrd is not None:
+            if plan.kernel_multiboot and (" " in str(kernel.initrd) or "," in str(kernel.initrd)):
+                # libvirt hands -initrd to QEMU as is; QEMU's multiboot loader splits it
+                raise ConfError(
+                    f"{plan.name}: multiboot module {kernel.initrd} has a "
+                    f"{'blank' if ' ' in str(kernel.initrd) else 'comma'} in its path, which QEMU's "
+                    "multiboot loader splits on (',' separates modules, a blank starts the module's "
+                    "command line)",
+                    hint="move or symlink the module to a path without blanks and commas"
+                         + ("" if " " in str(kernel.initrd) else ", or use --backend direct (it escapes commas)"))
             op((_NEW, "initrd", (), None))
             op(_TEXT_OP)
             val(_clean(kernel.initrd, "INITRDIMAGE"))

@@ -55,8 +55,9 @@ def test_local_target_uses_local_uri():
 
 
 def test_bad_context_option():
-    with pytest.raises(UsageError, match="unsupported context option '-d'"):
-        parse_target("h(-d 3)")
+    # (-d 3) is a valid ctys context (accepted and ignored, see test_ctys_spec_audit.py)
+    with pytest.raises(UsageError, match="unsupported context option '-q'"):
+        parse_target("h(-q 3)")
 
 
 def test_unbalanced_parenthesis():
