@@ -453,15 +453,9 @@ class DirectBackend:
                     raise BackendError(f"{name}: SUSPEND needs QEMU 0.10 or newer (migrate to a file "
                                        f"and -incoming); this is QEMU {v.meta.get('qemu_version')}",
                                        hint="use PAUSE, or POWEROFF")
-                # migrate_to_file writes through QEMU's "exec:cat > PATH" (a /bin/sh command
-                # line): quote the path, whose runtime base may hold blanks, '$', quotes...
-                target = shlex.quote(str(v.rt.vmstate))
-                if mon.kind != "qmp" and ('"' in target or "\\" in target):
-                    raise BackendError(f"{name}: SUSPEND cannot name {v.rt.vmstate} in an HMP "
-                                       "migrate command (it holds '\"' or '\\')",
-                                       hint="use a runtime dir without them ($CTYS_RUNTIME_DIR)")
+                mon.file_uri(str(v.rt.vmstate))     # a path it cannot name: fail while running
                 mon.stop()
-                mon.migrate_to_file(target, timeout)
+                mon.migrate_to_file(str(v.rt.vmstate), timeout)
                 mon.quit()
                 wait_gone(v.pid, STEP_WAIT) or self._signal(v.pid, signal.SIGKILL)
                 self._clean(v.rt, keep_state=True)

@@ -7,6 +7,7 @@ signals.  Replies are read (legacy ctys wrote blindly and unlinked the socket)."
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 import time
 from typing import Any, Dict, Optional
@@ -200,9 +201,21 @@ class Monitor:
     def status(self) -> str:
         return self.client.status()
 
+    def file_uri(self, path: str) -> str:
+        """The ``exec:cat > FILE`` migration URI for ``path``.  It is a /bin/sh command line,
+        so the path is shell-quoted (a runtime base may hold blanks, '$', quotes); HMP takes
+        the URI inside double quotes, where a '"' or '\\' cannot be said.  Call it before
+        stopping the guest, so a path that cannot be named leaves the VM running."""
+        target = shlex.quote(path)
+        if self.client.kind != "qmp" and ('"' in target or "\\" in target):
+            raise BackendError(f"SUSPEND cannot name {path} in an HMP migrate command "
+                               "(it holds '\"' or '\\')",
+                               hint="use a runtime dir without them ($CTYS_RUNTIME_DIR)")
+        return f"exec:cat > {target}"
+
     def migrate_to_file(self, path: str, timeout: float = 60.0) -> None:
-        """Save the VM state with ``migrate "exec:cat > FILE"`` and wait for it."""
-        uri = f"exec:cat > {path}"
+        """Save the VM state to ``path`` through ``migrate "exec:cat > FILE"`` and wait."""
+        uri = self.file_uri(path)
         if self.client.kind == "qmp":
             self.client.execute("migrate", {"uri": uri})
             deadline = time.monotonic() + timeout

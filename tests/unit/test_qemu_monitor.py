@@ -111,3 +111,18 @@ def test_qmp_error_reply_and_silent_monitor(sockdir):
         q.execute("query-status")
     q.close()
     srv.close()
+
+
+def test_state_file_uri_is_shell_quoted_and_hmp_limits_are_checked():
+    """exec:cat > FILE is a /bin/sh command line; HMP carries it inside double quotes."""
+    from types import SimpleNamespace
+
+    from ctys_libvirt.qemu.monitor import Monitor
+
+    qmp = Monitor(SimpleNamespace(kind="qmp"))
+    hmp = Monitor(SimpleNamespace(kind="hmp"))
+    odd = "/run/x y/$a'b/vmstate"
+    assert qmp.file_uri(odd) == "exec:cat > '/run/x y/$a'\"'\"'b/vmstate'"
+    with pytest.raises(BackendError, match="cannot name"):
+        hmp.file_uri(odd)                       # the quote needs a '"' inside HMP's "..."
+    assert hmp.file_uri("/run/x y/$a/vmstate") == "exec:cat > '/run/x y/$a/vmstate'"
