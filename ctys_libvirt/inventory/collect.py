@@ -42,10 +42,14 @@ class EnumerateResult:
 
 
 def vmstate_filter(matchvstat: Sequence[str]):
-    """MATCHVSTAT list -> predicate on field 19 (default ACTIVE|DISABLED|empty)."""
-    words = [w.upper() for w in (matchvstat or DEFAULT_VSTATES)]
-    if "PRESENT" in words or ("ALL" in words and len(words) == 1):
+    """MATCHVSTAT list -> predicate on field 19 (default ACTIVE|DISABLED|empty).  ALL only
+    lifts the hypervisor-availability filter (ctys-cli.md), which we never apply, so on its
+    own it keeps the default states; PRESENT is every state."""
+    words = [w.upper() for w in matchvstat or ()]
+    if "PRESENT" in words:
         return lambda v: True
+    if not [w for w in words if w not in ("ALL", "CUSTOM")]:
+        words = list(DEFAULT_VSTATES)
     allowed = set()
     for w in words:
         if w == "EMPTY":

@@ -383,3 +383,16 @@ def test_enumerate_cli_missing_base_path_is_not_found(tmp_path):
     assert r.stderr.strip().splitlines() == [
         f"ctys-libvirt: error: base path {tmp_path / 'nope'} does not exist "
         "(give existing directories (or .ctys files) to scan)"]
+
+
+def test_matchvstat_all_lifts_availability_not_the_state_filter():
+    """ctys-cli.md: ALL ignores hypervisor availability (as ctys-vdbgen's
+    'matchvstat:all%active%disabled%empty' shows, it names no states); PRESENT is any."""
+    from ctys_libvirt.inventory.collect import vmstate_filter
+
+    states = ["ACTIVE", "DISABLED", "", "BACKUP", "TEMPLATE"]
+    assert [s for s in states if vmstate_filter(["ALL"])(s)] == ["ACTIVE", "DISABLED", ""]
+    assert [s for s in states if vmstate_filter([])(s)] == ["ACTIVE", "DISABLED", ""]
+    assert [s for s in states if vmstate_filter(["all", "backup"])(s)] == ["BACKUP"]
+    assert [s for s in states if vmstate_filter(["PRESENT"])(s)] == states
+    assert [s for s in states if vmstate_filter(["ENABLED", "EMPTY"])(s)] == ["ACTIVE", ""]
