@@ -123,6 +123,10 @@ class _Src:
         msg = message or f"unsupported shell construct: {construct}"
         return ConfError(msg, path=self.path, line=line, col=col, construct=construct, hint=hint)
 
+    def tilde_error(self, pos: int) -> ConfError:
+        """bash puts a home directory where the word has an unquoted ~ (see _tilde)."""
+        return self.error(pos, "tilde expansion ~", hint="write the absolute path (or quote the ~)")
+
 
 class Lexer:
     """Turns the text into a flat token list: (kind, value, pos)."""
@@ -419,15 +423,13 @@ class Lexer:
                         raise self.src.error(start, "'&' in ${X/pattern/replacement}",
                                              hint="quote it ('&') or use a variable")
             if _tilde(pat, False) or _tilde(rep, False):
-                raise self.src.error(start, "tilde expansion ~",
-                                     hint="write the absolute path (or quote the ~)")
+                raise self.src.tilde_error(start)
             arg: object = (pat, rep)
         else:
             arg, k = self._arg(k, quoted and op[0] not in "#%", False)
             if (not quoted or op[0] in "#%") and _tilde(arg, False):
                 # bash expands this ~ to a home directory (not in "${X:-~}"); the reader has none
-                raise self.src.error(start, "tilde expansion ~",
-                                     hint="write the absolute path (or quote the ~)")
+                raise self.src.tilde_error(start)
         if k >= n:
             raise self.src.error(start, "unterminated ${", "unterminated '${'",
                                  hint="close it with '}'")
@@ -612,8 +614,7 @@ class Parser:
                 # fast path: one assignment alone on its line (most of a conf)
                 nk, nv, _ = t[i + 1]
                 if nk == _NL or (nk == _O and nv == ";"):
-                    if _tilde(tok[1][2], True):
-                        self._no_tilde(tok)
+                    self._no_tilde(tok)
                     cmds.append((ASSIGN, tok[2], [tok[1]]))
                     self.i = i + 2
                     continue
@@ -693,16 +694,13 @@ class Parser:
         """bash expands an unquoted ~ at the start of a value or after ':' to a home
         directory; the reader has none."""
         if _tilde(tok[1][2], True):
-            name = tok[1][0]
-            raise self.src.error(tok[2] + len(name) + 1, "tilde expansion ~",
-                                 hint="write the absolute path (or quote the ~)")
+            raise self.src.tilde_error(tok[2] + len(tok[1][0]) + 1)   # at the value
 
     def _check_arg(self, word, pos: int, test: bool):
         """A word of [ ... ] (test) or of case: bash would tilde-expand it, and in a test
         also brace- and pathname-expand it (against the conf's directory)."""
         if _tilde(word, False):
-            raise self.src.error(pos, "tilde expansion ~",
-                                 hint="write the absolute path (or quote the ~)")
+            raise self.src.tilde_error(pos)
         if test:
             for p in word:
                 if p[0] == LIT and not p[2]:
