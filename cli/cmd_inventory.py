@@ -52,14 +52,8 @@ def enumerate(  # noqa: A001 - the ctys action name
 
         if fmt not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}", hint="use table, records or json")
-        import os
-
-        from ctys_libvirt.errors import NotFoundError
-
-        for p in () if hosts else paths or ():   # remote paths are the far side's business
-            if not os.path.exists(os.path.expanduser(p)):
-                raise NotFoundError(f"base path {p} does not exist",
-                                    hint="give existing directories (or .ctys files) to scan")
+        if not hosts:                            # remote paths are the far side's business
+            collect.require_bases(paths or (), hint="give existing directories (or .ctys files) to scan")
         dbpath = db or default_db_path()
         if import_enum or import_macmap or export_enum or export_macmap:
             with Store(dbpath) as st:

@@ -443,17 +443,12 @@ def do_enumerate(ctx: Ctx, sub: str) -> int:
         return 0
     bases = list(spec.basepaths) or ctx.args.bases
     targets = ctx.targets
-    if all(t.is_local for t in targets):
-        # as `ctys-libvirt enumerate`: a typo'd local base is an error, not an empty scan
-        from ctys_libvirt.errors import NotFoundError
+    from ctys_libvirt.inventory.collect import default_cache_dir, require_bases
 
-        for b in bases:
-            if not os.path.exists(os.path.expanduser(b)):
-                raise NotFoundError(f"base path {b} does not exist",
-                                    hint="give existing directories (or .ctys files) with B:<dir>")
+    if all(t.is_local for t in targets):     # as `ctys-libvirt enumerate`
+        require_bases(bases, hint="give existing directories (or .ctys files) with B:<dir>")
     if ctx.args.remote_cmd:
         targets = [dataclasses.replace(t, remote_cmd=t.remote_cmd or ctx.args.remote_cmd) for t in targets]
-    from ctys_libvirt.inventory.collect import default_cache_dir
 
     res = enumerate_hosts(targets, bases=bases, matchvstat=spec.matchvstat,
                           cache_dir=default_cache_dir())

@@ -61,6 +61,16 @@ def vmstate_filter(matchvstat: Sequence[str]):
     return lambda v: v.upper() in allowed
 
 
+def require_bases(bases: Sequence[PathLike], hint: str) -> None:
+    """Each local base path must exist: a typo'd one is 'not found' (exit 2), not an empty
+    scan (the scan itself only warns per base, so one bad base never aborts the others)."""
+    from ctys_libvirt.errors import NotFoundError
+
+    for b in bases:
+        if not os.path.exists(os.path.expanduser(str(b))):
+            raise NotFoundError(f"base path {b} does not exist", hint=hint)
+
+
 def default_jobs() -> int:
     try:
         n = len(os.sched_getaffinity(0))
