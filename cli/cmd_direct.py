@@ -63,13 +63,12 @@ def argv_cmd(
                            console=console if console is not None else (vm.default_console or None),
                            argsadd=argsadd or ())
         plan = resolve_plan(vm, req)
-        if qemu and qemu_version is not None:       # a real binary whose banner we cannot read
-            probe = find_qemu(explicit=qemu, arch=vm.arch, assume_version=qemu_version)
-        elif qemu_version is not None:
+        if qemu_version is not None and not qemu:   # a version without a binary
             probe = synthetic_probe(qemu_version, kvm_fork=kvm_fork, kqemu=kqemu,
                                     path=vm.startercall or "qemu")
-        else:
-            probe = find_qemu(explicit=qemu, startercall=None if qemu else vm.startercall, arch=vm.arch)
+        else:       # with --qemu, --qemu-version states the version its banner does not
+            probe = find_qemu(explicit=qemu, startercall=None if qemu else vm.startercall, arch=vm.arch,
+                              assume_version=qemu_version)
         rt = RuntimeDirs.for_label(plan.name, runtime_dir)
         display = plan.vnc_display
         if plan.console.value == "VNC" and display is None:
