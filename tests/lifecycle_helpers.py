@@ -3,6 +3,7 @@ hand-written domain XML, serial-marker waits, the CLI runner and domain cleanup.
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
@@ -107,6 +108,24 @@ def wait_marker(path: Path, marker: str, count: int = 1, timeout: float = 30.0) 
         time.sleep(0.02)
     raise AssertionError(f"marker {marker!r} x{count} (whole line) not in {path} after {timeout}s: "
                          f"{text[-300:]!r}")
+
+
+def read_until_marker(fd: int, dom, first_reset: float = 0.3, every: float = 4.0,
+                      timeout: float = 30.0, marker: bytes = b"CTYS-GUEST-OK\r\n") -> bytes:
+    """Read a console's output from ``fd`` until the guest's marker line; reset ``dom``
+    after ``first_reset`` s and again every ``every`` s meanwhile (the console stream may
+    open late on a loaded host, and a marker printed before it opened is gone).  Never
+    blocks on a read past ``timeout``."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    next_reset = time.monotonic() + first_reset
+    while marker not in buf and time.monotonic() < deadline:
+        if time.monotonic() >= next_reset:
+            dom.reset(0)
+            next_reset = time.monotonic() + every
+        if select.select([fd], [], [], 0.2)[0]:
+            buf += os.read(fd, 256)
+    return buf
 
 
 def domain_xml(name: str, uuid: str, image: Path, serial_log: Path, *, boot: str = "hd",

@@ -3,7 +3,6 @@ event-driven waits, console stream, LIST records, connection errors."""
 from __future__ import annotations
 
 import os
-import select
 import threading
 import time
 import uuid as uuidlib
@@ -15,7 +14,8 @@ from ctys_libvirt.backends.libvirt import LibvirtBackend, label_lock
 from ctys_libvirt.errors import AlreadyRunning, BackendError, LibvirtUnavailable, NotFoundError, NotRunning
 from ctys_libvirt.model import CancelMode, CreateOptions
 from ctys_libvirt.records import TITLES, list_record
-from lifecycle_helpers import BOGUS_URI, domain_xml, janitor, unique_label, wait_marker  # noqa: F401
+from lifecycle_helpers import (  # noqa: F401
+    BOGUS_URI, domain_xml, janitor, read_until_marker, unique_label, wait_marker)
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.qemu]
 
@@ -198,17 +198,7 @@ def test_console_stream_shows_guest_output_and_ctrl_bracket_detaches(backend, ja
     th = threading.Thread(target=lambda: out.setdefault(
         "r", console.attach(backend.conn, dom, rin, wout, timeout=20)))
     th.start()
-    buf = b""
-    deadline = time.monotonic() + 30
-    next_reset = time.monotonic() + 0.3
-    while b"CTYS-GUEST-OK\r\n" not in buf and time.monotonic() < deadline:
-        if time.monotonic() >= next_reset:
-            # the stream may open late on a loaded host: reset until a marker comes through
-            dom.reset(0)
-            next_reset = time.monotonic() + 4
-        if select.select([rout], [], [], 0.2)[0]:
-            buf += os.read(rout, 256)
-    assert b"CTYS-GUEST-OK\r\n" in buf
+    assert b"CTYS-GUEST-OK\r\n" in read_until_marker(rout, dom)
     os.write(win, b"\x1d")
     th.join(10)
     assert out["r"] == "detached"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
 import time
 import uuid as uuidlib
@@ -13,8 +12,8 @@ import libvirt
 import pytest
 
 from lifecycle_helpers import (  # noqa: F401
-    BOGUS_URI, CLI, assert_one_line_error, domain_xml, janitor, run_cli, unique_label,
-    wait_marker, write_conf)
+    BOGUS_URI, CLI, assert_one_line_error, domain_xml, janitor, read_until_marker, run_cli,
+    unique_label, wait_marker, write_conf)
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.qemu]
 
@@ -175,15 +174,8 @@ def test_console_cli_attach_and_detach(vmroot, media, janitor, libvirt_conn):
     try:
         first = proc.stderr.readline()          # printed once the console stream is open
         assert first.startswith(f"Connected to {n}".encode()), first
-        out = b""
-        deadline = time.monotonic() + 30
-        next_reset = time.monotonic()
-        while b"CTYS-GUEST-OK\r\n" not in out and time.monotonic() < deadline:
-            if time.monotonic() >= next_reset:
-                libvirt_conn.lookupByName(n).reset(0)   # the guest prints its marker again
-                next_reset = time.monotonic() + 5
-            if select.select([proc.stdout], [], [], 0.2)[0]:
-                out += os.read(proc.stdout.fileno(), 256)
+        out = read_until_marker(proc.stdout.fileno(), libvirt_conn.lookupByName(n),
+                                first_reset=0, every=5)   # the guest prints its marker again
         assert b"CTYS-GUEST-OK\r\n" in out
         proc.stdin.write(b"\x1d")
         proc.stdin.flush()
