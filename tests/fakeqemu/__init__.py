@@ -21,7 +21,7 @@ HELP_DIR = Path(__file__).resolve().parent / "help"
 VERSIONS = sorted(p.stem[len("qemu-"):] for p in HELP_DIR.glob("qemu-*.txt"))
 
 _SCRIPT = r'''#!__PYTHON__ -S
-import json, os, signal, socket, sys, threading, time, select
+import json, os, shlex, signal, socket, sys, threading, time, select
 HELP = __HELP__
 BEHAVIOUR = __BEHAVIOUR__
 LOG = __file__ + ".argv.jsonl"
@@ -145,14 +145,14 @@ def do(cmd, arg=""):
     elif cmd == "migrate":
         target = arg.strip().strip('"')
         if target.startswith("exec:cat > "):
-            with open(target[len("exec:cat > "):].strip(), "w") as f:
+            # as /bin/sh reads the exec: command line (the monitor shell-quotes the path)
+            with open(shlex.split(target[len("exec:cat > "):])[0], "w") as f:
                 f.write("FAKE-VMSTATE\n")
             state["status"] = "postmigrate"
     return ""
 
-def hmp(conn):
-    f = conn.makefile("rwb", buffering=0)
-    conn.sendall(b"QEMU 0.9.1 monitor - type 'help' for more information\r\n(qemu) ")
+def lines(conn):
+    """The monitor client's lines, until it hangs up."""
     buf = b""
     while True:
         ch = conn.recv(4096)
@@ -161,29 +161,26 @@ def hmp(conn):
         buf += ch
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
-            text = line.decode().strip()
-            conn.sendall(line + b"\r\n")
-            cmd, _, arg = text.partition(" ")
-            if cmd == "info" and arg == "status":
-                conn.sendall(("VM status: %s\r\n" % state["status"]).encode())
-            elif cmd:
-                if do(cmd, arg) == "QUIT":
-                    conn.close()
-                    finish(0)
-            conn.sendall(b"(qemu) ")
+            yield line
+
+def hmp(conn):
+    conn.sendall(b"QEMU 0.9.1 monitor - type 'help' for more information\r\n(qemu) ")
+    for line in lines(conn):
+        text = line.decode().strip()
+        conn.sendall(line + b"\r\n")
+        cmd, _, arg = text.partition(" ")
+        if cmd == "info" and arg == "status":
+            conn.sendall(("VM status: %s\r\n" % state["status"]).encode())
+        elif cmd:
+            if do(cmd, arg) == "QUIT":
+                conn.close()
+                finish(0)
+        conn.sendall(b"(qemu) ")
 
 def qmp(conn):
     conn.sendall(b'{"QMP": {"version": {"qemu": {"micro": 0, "minor": 12, "major": 0}, "package": ""}, "capabilities": []}}\r\n')
-    buf = b""
-    while True:
-        ch = conn.recv(4096)
-        if not ch:
-            return
-        buf += ch
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            if not line.strip():
-                continue
+    for line in lines(conn):
+        if line.strip():
             req = json.loads(line)
             ex = req.get("execute")
             args = req.get("arguments", {})
