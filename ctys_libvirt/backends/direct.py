@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ctys_libvirt import images
 from ctys_libvirt.errors import AlreadyRunning, BackendError, CtysTimeout, NotRunning, UsageError
 from ctys_libvirt.model import (
     BootRequest,
@@ -264,6 +263,7 @@ class DirectBackend:
 
     def create(self, vm: VmConfig, request: BootRequest, options: Optional[CreateOptions] = None,
                *, incoming: Optional[str] = None) -> CreateResult:
+        from ctys_libvirt import images      # qemu-img work: not on list/cancel paths
         from ctys_libvirt.translate.argv import build_argv_result
         from ctys_libvirt.translate.plan import resolve_plan
 

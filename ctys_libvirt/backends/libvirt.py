@@ -20,7 +20,6 @@ from typing import Dict, Iterator, List, Optional
 
 import libvirt
 
-from ctys_libvirt import images
 from ctys_libvirt.backends.select import default_uri  # noqa: F401  (re-exported)
 from ctys_libvirt.backends import libvirt_domxml as domxml
 from ctys_libvirt.backends.libvirt_events import LifecycleWatcher, ensure_event_loop
@@ -412,6 +411,8 @@ class LibvirtBackend:
                           warnings: List[str], options: CreateOptions, console: str,
                           create_target=None, is_install: bool = False) -> CreateResult:
         """The CREATE sequence for already generated XML (the caller holds the label lock)."""
+        from ctys_libvirt import images      # qemu-img work: not on list/cancel paths
+
         label = name
         existing = self._check_clash(name, uuid)
         if existing is not None and self.is_active(existing):
@@ -476,6 +477,8 @@ class LibvirtBackend:
     def _prepare_install_target(target) -> Optional[str]:
         """STAGE INIT: create a missing install target with qemu-img (never touching one).
         ``target`` is the plan's TargetCreation (path, format, size, mode)."""
+        from ctys_libvirt import images
+
         if target is None:
             return None
         created = images.ensure_install_target(
