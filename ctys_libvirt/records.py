@@ -28,16 +28,16 @@ CANCEL consumes::
     22 arch         guest architecture from ``<os><type arch=>``
 
 Fields without a value are empty strings; backslash, ``;``, CR and newline inside a value
-are backslash-escaped exactly as in ENUMERATE records (``inventory.record.escape``), so
+are backslash-escaped (``escape``; ENUMERATE records use the same), so
 a record always splits into exactly 22 fields and the values can be read back.  ``plugin_order`` gives the raw
 plugin form (host;label;id;uuid;mac;disp;cport;sport;pid;uid;gid;type;site;tcp;jid;
 ifn;res1;cstrg;exep;hrx;acc;arch)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import List
 
-from ctys_libvirt.inventory.record import escape
 from ctys_libvirt.model import DomainInfo
 
 TITLES = (
@@ -88,6 +88,24 @@ class ListRecord:
 
 
 _NAMES = tuple(f.name for f in fields(ListRecord))  # canonical order, computed once
+
+
+def escape(value: str) -> str:
+    # \r too: a bare CR inside a value would end the record for CRLF-aware readers
+    if "\\" in value or ";" in value or "\n" in value or "\r" in value:
+        value = (value.replace("\\", "\\\\").replace(";", "\\;").replace("\n", "\\n")
+                 .replace("\r", "\\r"))
+    return value
+
+
+_UNESC = re.compile(r"\\(.)", re.S)
+_UNESC_MAP = {"n": "\n", "r": "\r"}
+
+
+def unescape(value: str) -> str:
+    if "\\" not in value:
+        return value
+    return _UNESC.sub(lambda m: _UNESC_MAP.get(m.group(1), m.group(1)), value)
 
 
 def _clean(value) -> str:

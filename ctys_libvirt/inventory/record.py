@@ -18,6 +18,8 @@ import socket
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ctys_libvirt.inventory.scan import ConfHeader, last_word
+# one escaping for LIST and ENUMERATE records, kept in the light module the LIST path loads
+from ctys_libvirt.records import escape, unescape  # noqa: F401  (re-exported)
 
 NFIELDS = 47
 
@@ -58,28 +60,6 @@ F_VMSTATE = 19
 
 DEFAULT_HOSTS = "VNC"
 DEFAULT_CONSOLE = "VNC"
-
-
-# ---------------------------------------------------------------------------
-# escaping
-# ---------------------------------------------------------------------------
-
-def escape(value: str) -> str:
-    # \r too: a bare CR inside a value would end the record for CRLF-aware readers
-    if "\\" in value or ";" in value or "\n" in value or "\r" in value:
-        value = (value.replace("\\", "\\\\").replace(";", "\\;").replace("\n", "\\n")
-                 .replace("\r", "\\r"))
-    return value
-
-
-_UNESC = re.compile(r"\\(.)", re.S)
-_UNESC_MAP = {"n": "\n", "r": "\r"}
-
-
-def unescape(value: str) -> str:
-    if "\\" not in value:
-        return value
-    return _UNESC.sub(lambda m: _UNESC_MAP.get(m.group(1), m.group(1)), value)
 
 
 def join_record(fields: Sequence[str]) -> str:
