@@ -208,6 +208,9 @@ def create(
         _check_backend(backend)     # usage errors before any conf is looked up
         if timeout < 0:
             raise UsageError(f"--timeout {timeout:g} is negative", hint="use seconds >= 0")
+        if qemu_version is not None and not qemu:
+            raise UsageError("--qemu-version needs --qemu PATH (the binary whose banner it states)",
+                             hint="add --qemu /path/to/qemu")
         from ctys_libvirt.model import ConsoleType
         from ctys_libvirt.translate.request import make_request
 

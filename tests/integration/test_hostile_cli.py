@@ -327,6 +327,7 @@ def test_non_utf8_file_names(home, env):
     (["list", "--format", "xml"], "--format"), (["cancel", "x", "--mode", "HIBERNATE"], "HIBERNATE"),
     (["cancel", "x", "--timeout", "abc"], "--timeout"), (["create", "x", "--backend", "warp"], "warp"),
     (["create", "x", "--timeout", "-1"], "--timeout"),   # regression: started the VM anyway
+    (["create", "x", "--qemu-version", "0.12.5"], "--qemu PATH"),   # was ignored under libvirt
 ])
 def test_unknown_options_and_commands(env, args, needle):
     one_error(run("ctys-libvirt", *args, env=env), 1, needle)
