@@ -25,7 +25,7 @@ from ctys_libvirt.model import BootRequest, CancelMode, ConsoleType, CreateOptio
 from ctys_libvirt.qemu.probe import probe  # noqa: E402
 
 QEMU = "/usr/bin/qemu-system-x86_64"
-GUEST = REPO.parent / "shared" / "guests" / "hello.img"
+GUEST = REPO / "examples" / "guests" / "hello.img"
 
 
 def _vm(d: Path) -> VmConfig:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO.parent / "shared" / "examples" / "confs" / "debian5" / "debian5.ctys"
+EXAMPLE = REPO / "tests" / "data" / "legacy" / "examples" / "confs" / "debian5" / "debian5.ctys"
 
 
 def conf_text(template: str, i: int) -> str:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("CTYS_SHARED", REPO.parent / "shared"))
+SHARED = REPO / "tests" / "data" / "legacy"   # in-repo copies of the legacy example trees
 LABELS = ("debian5", "centos55", "kvmkern")
 N_CONFS = int(os.environ.get("BENCH_CONFS", "1000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("CTYS_SHARED", REPO.parent / "shared"))
+SHARED = Path(__file__).resolve().parent / "data" / "legacy"   # copies of the legacy example trees
 EXAMPLE_CONFS = SHARED / "examples" / "confs"
 GUESTS = REPO / "examples" / "guests"          # hello.img, acpi.img, mbkernel.bin (copies)
 DATA = Path(__file__).resolve().parent / "data"
@@ -19,7 +19,7 @@ DATA = Path(__file__).resolve().parent / "data"
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not EXAMPLE_CONFS.is_dir():
-        pytest.fail(f"shared/ not found at {SHARED} (set CTYS_SHARED)")
+        pytest.fail(f"legacy example confs missing at {SHARED}")
     return SHARED
 
 

@@ -12,7 +12,7 @@ import pytest
 from fakeqemu import make_fake
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO.parent / "shared" / "examples" / "confs"
+EXAMPLES = REPO / "tests" / "data" / "legacy" / "examples" / "confs"
 CLI = str(Path(sys.executable).parent / "ctys-libvirt")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from ctys_libvirt.model import HostContext
 
 _REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = Path(os.environ.get("CTYS_SHARED", _REPO.parent / "shared")) / "examples" / "confs"
+EXAMPLES = _REPO / "tests" / "data" / "legacy" / "examples" / "confs"
 LABELS = ("debian5", "centos55", "kvmkern")
 
 # The context the fixtures' expected values assume (conf-format.md §7).

@@ -15,7 +15,7 @@ from ctys_libvirt.translate.plan import resolve_plan
 from fakeqemu import HELP_DIR, fix_host, make_fake
 from fakeqemu import vms
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples" / "confs"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "legacy" / "examples" / "confs"
 RT = RuntimeDirs(Path("/run/ctys-libvirt/x"))
 
 

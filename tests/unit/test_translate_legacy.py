@@ -15,7 +15,7 @@ from ctys_libvirt.model import HostContext
 from ctys_libvirt.translate.request import make_request
 from ctys_libvirt.translate.xml import build_domain
 
-from conftest import EXAMPLE_CONFS as CONFS  # noqa: E402  (honours CTYS_SHARED)
+from conftest import EXAMPLE_CONFS as CONFS  # noqa: E402
 _WITH_ARG = {"-name", "-m", "-smp", "-cpu", "-k", "-vga", "-vnc", "-boot", "-cdrom", "-hda", "-hdb",
              "-hdc", "-hdd", "-fda", "-fdb", "-kernel", "-initrd", "-net", "-serial", "-L", "-usbdevice"}
 
