@@ -16,6 +16,40 @@ GUESTS = REPO / "examples" / "guests"          # hello.img, acpi.img, mbkernel.b
 DATA = Path(__file__).resolve().parent / "data"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-goldens", action="store_true", default=False,
+                     help="rewrite golden files (tests/data/golden, tests/data/argv) from the "
+                          "current output instead of comparing; review the git diff afterwards")
+
+
+class Golden:
+    """One rule for every golden file: compare and show a unified diff on mismatch; a missing
+    golden is a failure; ``pytest --update-goldens`` rewrites them."""
+
+    def __init__(self, update: bool):
+        self.update = update
+
+    def check(self, path: Path, text: str) -> None:
+        import difflib
+        if self.update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            return
+        if not path.exists():
+            pytest.fail(f"missing golden {path} (run pytest --update-goldens and review the diff)")
+        want = path.read_text()
+        if text != want:
+            diff = "".join(difflib.unified_diff(want.splitlines(True), text.splitlines(True),
+                                                f"{path} (golden)", "(now)"))
+            pytest.fail(f"output differs from golden {path.name} (pytest --update-goldens "
+                        f"rewrites it):\n{diff}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def golden(request) -> Golden:
+    return Golden(request.config.getoption("--update-goldens"))
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not EXAMPLE_CONFS.is_dir():

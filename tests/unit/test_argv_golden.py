@@ -1,11 +1,10 @@
 """Golden argv per fake QEMU release and boot mode (tests/data/argv/<release>.json).
 
-Regenerate after an intended change with ``CTYS_REGEN_GOLDEN=1`` and review the diff.
+Regenerate after an intended change with ``pytest --update-goldens`` and review the diff.
 Paths are normalised: the VM tree -> @VM@, the runtime dir -> @RUN@, the binary -> @QEMU@."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ from fakeqemu import VERSIONS, make_fake
 from fakeqemu import vms
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "argv"
-REGEN = os.environ.get("CTYS_REGEN_GOLDEN") == "1"
 
 CASES = {
     "hdd-vnc": ("debian5", BootRequest(bootmode=BootMode.HDD, console=ConsoleType.VNC, vnc_display=1)),
@@ -52,7 +50,7 @@ def tree(tmp_path_factory):
 
 
 @pytest.mark.parametrize("key", VERSIONS)
-def test_golden_argv_per_release(key, tree, tmp_path, monkeypatch):
+def test_golden_argv_per_release(key, tree, tmp_path, monkeypatch, golden):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("CTYS_KQEMU_DEVICE", str(tmp_path / "no-kqemu"))
     kvm = tmp_path / "kvm"
@@ -67,7 +65,4 @@ def test_golden_argv_per_release(key, tree, tmp_path, monkeypatch):
         res = build_argv_result(resolve_plan(confs[label], req), pr, runtime=rt)
         got[case] = _normalise(res.argv, root, rt, str(fake))
     path = GOLDEN / f"{key}.json"
-    if REGEN or not path.exists():
-        path.write_text(json.dumps(got, indent=1) + "\n")
-    want = json.loads(path.read_text())
-    assert got == want
+    golden.check(path, json.dumps(got, indent=1) + "\n")

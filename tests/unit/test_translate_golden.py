@@ -1,13 +1,11 @@
 """Golden domain XML for the three example confs across boot modes, consoles and install
-runs.  Regenerate with CTYS_REGEN_GOLDEN=1 (then review the diff)."""
-import os
+runs.  Regenerate with ``pytest --update-goldens`` (then review the diff)."""
 from pathlib import Path
 
 import pytest
 from translate_helpers import GOLDEN_VARIANTS, assert_valid, golden_documents, normalise
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
-REGEN = os.environ.get("CTYS_REGEN_GOLDEN") == "1"
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +23,10 @@ def _stems():
 
 
 @pytest.mark.parametrize("stem", _stems())
-def test_golden(documents, stem):
+def test_golden(documents, stem, golden):
     xml, _ = documents[stem]
     assert_valid(xml)
-    path = GOLDEN / f"{stem}.xml"
-    if REGEN:
-        GOLDEN.mkdir(parents=True, exist_ok=True)
-        path.write_text(xml)
-    assert path.exists(), f"missing golden {path} (run with CTYS_REGEN_GOLDEN=1)"
-    assert xml == path.read_text()
+    golden.check(GOLDEN / f"{stem}.xml", xml)
 
 
 def test_no_stray_golden_files():
