@@ -76,6 +76,9 @@ Accepted and ignored (ctys options without meaning here): -A -b -C -d -D -E -f -
                    help="dry run: check the call (suboptions, targets, address) and act on nothing")
     p.add_argument("-M", dest="message", metavar="TEXT", help="print TEXT before the output")
     p.add_argument("-P", dest="default_db", action="store_true", help="use the default inventory DB")
+    p.add_argument("--allow-argsadd", dest="allow_argsadd", action="append", default=[], metavar="OPT",
+                   help="allow this host-reaching ARGSADD option (e.g. -chardev, exec:) for a trusted "
+                        "conf and ARGSADD:S%%... (repeatable; see docs/security.md)")
     p.add_argument("-r", dest="resolution", metavar="XxY", help="not supported for QEMU (rejected)")
     # ctys generic options that have no meaning here: accepted (so ctys command lines and group
     # files work unchanged) and ignored.
@@ -212,7 +215,8 @@ def do_create(ctx: Ctx, sub: str) -> int:
         _warn(w)
     # bad suboption values are usage errors before any conf is looked for
     req = make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
-                       console=spec.console, argsadd=spec.argsadd)
+                       console=spec.console, argsadd=spec.argsadd,
+                       allow_argsadd=ctx.args.allow_argsadd or ())
     found: List[str] = []
     try:
         conf = resolve_address(spec.address, ctx.args.bases, db=ctx.db, use_db=ctx.use_db,
