@@ -28,7 +28,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ctys_libvirt.errors import ConfError, UsageError
 
@@ -315,9 +315,11 @@ def sources(vm, request) -> List[Source]:
     return out
 
 
-def judge(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None):
+def judge(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None,
+          other_disks: Optional[Dict[str, str]] = None):
     """[(source, finding, error or None)] for every host-reaching word of the conf's ARGSADD
-    and TIMEOPT and of ``--argsadd``; error is the ConfError/UsageError to raise."""
+    and TIMEOPT and of ``--argsadd``; error is the ConfError/UsageError to raise.
+    ``other_disks``: real path -> domain, the disks of the backend's other domains."""
     from ctys_libvirt.security.policy import load_policy
     from ctys_libvirt.security.trust import assess
 
@@ -346,7 +348,7 @@ def judge(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None):
             if f.allow_as not in allowed:
                 err = _refusal(src, f, from_conf, trust)
             elif f.path and f.allow_as != "exec:":
-                err = _path_error(src, f, roots, from_conf)
+                err = _path_error(src, f, roots, from_conf, other_disks or {})
             elif f.path:
                 err = _program_error(src, f, from_conf, policy)
             else:
@@ -355,10 +357,11 @@ def judge(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None):
     return out
 
 
-def enforce(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None) -> None:
+def enforce(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None,
+            other_disks: Optional[Dict[str, str]] = None) -> None:
     """Raise ConfError (conf words, exit 3) or UsageError (--argsadd words, exit 1) for the
     first refused host-reaching word; return quietly when all is guest-only or allowed."""
-    for _src, _f, err in judge(vm, request, probe, allow=allow, policy=policy):
+    for _src, _f, err in judge(vm, request, probe, allow=allow, policy=policy, other_disks=other_disks):
         if err is not None:
             raise err
 
@@ -403,17 +406,47 @@ def _inside(path: str, roots: Sequence[str]) -> bool:
     return False
 
 
-def _path_error(src: Source, f: Finding, roots: Sequence[str], from_conf: bool):
-    """An allowed option's host path must stay inside the VM dir or a storage root."""
+def _path_error(src: Source, f: Finding, roots: Sequence[str], from_conf: bool,
+                other_disks: Dict[str, str]):
+    """An allowed option's host path must stay inside the VM dir or a storage root, and
+    never be another domain's disk or a file a running process has open (a running VM's)."""
     raw = f.path
     base = os.path.dirname(src.conf_path) if src.conf_path else os.getcwd()
     real = os.path.realpath(os.path.join(base, raw))
-    if _inside(real, roots):
+    if not _inside(real, roots):
+        msg = (f"{_where(src)} {f.text}: {f.option} names {raw} (resolves to {real}), outside the VM "
+               f"directory and the storage roots; refused")
+        hint = "keep such files in the VM directory, or add a storage root to the site policy ([paths] storage_roots)"
+        return _error(src, f, msg, hint, from_conf)
+    owner = other_disks.get(real)
+    pid = None if owner else _open_by(real)
+    if owner or pid:
+        who = f"a disk of domain {owner}" if owner else f"open in running process {pid}"
+        return _error(src, f, f"{_where(src)} {f.text}: {real} is {who}; refused",
+                      "name a file of this VM's own", from_conf)
+    return None
+
+
+def _open_by(real: str) -> Optional[int]:
+    """The pid of a process holding ``real`` open (another VM's disk), else None."""
+    if not os.path.exists(real) or os.path.isdir(real):
         return None
-    msg = (f"{_where(src)} {f.text}: {f.option} names {raw} (resolves to {real}), outside the VM "
-           f"directory and the storage roots; refused")
-    hint = "keep such files in the VM directory, or add a storage root to the site policy ([paths] storage_roots)"
-    return _error(src, f, msg, hint, from_conf)
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == real:
+                    return int(pid)
+            except OSError:
+                continue
+    return None
 
 
 def _program_error(src: Source, f: Finding, from_conf: bool, policy):

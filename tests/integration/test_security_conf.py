@@ -319,3 +319,28 @@ def test_qemu_option_never_runs_a_user_owned_binary(vmroot, media, canary):
     r = run_cli("doctor", "--qemu", str(fake), "--format", "json")
     assert "owned by uid 65534" in r.stdout + r.stderr
     assert not canary.exists()
+
+
+def test_allowed_path_is_never_another_running_domains_disk(vmroot, media, janitor, libvirt_conn, direct_janitor):
+    """Conf B may write a serial log only into files of its own: not into the disk of a
+    running VM A, although it lies in a storage root (here: B's VM dir holds A's disk)."""
+    a_conf, a_label = attack_conf(vmroot, media, "root", tag="victim-a")
+    janitor.add(a_label)
+    r = run_cli("create", str(a_conf), "--backend", "libvirt", "--console", "NONE")
+    assert r.returncode == 0, r.stderr
+    disk = a_conf.parent / "hda.img"
+    before = hashlib.sha256(disk.read_bytes()).hexdigest()
+    b_conf, b_label = attack_conf(vmroot, media, "root", f"\"-chardev file,id=z,path={disk} "
+                                                         "-device isa-serial,chardev=z\"", tag="b")
+    janitor.add(b_label)
+    direct_janitor.append(b_label)
+    pol = vmroot / "policy.toml"
+    pol.write_text(f'[paths]\nstorage_roots = ["{a_conf.parent}"]\n')
+    os.chmod(pol, 0o644)
+    for backend in ("libvirt", "direct"):
+        r = run_cli("create", str(b_conf), "--backend", backend, "--console", "NONE",
+                    "--allow-argsadd", "-chardev", env={"CTYS_LIBVIRT_POLICY": str(pol)})
+        assert_one_line_error(r, 3, str(disk))
+        assert ("disk of domain " + a_label) in r.stderr or "open in running process" in r.stderr
+    assert not defined(libvirt_conn, b_label)
+    assert hashlib.sha256(disk.read_bytes()).hexdigest() == before
