@@ -228,11 +228,20 @@ def _check_value(opt: str, word: str, value: str) -> List[Finding]:
     """Findings for a guest-only option whose value reaches the host anyway."""
     text = f"{word} {value}"
     found = _programs(value, opt)
-    opts = split_qemu_opts(value)
-    head = opts[0][1].strip().lower() if opts and opts[0][0] is None else ""
 
     def host(reason: str, path: Optional[str] = None) -> None:
         found.append(Finding(opt, text, reason, opt, path=path))
+
+    if value.lstrip().startswith("{"):      # QEMU 6.2+ takes JSON for -device, -object, ...
+        opts = _json_opts(value)
+        if opts is None:
+            host(f"{FILES} (a JSON value we cannot judge)")
+            return found
+    else:
+        opts = split_qemu_opts(value)
+    head = opts[0][1].strip().lower() if opts and opts[0][0] is None else ""
+    if opt == "-k" and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+        host(f"{FILES} (a keymap name that is a path)")
 
     for key, v in opts:
         if key in HOST_KEYS and key not in PROGRAM_KEYS:
@@ -268,6 +277,24 @@ def _check_value(opt: str, word: str, value: str) -> List[Finding]:
         if value.strip().lower() not in ("none", "null"):
             host(f"{FILES} (character device {value})", path=_path_of(opt, value))
     return found
+
+
+def _json_opts(value: str) -> Optional[List[Tuple[Optional[str], str]]]:
+    """Flat key/values of a JSON option value (nested ones: None, not judged)."""
+    import json
+
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or any(isinstance(v, (dict, list)) for v in data.values()):
+        return None
+    out: List[Tuple[Optional[str], str]] = [(str(k).lower(), str(v)) for k, v in data.items()]
+    for k in ("driver", "qom-type", "type"):
+        if k in data:
+            out.insert(0, (None, str(data[k])))
+            break
+    return out
 
 
 @dataclass(frozen=True)

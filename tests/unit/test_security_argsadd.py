@@ -109,6 +109,12 @@ HOST = [
     ("-usb /etc/shadow", "(image)"),
     ("-name x,debug-threads=on exec:id", "exec:"),
     ("-serial mon:stdio", "-serial"),
+    ("""-device '{"driver":"loader","file":"/etc/shadow","addr":4096}'""", "-device"),   # JSON form
+    ("""-device '{"driver":"usb-host","hostbus":1}'""", "-device"),
+    ("""-object '{"qom-type":"secret","id":"s","file":"/etc/shadow"}'""", "-object"),
+    ("""-device '{"driver":"e1000","x":{"file":"/etc/shadow"}}'""", "-device"),
+    ("-device {not-json", "-device"),
+    ("-k ../../../../etc/shadow", "-k"),
 ]
 
 GUEST = [
@@ -121,7 +127,7 @@ GUEST = [
     "-object iothread,id=io0", "-object memory-backend-ram,id=m0,size=16M", "-display none",
     "-serial none", "-parallel none", "-numa node,memdev=m0", "-fw_cfg name=opt/x,string=y",
     "-localtime", "-no-kvm", "-enable-kvm", "-snapshot", "-watchdog i6300esb",
-    "-append 'console=ttyS0 quiet'", "-d int", "-icount shift=1", "-uuid 3f2a6c1e-9b7d-4e0a-8c5b-1d2e3f4a5b6c",
+    "-append 'console=ttyS0 quiet'", """-device '{"driver":"usb-tablet","id":"t0"}'""", "-d int", "-icount shift=1", "-uuid 3f2a6c1e-9b7d-4e0a-8c5b-1d2e3f4a5b6c",
 ]
 
 
