@@ -65,22 +65,25 @@ def assess(conf_path: Path, policy: Optional[SitePolicy] = None) -> ConfTrust:
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return ConfTrust(False, owner, group, f"{conf_path} is writable by group/others")
     via = verdict == "policy"
-    d = Path(os.path.realpath(conf_path)).parent
-    first = True
-    while True:
-        dst = os.stat(d)
-        dv = _owner_ok(dst, me, policy)
-        writable = dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        sticky_root = not first and dst.st_uid == 0 and dst.st_mode & stat.S_ISVTX
-        if dv == "no":
-            return ConfTrust(False, owner, group, f"directory {d} is owned by {_who(dst)}, not by root or you")
-        if writable and not sticky_root:
-            return ConfTrust(False, owner, group, f"directory {d} is writable by group/others")
-        via = via or dv == "policy"
-        first = False
-        if d.parent == d:
-            break
-        d = d.parent
+    # both the directories the conf is reached through (its CTYSWRAPPERPATH, where relative
+    # paths resolve) and those it really lives in
+    for start in (Path(os.path.abspath(conf_path)).parent, Path(os.path.realpath(conf_path)).parent):
+        d = start
+        first = True
+        while True:
+            dst = os.stat(d)
+            dv = _owner_ok(dst, me, policy)
+            writable = dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            sticky_root = not first and dst.st_uid == 0 and dst.st_mode & stat.S_ISVTX
+            if dv == "no":
+                return ConfTrust(False, owner, group, f"directory {d} is owned by {_who(dst)}, not by root or you")
+            if writable and not sticky_root:
+                return ConfTrust(False, owner, group, f"directory {d} is writable by group/others")
+            via = via or dv == "policy"
+            first = False
+            if d.parent == d:
+                break
+            d = d.parent
     if via:
         return ConfTrust(True, owner, group, f"owner trusted by the site policy {policy.path}", by_policy=True)
     return ConfTrust(True, owner, group, "conf and every directory above owned by root or you, "

@@ -73,6 +73,17 @@ def test_group_writable_vm_dir_or_conf_is_untrusted(root_dir):
     assert not assess(conf, NOPOL).trusted
 
 
+def test_reached_through_a_users_symlink_is_untrusted(root_dir):
+    conf = vmdir(root_dir)
+    udir = root_dir / "u"
+    udir.mkdir()
+    (udir / "vm").symlink_to(conf.parent)
+    os.chown(udir, NOBODY, NOBODY)
+    t = assess(udir / "vm" / "t.ctys", NOPOL)
+    assert not t.trusted and str(udir) in t.reason
+    assert assess(conf, NOPOL).trusted
+
+
 def test_a_sticky_vm_dir_itself_is_not_enough(root_dir):
     # sticky counts for ancestors only: in the VM dir itself anyone could add files
     conf = vmdir(root_dir, 0, 0o1777)
