@@ -600,12 +600,29 @@ ACTIONS = {"CREATE": do_create, "CANCEL": do_cancel, "LIST": do_list, "ENUMERATE
            "INFO": do_info}
 
 
+def _glue_allow(argv: List[str]) -> List[str]:
+    """``--allow-argsadd -chardev``: its value is an option name, which argparse would take
+    for an option of ours; glue it on as ``--allow-argsadd=-chardev``."""
+    out: List[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--":
+            return out + argv[i:]
+        if argv[i] == "--allow-argsadd" and i + 1 < len(argv):
+            out.append(f"--allow-argsadd={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def run(argv: Optional[Sequence[str]] = None) -> int:
     from ctys_libvirt.errors import CtysError, UsageError
     from ctys_libvirt.suboptions import split_action
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_glue_allow(sys.argv[1:] if argv is None else list(argv)))
     if args.help_topic is not None:
         parser.print_help()
         return 0

@@ -344,3 +344,16 @@ def test_allowed_path_is_never_another_running_domains_disk(vmroot, media, janit
         assert ("disk of domain " + a_label) in r.stderr or "open in running process" in r.stderr
     assert not defined(libvirt_conn, b_label)
     assert hashlib.sha256(disk.read_bytes()).hexdigest() == before
+
+
+def test_ctys_qemu_allow_argsadd_for_roots_conf(vmroot, media, janitor, libvirt_conn):
+    conf, label = attack_conf(vmroot, media, "root", "\"-chardev null,id=ctysq -device isa-serial,chardev=ctysq\"")
+    janitor.add(label)
+    r = ctys_qemu("-a", f"CREATE=P:{conf},CONSOLE:NONE", "--backend", "libvirt", env=qemu_env(vmroot))
+    assert r.returncode == 3 and "--allow-argsadd -chardev" in r.stderr, r.stderr
+    assert not defined(libvirt_conn, label)
+    r = ctys_qemu("-a", f"CREATE=P:{conf},CONSOLE:NONE", "--backend", "libvirt", "--allow-argsadd", "-chardev",
+                  env=qemu_env(vmroot))
+    assert r.returncode == 0, r.stderr
+    assert libvirt_conn.lookupByName(label).isActive()
+    assert b"null,id=ctysq" in _qemu_argv_of(label)
