@@ -55,6 +55,18 @@ def _who(st: os.stat_result) -> str:
 def assess(conf_path: Path, policy: Optional[SitePolicy] = None) -> ConfTrust:
     """The trust of the conf at ``conf_path`` (an absolute path of an existing file)."""
     policy = policy if policy is not None else load_policy()
+    try:
+        return _assess(conf_path, policy)
+    except OSError as exc:      # a directory we cannot stat: nothing vouches for the conf
+        try:
+            st = os.stat(conf_path)
+            owner, group = st.st_uid, st.st_gid
+        except OSError:
+            owner = group = -1
+        return ConfTrust(False, owner, group, f"{exc.filename or conf_path}: {exc.strerror}")
+
+
+def _assess(conf_path: Path, policy: SitePolicy) -> ConfTrust:
     me = os.geteuid()
     st = os.stat(conf_path)
     owner, group = st.st_uid, st.st_gid
