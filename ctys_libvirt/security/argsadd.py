@@ -84,7 +84,8 @@ HOST_KEYS = frozenset({
     "firmware", "kernel", "initrd", "dtb", "host", "hostbus", "hostaddr", "hostport",
     "hostdevice", "sysfsdev", "fd", "fds", "vhostfd", "vhostfds", "logfile", "mem-path",
     "smb", "tftp", "bootfile", "hostfwd", "guestfwd", "sock", "socket", "evdev",
-    "script", "downscript", "helper", "ifname", "br", "vhostdev", "x-igd-opregion",
+    "script", "downscript", "helper", "ifname", "br", "vhostdev", "x-igd-opregion", "db",
+    "hidraw", "ibdev",
 })
 PROGRAM_KEYS = frozenset({"script", "downscript", "helper"})
 # Path-valued keys checked against the VM dir/storage roots when their option is allowed.
@@ -101,7 +102,8 @@ _ENDPOINT = re.compile(r"^(?:file|pipe|unix|serial|tty|parport|pty):(.*)$")
 
 # -device drivers that pass host devices or host backends through.
 _HOST_DEVICE_PREFIXES = ("usb-host", "vfio", "pci-assign", "kvm-pci-assign", "vhost-", "xen-",
-                         "u2f-passthru", "usb-mtp", "x-", "remote-", "spapr-vio-vty")
+                         "u2f-passthru", "usb-mtp", "x-", "remote-", "spapr-vio-vty", "pvrdma",
+                         "ccid-card-emulated")
 _GUEST_OBJECTS = frozenset({"memory-backend-ram", "memory-backend-memfd", "iothread",
                             "rng-builtin", "throttle-group", "cryptodev-backend-builtin",
                             "main-loop", "thread-context"})
