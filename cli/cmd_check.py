@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit
+from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, emit_json, errors_to_exit
 from ctys_libvirt.errors import NotFoundError, UsageError
 
 _VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SECTIONLESS = ("keys", "variables", "warnings")
+_SECTIONLESS = ("keys", "variables", "warnings", "trust")
 
 
 def _overrides(items: Optional[List[str]]) -> Dict[str, str]:
@@ -60,8 +61,10 @@ def check(
     force: bool = typer.Option(False, "--force", help="read confs marked MAGICID-IGNORE/NOENUM"),
     fmt: str = typer.Option("table", "--format", help="table | json"),
     base: Optional[List[str]] = BASE,
+    allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
 ) -> None:
-    """Parse CONF without executing it; print keys, resolved settings, variables, warnings."""
+    """Parse CONF without executing it; print keys, resolved settings, variables, warnings,
+    the conf's trust and what its ARGSADD would be refused (exit 3 when something is)."""
     with errors_to_exit():
         f = (fmt or "").lower()
         if f not in ("table", "json"):
@@ -75,16 +78,30 @@ def check(
         vm = load_conf(_conf_target(conf, base or ()), ctx, use_env=env, force=force, overrides=overrides)
         fields = {k: _plain(v) for k, v in dataclasses.asdict(vm).items()
                   if k not in _SECTIONLESS}
+        from ctys_libvirt.security.argsadd import describe, enforce
+        from ctys_libvirt.translate.request import make_request
+
+        req = make_request(allow_argsadd=allow_argsadd or ())
+        argsadd = describe(vm, req, allow=req.allow_argsadd)
+        trust = vm.trust.as_dict() if vm.trust else None
         if f == "json":
             emit_json({"config": fields, "keys": vm.keys, "variables": vm.variables,
-                       "warnings": vm.warnings})
-            return
-        _table("keys", vm.keys)
-        _table("config", {k: "" if v is None else v for k, v in fields.items()})
-        _table("variables", vm.variables)
-        print("[warnings]")
-        for w in vm.warnings:
-            print(f"  {_CONTROL.sub('?', w)}")
+                       "warnings": vm.warnings, "trust": trust, "argsadd": argsadd})
+        else:
+            _table("keys", vm.keys)
+            _table("config", {k: "" if v is None else v for k, v in fields.items()})
+            _table("variables", vm.variables)
+            _table("trust", trust or {})
+            print("[argsadd]")
+            for a in argsadd:
+                verdict = "allowed" if a["allowed"] else "REFUSED"
+                what = f"{a['option']} {a['reason']}" if a["allowed"] else a["error"]
+                print(f"  {verdict:8} {a['source']}: {_CONTROL.sub('?', what)}")
+            print("[warnings]")
+            for w in vm.warnings:
+                print(f"  {_CONTROL.sub('?', w)}")
+        sys.stdout.flush()
+        enforce(vm, req, allow=req.allow_argsadd)   # exit 3 (one line) when something is refused
 
 
 # C0/C1 controls and DEL: a hostile conf must not drive the user's terminal (ESC sequences)

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit, resolve_conf, warn
+from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, emit_json, errors_to_exit, resolve_conf, warn
 
 
 
@@ -28,6 +28,7 @@ def argv_cmd(
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
     console: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
+    allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
     network: str = typer.Option("user", "--network", help="user | vde:SOCKET | tap[:IFNAME]"),
     runtime_dir: Optional[Path] = typer.Option(None, "--runtime-dir",
                                                help="base of the runtime dirs (default: the backend's)"),
@@ -61,14 +62,17 @@ def argv_cmd(
             warn(w)
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
                            console=console if console is not None else (vm.default_console or None),
-                           argsadd=argsadd or ())
+                           argsadd=argsadd or (), allow_argsadd=allow_argsadd or ())
         plan = resolve_plan(vm, req)
         if qemu_version is not None and not qemu:   # a version without a binary
             probe = synthetic_probe(qemu_version, kvm_fork=kvm_fork, kqemu=kqemu,
                                     path=vm.startercall or "qemu")
         else:       # with --qemu, --qemu-version states the version its banner does not
             probe = find_qemu(explicit=qemu, startercall=None if qemu else vm.startercall, arch=vm.arch,
-                              assume_version=qemu_version)
+                              assume_version=qemu_version, vm_dir=str(vm.conf_dir))
+        from ctys_libvirt.security.argsadd import enforce
+
+        enforce(vm, req, probe, allow=req.allow_argsadd)
         rt = RuntimeDirs.for_label(plan.name, runtime_dir)
         display = plan.vnc_display
         if plan.console.value == "VNC" and display is None:

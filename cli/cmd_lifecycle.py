@@ -13,7 +13,7 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit, warn
+from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, emit_json, errors_to_exit, warn
 from ctys_libvirt.errors import CtysTimeout, NotFoundError, NotRunning, UsageError
 
 CONNECT = typer.Option(None, "--connect", "-c", help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
@@ -185,6 +185,7 @@ def create(
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
     console_: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
+    allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
     transient: bool = typer.Option(False, "--transient", help="do not define the domain persistently"),
     reuse: bool = typer.Option(False, "--reuse", help="if running: attach instead of failing"),
     wait_install: bool = typer.Option(False, "--wait-install", help="with --instmode: block until the install run ends"),
@@ -219,7 +220,7 @@ def create(
         vm = _load_vm(address, base)
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
                            console=console_ if console_ is not None else (vm.default_console or None),
-                           argsadd=argsadd or ())
+                           argsadd=argsadd or (), allow_argsadd=allow_argsadd or ())
         opts = _options(transient=transient, reuse=reuse, wait_install=wait_install,
                         timeout=timeout, strict=strict, network=network, bridge=bridge, qemu=qemu,
                         qemu_version=qemu_version,

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import BASE, errors_to_exit, resolve_conf, warn
+from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, errors_to_exit, resolve_conf, warn
 
 
 
@@ -23,6 +23,7 @@ def xml_cmd(
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
     console: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
+    allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
     install_phase: bool = typer.Option(True, "--install-phase/--final",
                                        help="with --instmode: the install domain (default) or the final one"),
     mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution the conf is evaluated for"),
@@ -51,7 +52,8 @@ def xml_cmd(
         if console is None and vm.default_console:
             console = vm.default_console
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel, console=console,
-                           argsadd=argsadd or (), install_phase=install_phase)
+                           argsadd=argsadd or (), install_phase=install_phase,
+                           allow_argsadd=allow_argsadd or ())
         if connect:
             from ctys_libvirt.backends.libvirt import open_connection
             from ctys_libvirt.translate.hostcaps import libvirt_host_caps
@@ -68,6 +70,9 @@ def xml_cmd(
         opts = XmlOptions(network=network, bridge=bridge,
                           serial_log=str(serial_log.resolve()) if serial_log else None)
         build = build_domain(vm, req, caps, opts)
+        from ctys_libvirt.security.argsadd import enforce
+
+        enforce(vm, req, _emulator_probe(caps.emulator), allow=req.allow_argsadd)
         for w in build.warnings:
             warn(w)
         from ctys_libvirt.qemu.lint import lint_passthrough
@@ -85,3 +90,18 @@ def xml_cmd(
                                        hint="report this as a bug together with the conf")
         for doc in docs:
             typer.echo(doc, nl=False)
+
+
+def _emulator_probe(emulator):
+    """The option table of the emulator libvirt runs here (None: not probeable)."""
+    import os
+
+    if not emulator or not os.path.exists(emulator):
+        return None
+    from ctys_libvirt.errors import QemuProbeError
+    from ctys_libvirt.qemu.probe import probe
+
+    try:
+        return probe(emulator)
+    except QemuProbeError:
+        return None

@@ -13,6 +13,11 @@ from ctys_libvirt.errors import CtysError
 
 PROG = "ctys-libvirt"
 
+# --allow-argsadd: host-reaching ARGSADD options the invoker allows (security/argsadd.py)
+ALLOW_ARGSADD = typer.Option(None, "--allow-argsadd", metavar="OPT",
+                             help="allow this host-reaching ARGSADD option (e.g. -chardev, exec:) for a "
+                                  "trusted conf and --argsadd (repeatable; see docs/security.md)")
+
 # -b/--base: where bare labels and machine addresses are looked up (default $HOME)
 BASE = typer.Option(None, "--base", "-b", help="directory searched for labels (repeatable)")
 

@@ -76,6 +76,9 @@ Accepted and ignored (ctys options without meaning here): -A -b -C -d -D -E -f -
                    help="dry run: check the call (suboptions, targets, address) and act on nothing")
     p.add_argument("-M", dest="message", metavar="TEXT", help="print TEXT before the output")
     p.add_argument("-P", dest="default_db", action="store_true", help="use the default inventory DB")
+    p.add_argument("--allow-argsadd", dest="allow_argsadd", action="append", default=[], metavar="OPT",
+                   help="allow this host-reaching ARGSADD option (e.g. -chardev, exec:) for a trusted "
+                        "conf and ARGSADD:S%%... (repeatable; see docs/security.md)")
     p.add_argument("-r", dest="resolution", metavar="XxY", help="not supported for QEMU (rejected)")
     # ctys generic options that have no meaning here: accepted (so ctys command lines and group
     # files work unchanged) and ignored.
@@ -212,7 +215,8 @@ def do_create(ctx: Ctx, sub: str) -> int:
         _warn(w)
     # bad suboption values are usage errors before any conf is looked for
     req = make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
-                       console=spec.console, argsadd=spec.argsadd)
+                       console=spec.console, argsadd=spec.argsadd,
+                       allow_argsadd=ctx.args.allow_argsadd or ())
     found: List[str] = []
     try:
         conf = resolve_address(spec.address, ctx.args.bases, db=ctx.db, use_db=ctx.use_db,
@@ -596,12 +600,29 @@ ACTIONS = {"CREATE": do_create, "CANCEL": do_cancel, "LIST": do_list, "ENUMERATE
            "INFO": do_info}
 
 
+def _glue_allow(argv: List[str]) -> List[str]:
+    """``--allow-argsadd -chardev``: its value is an option name, which argparse would take
+    for an option of ours; glue it on as ``--allow-argsadd=-chardev``."""
+    out: List[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--":
+            return out + argv[i:]
+        if argv[i] == "--allow-argsadd" and i + 1 < len(argv):
+            out.append(f"--allow-argsadd={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def run(argv: Optional[Sequence[str]] = None) -> int:
     from ctys_libvirt.errors import CtysError, UsageError
     from ctys_libvirt.suboptions import split_action
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_glue_allow(sys.argv[1:] if argv is None else list(argv)))
     if args.help_topic is not None:
         parser.print_help()
         return 0

@@ -25,6 +25,9 @@ def qemu_img() -> str:
     if not path:
         raise BackendError("qemu-img not found on PATH",
                            hint="install qemu-utils (sh scripts/setup.sh)")
+    from ctys_libvirt.security.binaries import check_binary
+
+    check_binary(path, what="qemu-img")     # a PATH entry a user can write is never run
     return path
 
 

@@ -6,7 +6,10 @@ import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:   # the vocabulary does not load the security checks
+    from ctys_libvirt.security.trust import ConfTrust
 
 
 class BootMode(str, enum.Enum):
@@ -133,6 +136,8 @@ class VmConfig:
     keys: Dict[str, str] = field(default_factory=dict)        # #@# keys, first wins
     variables: Dict[str, str] = field(default_factory=dict)   # final shell variables
     warnings: List[str] = field(default_factory=list)
+    # decided once by load_conf (security/trust.py); None for a VmConfig built in code
+    trust: Optional["ConfTrust"] = None
 
     @property
     def uuid_dashed(self) -> Optional[str]:
@@ -182,6 +187,7 @@ class BootRequest:
     vnc_display: Optional[int] = None        # explicit VNC display (port 5900+N)
     argsadd: Tuple[str, ...] = ()            # raw ARGSADD strings, each shell-word split later
     install_phase: bool = True               # with INSTMODE: XML of the install run (False: final)
+    allow_argsadd: Tuple[str, ...] = ()      # --allow-argsadd: host-reaching options allowed
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,7 @@ class DirectBackend:
             raise UsageError("--qemu-version needs --qemu PATH (the binary whose banner it states)",
                              hint="add --qemu /path/to/qemu")
         return find_qemu(explicit=explicit, startercall=None if explicit else vm.startercall,
-                         arch=vm.arch, assume_version=assume)
+                         arch=vm.arch, assume_version=assume, vm_dir=str(vm.conf_dir))
 
     def create(self, vm: VmConfig, request: BootRequest, options: Optional[CreateOptions] = None,
                *, incoming: Optional[str] = None) -> CreateResult:
@@ -270,6 +270,9 @@ class DirectBackend:
         options = options or CreateOptions()
         plan = resolve_plan(vm, request)
         probe = self.probe_for(vm, options)
+        from ctys_libvirt.security.argsadd import enforce
+
+        enforce(vm, request, probe, allow=request.allow_argsadd)   # before anything is touched
         rt = self.runtime(plan.name)
         rt.create()
         lock_fd = os.open(rt.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

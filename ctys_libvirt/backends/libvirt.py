@@ -366,8 +366,57 @@ class LibvirtBackend:
 
         caps = libvirt_host_caps(self.conn)
         b = build_domain(vm, request, caps, options)
+        self._enforce(vm, request, caps)
         self._lint(b, caps, options)
         return b
+
+    def _enforce(self, vm: VmConfig, request: BootRequest, caps) -> None:
+        """ARGSADD policy (security/argsadd.py) before anything is defined, classified by
+        the option table of the emulator libvirt runs (or the daemon's QEMU version)."""
+        from ctys_libvirt.security.argsadd import enforce, sources
+
+        if not sources(vm, request):
+            return
+        from urllib.parse import urlparse
+
+        from ctys_libvirt.errors import QemuProbeError
+        from ctys_libvirt.qemu.probe import probe, synthetic_probe
+
+        pr = None
+        if not urlparse(self.uri).hostname and caps.emulator and os.path.exists(caps.emulator):
+            try:
+                pr = probe(caps.emulator)
+            except QemuProbeError:
+                pr = None
+        if pr is None:
+            try:
+                v = self.conn.getVersion()
+                pr = synthetic_probe(f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}")
+            except Exception:       # no version: classify by our tables alone
+                pr = None
+        enforce(vm, request, pr, allow=request.allow_argsadd, other_disks=self._disks_of_others(vm.label))
+
+    def _disks_of_others(self, name: str) -> Dict[str, str]:
+        """Real path -> domain for the file-backed disks of every other domain here."""
+        from lxml import etree
+
+        out: Dict[str, str] = {}
+        try:
+            doms = self.conn.listAllDomains(0)
+        except libvirt.libvirtError:
+            return out
+        for dom in doms:
+            try:
+                if dom.name() == name:
+                    continue
+                root = etree.fromstring(dom.XMLDesc(0).encode())
+            except (libvirt.libvirtError, etree.XMLSyntaxError):
+                continue
+            for src in root.iterfind("devices/disk/source"):
+                path = src.get("file") or src.get("dev")
+                if path:
+                    out[os.path.realpath(path)] = dom.name()
+        return out
 
     def _lint(self, b, caps, options: CreateOptions) -> None:
         """ARGSADD against the emulator libvirt will run: its `-h` when it is on this host,

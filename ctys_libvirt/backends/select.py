@@ -67,7 +67,7 @@ def _conf_needs_direct(vm: Optional[VmConfig]) -> Optional[str]:
     if vm.startercall:
         from ctys_libvirt.qemu.discovery import libvirt_can_drive
 
-        ok, why = libvirt_can_drive(vm.startercall)
+        ok, why = libvirt_can_drive(vm.startercall, vm_dir=str(vm.conf_dir))
         if not ok:
             return f"{vm.label}: STARTERCALL {vm.startercall} {why}"
     return None

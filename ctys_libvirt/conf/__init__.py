@@ -102,9 +102,21 @@ def load_conf(path_or_dir, context: Optional[HostContext] = None, *, use_env: bo
     text, info, groups = _parsed(path, data, digest, force)
     variables = context_variables(ctx, conf_dir, use_env=use_env, overrides=overrides)
     evaluate_groups(groups, variables, _Src(text, str(path)))
-    return to_vmconfig(variables, info.keys, source_path=path, conf_dir=conf_dir,
-                       sha256=digest, warnings=list(info.warnings),
-                       host_arch=ctx.arch)
+    vm = to_vmconfig(variables, info.keys, source_path=path, conf_dir=conf_dir,
+                     sha256=digest, warnings=list(info.warnings),
+                     host_arch=ctx.arch)
+    return _with_trust(vm)
+
+
+def _with_trust(vm: VmConfig) -> VmConfig:
+    """Decide the conf's trust once, where it enters (design.md §10)."""
+    from ctys_libvirt.security.policy import load_policy
+    from ctys_libvirt.security.trust import assess
+
+    policy = load_policy()
+    vm.warnings.extend(policy.warnings)
+    vm.trust = assess(vm.source_path, policy)
+    return vm
 
 
 def _load_legacy(path: Path, info: KeyInfo, ctx: HostContext, use_env: bool, force: bool,
@@ -145,6 +157,6 @@ def _load_legacy(path: Path, info: KeyInfo, ctx: HostContext, use_env: bool, for
     warnings.append(f"legacy ctys-conf variant: {path.name} is a VM-specific bash wrapper; "
                     "its QEMU argv cannot be reconstructed, defaults are used except for "
                     "LABEL/MAC0/VNCACCESSDISPLAY and the #@# keys")
-    return to_vmconfig(picked, keys, source_path=source, conf_dir=conf_dir,
-                       sha256=hashlib.sha256(data).hexdigest(), warnings=warnings,
-                       host_arch=ctx.arch)
+    return _with_trust(to_vmconfig(picked, keys, source_path=source, conf_dir=conf_dir,
+                                   sha256=hashlib.sha256(data).hexdigest(), warnings=warnings,
+                                   host_arch=ctx.arch))

@@ -86,18 +86,20 @@ def _wants_i386(arch: Optional[str]) -> bool:
 def find_qemu(*, explicit: Optional[str] = None, startercall: Optional[str] = None,
               arch: Optional[str] = None, use_cache: bool = True,
               search_path: Optional[str] = None, dirs: Sequence[str] = SEARCH_DIRS,
-              assume_version: Optional[str] = None) -> QemuProbe:
+              assume_version: Optional[str] = None, vm_dir: Optional[str] = None) -> QemuProbe:
     """The binary to run: ``--qemu`` wins, then STARTERCALL, then the first candidate
     that probes (an x86_64 emulator runs i686 guests too).  ``assume_version`` (X.Y.Z)
-    states the version of an explicit binary whose ``-h`` banner is not recognised."""
+    states the version of an explicit binary whose ``-h`` banner is not recognised.
+    ``vm_dir``: the conf's directory, whose files are never run (security/binaries.py)."""
     if explicit:
-        return probe(_resolve(explicit) or explicit, use_cache=use_cache, assume_version=assume_version)
+        return probe(_resolve(explicit) or explicit, use_cache=use_cache, assume_version=assume_version,
+                     vm_dir=vm_dir)
     if startercall:
         resolved = _resolve(startercall)
         if not resolved:
             raise QemuProbeError(f"STARTERCALL {startercall} not found",
                                  hint="install it, fix STARTERCALL in the conf or pass --qemu PATH")
-        return probe(resolved, use_cache=use_cache)
+        return probe(resolved, use_cache=use_cache, vm_dir=vm_dir)
     cands = candidates(search_path=search_path, dirs=dirs)
     errors = []
     for c in cands:
@@ -112,14 +114,14 @@ def find_qemu(*, explicit: Optional[str] = None, startercall: Optional[str] = No
                          + ", ".join(dirs) + ")", hint="install qemu-system-x86 or pass --qemu PATH")
 
 
-def libvirt_can_drive(startercall: str) -> Tuple[bool, str]:
+def libvirt_can_drive(startercall: str, vm_dir: Optional[str] = None) -> Tuple[bool, str]:
     """Whether libvirt's QEMU driver can run this STARTERCALL binary: it needs a
     QMP-capable QEMU (libvirt 9 requires >= 4.2, probing via QMP)."""
     resolved = _resolve(startercall)
     if not resolved:
         return False, "is not installed on this host"
     try:
-        pr = probe(resolved)
+        pr = probe(resolved, vm_dir=vm_dir)
     except QemuProbeError as exc:
         return False, f"cannot be probed ({exc.message})"
     if pr.version < (4, 2, 0) or not pr.has("-qmp"):

@@ -286,8 +286,9 @@ def probe_text(path: str, text: str, realpath: Optional[str] = None,
 
 
 def probe(path: str, *, use_cache: bool = True, timeout: float = PROBE_TIMEOUT,
-          assume_version: Optional[str] = None) -> QemuProbe:
-    """Probe ``path`` (cached by real path, size, mtime)."""
+          assume_version: Optional[str] = None, vm_dir: Optional[str] = None) -> QemuProbe:
+    """Probe ``path`` (cached by real path, size, mtime).  The binary must pass
+    security.binaries (root's, not in ``vm_dir``) before it is ever run."""
     p = Path(path)
     try:
         real = os.path.realpath(p)
@@ -298,6 +299,10 @@ def probe(path: str, *, use_cache: bool = True, timeout: float = PROBE_TIMEOUT,
     if not os.path.isfile(real) or not os.access(real, os.X_OK):
         raise QemuProbeError(f"QEMU binary {path} is not an executable file",
                              hint="pass an executable with --qemu PATH")
+    # running `-h` is running the program: only binaries nobody but root could have put there
+    from ctys_libvirt.security.binaries import check_binary
+
+    check_binary(str(path), vm_dir=vm_dir)
     if assume_version:
         parse_version_arg(assume_version)      # a bad value is a usage error, before running
     key = f"{real}|{st.st_size}|{st.st_mtime_ns}|{assume_version or ''}"

@@ -1,10 +1,11 @@
-"""Trust of a conf, decided once when it is loaded.
+"""Trust of a conf, decided once when it is loaded (``load_conf`` sets ``VmConfig.trust``).
 
 A conf is *trusted* when the file, its VM directory and every directory above are owned by
-root or by the invoking user and are not writable by group/others (root-owned sticky
-directories such as /tmp and /var/tmp are accepted as ancestors, as OpenSSH and sudo do for
-their path checks), or when a root-owned site policy trusts the owner.  An untrusted conf acts
-with its owner's rights only.
+root or by the invoking user and are not writable by group/others, or when the root-owned
+site policy (security/policy.py) trusts the owner of the ones that are not.  Root-owned
+sticky directories such as /tmp and /var/tmp are accepted as ancestors, as OpenSSH and sudo
+do for their path checks: nobody but an entry's owner can rename or replace it there.  An
+untrusted conf acts with its owner's rights only (owner_uid/owner_gid).
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
+
+from ctys_libvirt.security.policy import SitePolicy, load_policy
 
 
 @dataclass(frozen=True)
@@ -20,38 +24,79 @@ class ConfTrust:
     owner_uid: int        # whose rights an untrusted conf acts with (the conf file's owner)
     owner_gid: int
     reason: str           # one line for `check` and for refusals
+    by_policy: bool = False   # trusted because the site policy trusts its owner
 
     @property
     def acts_as_root(self) -> bool:
         return self.trusted and os.geteuid() == 0
 
-
-def _safe_dir(st: os.stat_result, me: int, *, ancestor: bool) -> bool:
-    if st.st_uid not in (0, me):
-        return False
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        # a root-owned sticky directory (/tmp) lets nobody replace our entries
-        return ancestor and st.st_uid == 0 and bool(st.st_mode & stat.S_ISVTX)
-    return True
+    def as_dict(self) -> dict:
+        return {"trusted": self.trusted, "owner_uid": self.owner_uid, "owner_gid": self.owner_gid,
+                "reason": self.reason, "by_policy": self.by_policy}
 
 
-def assess(conf_path: Path) -> ConfTrust:
+def _owner_ok(st: os.stat_result, me: int, policy: SitePolicy) -> Optional[str]:
+    """None when the owner is root/me, 'policy' when only the policy trusts it, else 'no'."""
+    if st.st_uid in (0, me):
+        return None
+    if st.st_uid in policy.trusted_uids or st.st_gid in policy.trusted_gids:
+        return "policy"
+    return "no"
+
+
+def _who(st: os.stat_result) -> str:
+    try:
+        import pwd
+        return f"{pwd.getpwuid(st.st_uid).pw_name} (uid {st.st_uid})"
+    except KeyError:
+        return f"uid {st.st_uid}"
+
+
+def assess(conf_path: Path, policy: Optional[SitePolicy] = None) -> ConfTrust:
     """The trust of the conf at ``conf_path`` (an absolute path of an existing file)."""
+    policy = policy if policy is not None else load_policy()
+    try:
+        return _assess(conf_path, policy)
+    except OSError as exc:      # a directory we cannot stat: nothing vouches for the conf
+        try:
+            st = os.stat(conf_path)
+            owner, group = st.st_uid, st.st_gid
+        except OSError:
+            owner = group = -1
+        return ConfTrust(False, owner, group, f"{exc.filename or conf_path}: {exc.strerror}")
+
+
+def _assess(conf_path: Path, policy: SitePolicy) -> ConfTrust:
     me = os.geteuid()
     st = os.stat(conf_path)
     owner, group = st.st_uid, st.st_gid
-    if st.st_uid not in (0, me) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return ConfTrust(False, owner, group, f"{conf_path} is owned by uid {owner} or writable by others")
-    d = Path(os.path.realpath(conf_path)).parent
-    first = True
-    while True:
-        dst = os.stat(d)
-        if not _safe_dir(dst, me, ancestor=not first):
-            return ConfTrust(False, owner, group,
-                             f"directory {d} is owned by uid {dst.st_uid} or writable by others")
-        first = False
-        if d.parent == d:
-            break
-        d = d.parent
+    via = False
+    verdict = _owner_ok(st, me, policy)
+    if verdict == "no":
+        return ConfTrust(False, owner, group, f"{conf_path} is owned by {_who(st)}, not by root or you")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return ConfTrust(False, owner, group, f"{conf_path} is writable by group/others")
+    via = verdict == "policy"
+    # both the directories the conf is reached through (its CTYSWRAPPERPATH, where relative
+    # paths resolve) and those it really lives in
+    for start in (Path(os.path.abspath(conf_path)).parent, Path(os.path.realpath(conf_path)).parent):
+        d = start
+        first = True
+        while True:
+            dst = os.stat(d)
+            dv = _owner_ok(dst, me, policy)
+            writable = dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            sticky_root = not first and dst.st_uid == 0 and dst.st_mode & stat.S_ISVTX
+            if dv == "no":
+                return ConfTrust(False, owner, group, f"directory {d} is owned by {_who(dst)}, not by root or you")
+            if writable and not sticky_root:
+                return ConfTrust(False, owner, group, f"directory {d} is writable by group/others")
+            via = via or dv == "policy"
+            first = False
+            if d.parent == d:
+                break
+            d = d.parent
+    if via:
+        return ConfTrust(True, owner, group, f"owner trusted by the site policy {policy.path}", by_policy=True)
     return ConfTrust(True, owner, group, "conf and every directory above owned by root or you, "
                                          "not writable by others")

@@ -226,7 +226,11 @@ def fix_host(tmp_path: Path, monkeypatch) -> None:
 
 
 def make_fake(directory: Path, key: str, *, behaviour: str = "normal", name: str = None) -> Path:
-    """Write a fake QEMU for release ``key`` (e.g. '0.9.1', '0.12.5-qemu-kvm')."""
+    """Write a fake QEMU for release ``key`` (e.g. '0.9.1', '0.12.5-qemu-kvm').
+
+    It is run only because it passes the binary rule (security/binaries.py) by ownership:
+    the suite runs as root and ``directory`` is below pytest's root-owned 0700 tmp dirs (or a
+    root-owned 0755 dir under /var/tmp); the file is never made group/other-writable."""
     help_file = HELP_DIR / f"qemu-{key}.txt"
     if not help_file.exists():
         raise ValueError(f"no fake help for {key}; have {VERSIONS}")
