@@ -225,13 +225,18 @@ def kept_additions(root, ctx: F.Context) -> List[str]:
                 out.append(f"metadata {child.tag}")
     dev = root.find("devices")
     if dev is not None:
-        ours = set(map(id, F._our_disks(root, ctx)))
         nic = F.our_nic(root, ctx)
+        nic_mac = F._mac_of(nic) if nic is not None else None
         for el in dev:
             if not isinstance(el.tag, str):
                 continue
-            if el.tag in ("emulator", "controller", "input", "serial", "console", "video",
-                          "graphics", "memballoon") or id(el) in ours or el is nic:
+            # libvirt's own defaults (controllers, input, audio) and our devices are no news
+            if el.tag in ("emulator", "controller", "input", "audio", "serial", "console", "video",
+                          "graphics", "memballoon"):
+                continue
+            if el.tag == "disk" and F.disk_target(el) in ctx.targets:
+                continue
+            if el.tag == "interface" and nic_mac is not None and F._mac_of(el) == nic_mac:
                 continue
             desc = el.get("model") or el.get("type") or ""
             if el.tag == "disk":
