@@ -263,6 +263,7 @@ class DomainInfo:
     vcpus: Optional[int] = None
     user: Optional[str] = None
     extra: Dict[str, str] = field(default_factory=dict)
+    drift: Optional[str] = None               # ours: in sync | conf changed | domain edited | conflict | conf missing
 
 
 @dataclass

@@ -672,7 +672,7 @@ class LibvirtBackend:
     # libvirtd serves of one connection at once (max_client_requests default).
     LIST_THREADS = 4
 
-    def list(self, include_inactive: bool = True) -> List[DomainInfo]:
+    def list(self, include_inactive: bool = True, drift: bool = False) -> List[DomainInfo]:
         """Every domain (ours mapped to its conf through metadata, foreign ones too):
         one getAllDomainStats call for the states, then one XMLDesc per domain.
 
@@ -697,13 +697,53 @@ class LibvirtBackend:
             xmls = self._xml_descs([dom for dom, _ in stats])
             out = [self._info(dom, st, xml, ns, host, hrx, users, groups)
                    for (dom, st), xml in zip(stats, xmls) if xml is not None]
+            if drift:
+                self._drift(out, [dom for (dom, _), xml in zip(stats, xmls) if xml is not None],
+                            [xml for xml in xmls if xml is not None])
         finally:
             if gc_was_on:
                 gc.enable()
         out.sort(key=lambda i: (i.state not in ("running", "paused"), i.name))
         return out
 
-    def _xml_descs(self, doms) -> List[Optional[str]]:
+    def _drift(self, infos, doms, xmls) -> None:
+        """Fill ``info.drift`` of our domains (coexist/drift.py): the definition's XML is
+        the one LIST has for shut-off domains; running ones need their inactive XML."""
+        from ctys_libvirt.coexist import fields as F
+        from ctys_libvirt.coexist.drift import DriftChecker
+
+        ours = [i for i, info in enumerate(infos) if info.ours]
+        if not ours:
+            return
+        active = [i for i in ours if infos[i].state in ("running", "paused", "blocked",
+                                                         "shutdown", "pmsuspended", "crashed")]
+        inactive = dict(zip(active, self._xml_descs([doms[i] for i in active],
+                                                    libvirt.VIR_DOMAIN_XML_INACTIVE)))
+        caps_box = []
+
+        def conf_digests(path: str):
+            from ctys_libvirt.coexist.merge import context
+            from ctys_libvirt.conf import load_conf
+            from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+            from ctys_libvirt.translate.xml import build_domain
+
+            if not caps_box:
+                caps_box.append(libvirt_host_caps(self.conn))
+            vm = load_conf(path)
+            gen = F.parse(build_domain(vm, normal_request(vm), caps_box[0], CreateOptions()).xml)
+            return {n: F.digest(v) for n, v in F.values(gen, context(gen, None)).items()}
+
+        checker = DriftChecker(conf_digests, caps_key=self.uri)
+        try:
+            for i in ours:
+                xml = inactive.get(i) or xmls[i]
+                if xml is None:
+                    continue
+                infos[i].drift = checker.drift(F.parse(xml), infos[i].conf_path, infos[i].conf_sha256)
+        finally:
+            checker.close()
+
+    def _xml_descs(self, doms, flags: int = 0) -> List[Optional[str]]:
         """XMLDesc(0) of each domain (None: it vanished since it was listed, e.g. a
         transient domain that ended), fetched by LIST_THREADS + 1 threads."""
         xmls: List[Optional[str]] = [None] * len(doms)
@@ -713,7 +753,7 @@ class LibvirtBackend:
         def fetch() -> None:
             for i in todo:
                 try:
-                    xmls[i] = doms[i].XMLDesc(0)
+                    xmls[i] = doms[i].XMLDesc(flags)
                 except libvirt.libvirtError:
                     pass
 
