@@ -730,7 +730,9 @@ class LibvirtBackend:
             if not caps_box:
                 caps_box.append(libvirt_host_caps(self.conn))
             vm = load_conf(path)
-            gen = F.parse(build_domain(vm, normal_request(vm), caps_box[0], CreateOptions()).xml)
+            from ctys_libvirt.coexist.merge import complete
+
+            gen = complete(F.parse(build_domain(vm, normal_request(vm), caps_box[0], CreateOptions()).xml))
             return {n: F.digest(v) for n, v in F.values(gen, context(gen, None)).items()}
 
         checker = DriftChecker(conf_digests, caps_key=self.uri)

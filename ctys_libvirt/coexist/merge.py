@@ -110,6 +110,19 @@ def context(gen, base: Optional[Baseline]) -> F.Context:
                      first_nic=base is None or not base.fields)
 
 
+def complete(gen):
+    """Make explicit what libvirt would add on define, so the definition's values equal
+    the conf's right after it: a display without a <video> gets QEMU's classic default
+    adapter, cirrus (what a ctys conf without VGADRIVER always had)."""
+    dev = gen.find("devices")
+    if dev is not None and dev.find("graphics") is not None and dev.find("video") is None:
+        video = etree.Element("video")
+        etree.SubElement(video, "model", type="cirrus")
+        F._insert_after(dev, video, ("emulator", "disk", "controller", "interface", "serial",
+                                     "console", "input", "graphics"))
+    return gen
+
+
 def _gen_digest(gen_xml: str) -> str:
     return F.digest(gen_xml)
 
@@ -119,7 +132,7 @@ def merge(existing_xml: Optional[str], gen_xml: str, *, prefer: Optional[str] = 
     """The definition to write for ``gen_xml`` given the current inactive definition
     (None: a new domain).  ``prefer`` 'conf' or 'domain' settles conflicts and domain
     edits (domain: the definition's values become the new baseline)."""
-    gen = F.parse(gen_xml)
+    gen = complete(F.parse(gen_xml))
     if existing_xml is None:
         ctx = context(gen, None)
         vals = F.values(gen, ctx)
@@ -200,7 +213,7 @@ def overlay(definition_xml: str, normal_xml: str, run_xml: str) -> Optional[str]
     """The live configuration of a run with one-off choices: the definition (the admin's
     devices included) with every field where the run differs from the conf's normal boot
     taken from the run.  None when the run is the normal boot."""
-    normal, run = F.parse(normal_xml), F.parse(run_xml)
+    normal, run = complete(F.parse(normal_xml)), complete(F.parse(run_xml))
     live = F.parse(definition_xml)
     ctx = F.Context(F.targets_of(normal) + F.targets_of(run), F.macs_of(normal) + F.macs_of(run))
     changed = [n for n in F.RUN_FIELDS if F.value(normal, n, ctx) != F.value(run, n, ctx)]
