@@ -136,7 +136,7 @@ def merge(existing_xml: Optional[str], gen_xml: str, *, prefer: Optional[str] = 
     if existing_xml is None:
         ctx = context(gen, None)
         vals = F.values(gen, ctx)
-        out = copy.deepcopy(gen)
+        out = gen                       # a fresh parse: ours to change
         write_baseline(out, Baseline({n: (F.digest(v), F.digest(v)) for n, v in vals.items()},
                                      F.targets_of(gen), F.macs_of(gen), _gen_digest(gen_xml), conf_path))
         return MergeResult("defined", etree.tostring(out, encoding="unicode"),
