@@ -130,7 +130,8 @@ def from_domain(root, *, meta_console: Optional[str] = None) -> Values:
             v.set("os", "INITRDIMAGE", os_.findtext("initrd").strip())
         if os_.find("cmdline") is not None:
             v.set("os", "APPEND", os_.findtext("cmdline"))
-        bootmode = "KERNEL"
+        if first_boot is None:          # nothing else boots: the kernel is the boot medium
+            bootmode = "KERNEL"
     if os_ is not None and first_boot is None:
         devs = [b.get("dev") for b in os_.iterfind("boot")]
         if devs:
