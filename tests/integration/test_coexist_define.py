@@ -256,7 +256,10 @@ def test_verbs_start_autostart_show_undefine(vmroot, media, janitor):
     assert "autostart on" in ok("autostart", label, "on").stdout
     assert virsh("dominfo", label).count("Autostart:      enable") == 1
     ok("autostart", str(conf), "off")
+    assert qemu("-a", f"ISACTIVE=L:{label}").stdout == f"ISACTIVE(QEMU,L:{label})=1\n"
     assert "running" in ok("start", label).stdout
+    assert qemu("-a", f"ISACTIVE=L:{label}").stdout == f"ISACTIVE(QEMU,L:{label})=0\n"
+    assert qemu("-a", f"ISACTIVE={conf}").stdout == f"ISACTIVE(QEMU,{conf})=0\n"
     facts = json.loads(ok("show", label, "--format", "json").stdout)
     assert facts["state"] == "running" and facts["conf"] == str(conf) and facts["drift"] == "in sync"
     assert facts["ours"] and facts["backend"] == "libvirt" and facts["autostart"] is False
