@@ -467,6 +467,10 @@ class LibvirtBackend:
             if options.reuse:
                 res = self._result(existing, console, defined=False)
                 res.messages = warnings + [f"{label} is already running; reusing it"]
+                drift = self._drift_of(existing, final_xml or xml)
+                if drift not in ("in sync", None):
+                    res.messages.append(f"{label}: {drift} since the last define; the running VM "
+                                        f"does not have it (`ctys-libvirt diff {label}`)")
                 return res
             raise AlreadyRunning(f"{label} is already running (UUID {existing.UUIDString()})",
                                  hint="use --reuse to attach its console, or cancel it first")
@@ -526,6 +530,16 @@ class LibvirtBackend:
         res.created_target = created_target
         res.messages = messages + res.messages
         return res
+
+    @staticmethod
+    def _drift_of(dom, xml: str) -> Optional[str]:
+        """The definition's drift against the conf's XML (None: cannot tell)."""
+        from ctys_libvirt.coexist.merge import assess
+
+        try:
+            return assess(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), xml).drift
+        except Exception:       # a report only: never fail the reuse over it
+            return None
 
     def _undefine_quietly(self, name: str) -> None:
         try:

@@ -166,6 +166,10 @@ def test_list_drift_states(vmroot, media, janitor, tmp_path):
     p = run_cli("list", "--all", "--format", "records", "--drift", env=env)
     rec = [line for line in p.stdout.splitlines() if f";{label};" in line][0]
     assert rec.split(";")[22] == "conflict" and len(rec.split(";")) == 23
+    ok("start", label)
+    p = ok("create", str(conf), "--reuse")
+    assert "conflict since the last define" in p.stdout
+    force_off(label)
     shutil.move(str(conf), str(conf) + ".gone")
     assert drift() == "conf missing"
 
