@@ -142,12 +142,6 @@ def label_lock(label: str) -> Iterator[None]:
         os.close(fd)
 
 
-def _digest(xml: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(xml.encode()).hexdigest()
-
-
 class LibvirtBackend:
     """Backend (base.py) on one libvirt connection."""
 
