@@ -321,7 +321,9 @@ class LibvirtBackend:
         if dom is not None:
             facts = domxml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
             old_path = domxml.meta_value(facts.meta, "conf_path", "conf") if facts.ours else None
-            moved = bool(conf_path and old_path and old_path != conf_path)
+            # the same file reached through a symlink is no move
+            moved = bool(conf_path and old_path and old_path != conf_path
+                         and os.path.realpath(old_path) != os.path.realpath(conf_path))
             if facts.uuid.replace("-", "").lower() != uuid.replace("-", "").lower():
                 if moved and uuid_generated:
                     raise ConflictError(
