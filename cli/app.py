@@ -27,6 +27,8 @@ _COMMAND_MODULES = {
     "ctys_libvirt.cli.cmd_lifecycle": ("create", "cancel", "list", "info", "console"),
     "ctys_libvirt.cli.cmd_direct": ("argv", "doctor"),
     "ctys_libvirt.cli.cmd_inventory": ("enumerate",),
+    "ctys_libvirt.cli.cmd_domain": ("define", "undefine", "start", "autostart", "show", "diff",
+                                    "sync", "export"),
 }
 
 

@@ -420,6 +420,9 @@ def _direct_list(include_inactive: bool):
 def list_(
     all_: bool = typer.Option(False, "--all", "-a", help="include defined but inactive domains"),
     fmt: str = typer.Option("table", "--format", help="table | records | json"),
+    drift: Optional[bool] = typer.Option(None, "--drift/--no-drift",
+                                         help="conf vs definition drift of our domains (default: on for "
+                                              "table and json; records get it as a 23rd field only with --drift)"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
 ) -> None:
@@ -430,6 +433,7 @@ def list_(
         kind = _check_backend(backend)
         from ctys_libvirt.errors import LibvirtUnavailable
 
+        want_drift = drift if drift is not None else fmt != "records"
         infos = []
         unreachable = None
         if kind in ("auto", "libvirt"):
@@ -442,7 +446,7 @@ def list_(
                 warn(exc.one_line())
             if be is not None:
                 try:
-                    infos = be.list(include_inactive=all_)
+                    infos = be.list(include_inactive=all_, drift=want_drift)
                 finally:
                     be.close()
         if kind in ("auto", "direct"):
@@ -451,20 +455,29 @@ def list_(
             from ctys_libvirt.records import format_records
 
             if infos:
-                print(format_records(infos))
+                text = format_records(infos)
+                if want_drift:      # the documented 23rd field: drift ('' for foreign/direct VMs)
+                    from ctys_libvirt.records import escape
+
+                    text = "\n".join(f"{line};{escape(i.drift or '')}"
+                                     for line, i in zip(text.split("\n"), infos))
+                print(text)
         elif fmt == "json":
             emit_json([dataclasses.asdict(i) for i in infos])
         else:
-            _table(infos)
+            _table(infos, want_drift)
 
 
-def _table(infos) -> None:
+def _table(infos, drift: bool = False) -> None:
     head = ("STATE", "LABEL", "UUID", "MAC", "VNC", "CONSOLE", "PID", "BACKEND", "CONF")
+    if drift:
+        head += ("DRIFT",)
     rows = [head]
     for i in infos:
         vnc = f":{i.vnc_display}/{i.vnc_port}" if i.vnc_port else ""
-        rows.append((i.state, i.label or i.name, i.uuid, i.mac or "", vnc, i.console or "",
-                     str(i.pid or ""), i.backend, i.conf_path or ("-" if not i.ours else "")))
+        row = (i.state, i.label or i.name, i.uuid, i.mac or "", vnc, i.console or "",
+               str(i.pid or ""), i.backend, i.conf_path or ("-" if not i.ours else ""))
+        rows.append(row + ((i.drift or "-",) if drift else ()))
     widths = [max(map(len, col)) for col in zip(*rows)]
     print("\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows))
 

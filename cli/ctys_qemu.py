@@ -596,8 +596,37 @@ def _dry_run(ctx: Ctx, action: str, sub: str) -> int:
     return 0
 
 
+def do_isactive(ctx: Ctx, sub: str) -> int:
+    """ISACTIVE=<id>: ``ISACTIVE(QEMU,<id>)=0`` when the VM runs, ``=1`` when not (ctys
+    prints 0 for running).  <id> may carry a ``KEY:`` prefix; the part after the first
+    ':' names the domain (name, UUID) or its conf path."""
+    from ctys_libvirt.errors import UsageError
+
+    if not sub:
+        raise UsageError("ISACTIVE needs an id", hint="write -a ISACTIVE=<label|uuid|conf path>")
+    ident = sub.split(":", 1)[1] if ":" in sub else sub
+    for t in ctx.targets:
+        be = _backend(ctx, t)
+        try:
+            info = be.lookup(ident)
+            if info is None and ident.endswith(".ctys"):
+                from ctys_libvirt.inventory.scan import read_header
+
+                try:
+                    hdr = read_header(ident)
+                except OSError:
+                    hdr = None
+                label = getattr(hdr, "label", None) if hdr is not None else None
+                info = be.lookup(label) if label else None
+            active = info is not None and info.state in ("running", "paused", "blocked", "shutdown")
+        finally:
+            be.close()
+        print(f"ISACTIVE(QEMU,{sub})={0 if active else 1}")
+    return 0
+
+
 ACTIONS = {"CREATE": do_create, "CANCEL": do_cancel, "LIST": do_list, "ENUMERATE": do_enumerate,
-           "INFO": do_info}
+           "INFO": do_info, "ISACTIVE": do_isactive}
 
 
 def _glue_allow(argv: List[str]) -> List[str]:
@@ -652,7 +681,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
             raise UsageError("missing action", hint="give -a CREATE=..., CANCEL=..., LIST, ENUMERATE or INFO")
         action, sub = split_action(args.action)
         if action not in ACTIONS:
-            if action in ("SHOW", "GETCLIENTPORT", "ISACTIVE"):
+            if action in ("SHOW", "GETCLIENTPORT"):
                 raise UsageError(f"action {action} is not supported by ctys-qemu",
                                  hint="use LIST for running VMs and their ports")
             raise UsageError(f"unknown action {action!r}",

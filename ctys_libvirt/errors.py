@@ -1,7 +1,7 @@
 """The small exception hierarchy every layer raises; the CLI maps it to exit codes.
 
 Exit codes (design.md §7): 0 ok, 1 usage, 2 not found / ambiguous, 3 conf error,
-4 backend error, 5 timeout.  Messages name the object and, via ``hint``, the fix.
+4 backend error, 5 timeout, 6 conflict (conf and libvirt definition both changed a field).  Messages name the object and, via ``hint``, the fix.
 """
 from __future__ import annotations
 
@@ -105,3 +105,14 @@ class CtysTimeout(CtysError):
     """A wait that ran out (boot, shutdown, install)."""
 
     exit_code = 5
+
+
+class ConflictError(CtysError):
+    """The conf and the libvirt definition both changed the same field since our last
+    define (or the conf moved): nothing is written until `sync --prefer conf|domain`."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, hint: Optional[str] = None, fields=()):
+        super().__init__(message, hint=hint)
+        self.fields = list(fields)      # FieldState-like: name, conf, domain

@@ -269,3 +269,21 @@ class DomainInfo:
     vcpus: Optional[int] = None
     user: Optional[str] = None
     extra: Dict[str, str] = field(default_factory=dict)
+    drift: Optional[str] = None               # ours: in sync | conf changed | domain edited | conflict | conf missing
+
+
+@dataclass
+class DefineResult:
+    """One row of `define` / `sync`: what happened to one VM's persistent definition.
+    status: defined | updated | unchanged | conflict | error (dry runs: would-*)."""
+
+    address: str
+    status: str
+    name: Optional[str] = None
+    uuid: Optional[str] = None
+    conf_path: Optional[str] = None
+    reason: str = ""
+    drift: Optional[str] = None
+    fields: List[Dict[str, str]] = field(default_factory=list)   # name, conf, domain, state
+    messages: List[str] = field(default_factory=list)
+    exit_code: int = 0

@@ -26,6 +26,7 @@ from ctys_libvirt.backends.libvirt_events import LifecycleWatcher, ensure_event_
 from ctys_libvirt.errors import (
     AlreadyRunning,
     BackendError,
+    ConflictError,
     CtysTimeout,
     LibvirtUnavailable,
     NotFoundError,
@@ -139,12 +140,6 @@ def label_lock(label: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _digest(xml: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(xml.encode()).hexdigest()
 
 
 class LibvirtBackend:
@@ -317,12 +312,32 @@ class LibvirtBackend:
 
     # -- CREATE ---------------------------------------------------------------------
 
-    def _check_clash(self, name: str, uuid: str) -> Optional["libvirt.virDomain"]:
-        """The existing domain that is this VM, or None; never lets us touch a foreign one."""
+    def _check_clash(self, name: str, uuid: str, *, conf_path: Optional[str] = None,
+                     uuid_generated: bool = False) -> Optional["libvirt.virDomain"]:
+        """The existing domain that is this VM, or None; never lets us touch a foreign one.
+        A conf that moved (the definition names another conf path) is refused with what
+        moved and how `sync` re-points the definition."""
         dom = self.domain(name)
         if dom is not None:
             facts = domxml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            old_path = domxml.meta_value(facts.meta, "conf_path", "conf") if facts.ours else None
+            # the same file reached through a symlink is no move
+            moved = bool(conf_path and old_path and old_path != conf_path
+                         and os.path.realpath(old_path) != os.path.realpath(conf_path))
             if facts.uuid.replace("-", "").lower() != uuid.replace("-", "").lower():
+                if moved and uuid_generated:
+                    raise ConflictError(
+                        f"{name}: the conf moved from {old_path} to {conf_path}; it has no "
+                        f"#@#UUID, so the UUID derived from its path changed ({uuid} instead of "
+                        f"the domain's {facts.uuid})",
+                        hint=f"`ctys-libvirt sync {conf_path}` re-points the definition "
+                             f"(it writes #@#UUID = \"{facts.uuid.replace('-', '')}\" into the conf)")
+                if uuid_generated:
+                    raise BackendError(
+                        f"a domain named {name} already exists with UUID {facts.uuid}, and the "
+                        f"conf has no #@#UUID (its path gives {uuid})",
+                        hint=f"add #@#UUID = \"{facts.uuid.replace('-', '')}\" to the conf if it "
+                             f"is that VM, else rename or undefine that domain")
                 raise BackendError(
                     f"a domain named {name} already exists with UUID {facts.uuid} "
                     f"(the conf says {uuid})",
@@ -331,6 +346,16 @@ class LibvirtBackend:
                 raise BackendError(
                     f"domain {name} (UUID {facts.uuid}) exists but was not defined by ctys-libvirt",
                     hint="it is left untouched; rename the conf's LABEL or remove that domain yourself")
+            if moved and os.path.exists(old_path):
+                raise ConflictError(
+                    f"{name}: the definition belongs to {old_path}, which still exists; "
+                    f"{conf_path} has the same LABEL and UUID",
+                    hint=f"remove one of the two confs, or `ctys-libvirt sync {conf_path}` to "
+                         "re-point the definition to it")
+            if moved:
+                raise ConflictError(
+                    f"{name}: the conf moved from {old_path} to {conf_path}",
+                    hint=f"`ctys-libvirt sync {conf_path}` re-points the definition to the new path")
             return dom
         other = self.domain(uuid)
         if other is not None:
@@ -438,17 +463,29 @@ class LibvirtBackend:
                                            version=version, strict=options.strict))
 
     def create(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
-        """Define (persistent unless ``options.transient``), start and wait until running."""
+        """Define (persistent unless ``options.transient``), start and wait until running.
+
+        The persistent definition is the conf's normal boot (merged into the existing
+        one, coexist/merge.py); the request's one-off choices go into this run's live
+        configuration only."""
         with label_lock(vm.label):
             b = self.build(vm, request, options)
             plan = getattr(b, "plan", None)
+            normal = None
+            if not options.transient:
+                normal = self.build(vm, normal_request(vm), definition_options(options))
             try:
                 return self.create_from_build(
-                    name=b.name, uuid=b.uuid, xml=b.xml, final_xml=getattr(b, "final_xml", None),
+                    name=b.name, uuid=b.uuid,
+                    xml=normal.xml if normal is not None else b.xml,
+                    final_xml=None,
+                    run_xml=b.xml,
                     warnings=list(getattr(b, "warnings", []) or []), options=options,
                     console=request.console.value,
                     create_target=getattr(plan, "create_target", None),
-                    is_install=request.instmode is not None)
+                    is_install=request.instmode is not None,
+                    conf_path=getattr(plan, "conf_path", None),
+                    uuid_generated=bool(getattr(plan, "uuid_generated", False)))
             except BackendError as exc:
                 # A QEMU that refuses to start usually refuses what the lint flagged: say so.
                 lint = [w for w in b.warnings if w.startswith("ARGSADD ")]
@@ -458,16 +495,27 @@ class LibvirtBackend:
 
     def create_from_build(self, *, name: str, uuid: str, xml: str, final_xml: Optional[str],
                           warnings: List[str], options: CreateOptions, console: str,
-                          create_target=None, is_install: bool = False) -> CreateResult:
-        """The CREATE sequence for already generated XML (the caller holds the label lock)."""
+                          create_target=None, is_install: bool = False,
+                          run_xml: Optional[str] = None, conf_path: Optional[str] = None,
+                          uuid_generated: bool = False) -> CreateResult:
+        """The CREATE sequence for already generated XML (the caller holds the label lock).
+
+        ``xml`` (or ``final_xml`` of an install run) is merged into the persistent
+        definition; ``run_xml``, when it differs from it, becomes the live configuration
+        of this run only (createXML with the same name and UUID starts the persistent
+        domain with it and leaves the definition as it is)."""
         from ctys_libvirt import images      # qemu-img work: not on list/cancel paths
 
         label = name
-        existing = self._check_clash(name, uuid)
+        existing = self._check_clash(name, uuid, conf_path=conf_path, uuid_generated=uuid_generated)
         if existing is not None and self.is_active(existing):
             if options.reuse:
                 res = self._result(existing, console, defined=False)
                 res.messages = warnings + [f"{label} is already running; reusing it"]
+                drift = self._drift_of(existing, final_xml or xml)
+                if drift not in ("in sync", None):
+                    res.messages.append(f"{label}: {drift} since the last define; the running VM "
+                                        f"does not have it (`ctys-libvirt diff {label}`)")
                 return res
             raise AlreadyRunning(f"{label} is already running (UUID {existing.UUIDString()})",
                                  hint="use --reuse to attach its console, or cancel it first")
@@ -483,19 +531,33 @@ class LibvirtBackend:
         defined = False
         dom = None
         try:
-            if is_install:
-                if not options.transient:
-                    dom, defined = self._define_if_changed(existing, final_xml or xml)
-                dom = self.conn.createXML(xml, 0)
-                messages.append(f"install domain {name} started (transient, on_reboot=destroy); "
-                                f"the persistent definition keeps the normal boot order")
-            elif options.transient:
+            if options.transient:
+                dom = self.conn.createXML(run_xml or xml, 0)
+            elif is_install and run_xml is None:
+                # old callers: xml is the install run, final_xml the definition
+                dom, defined = self._define_if_changed(existing, final_xml or xml, conf_path)
                 dom = self.conn.createXML(xml, 0)
             else:
-                dom, defined = self._define_if_changed(existing, xml)
+                definition = final_xml or xml
+                dom, defined = self._define_if_changed(existing, definition, conf_path)
+                live = None
+                if run_xml is not None and run_xml != definition:
+                    from ctys_libvirt.coexist.merge import overlay
+
+                    live = overlay(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), definition, run_xml)
                 if dom.hasManagedSaveImage(0):
-                    messages.append(f"{label}: resuming from its managed save image")
-                dom.create()
+                    messages.append(f"{label}: resuming from its managed save image"
+                                    + ("; this run's one-off choices are not applied" if live else ""))
+                    dom.create()
+                elif live is not None:
+                    dom = self.conn.createXML(live, 0)
+                    messages.append("one-off choices apply to this run only; the persistent "
+                                    "definition keeps the conf's normal boot")
+                else:
+                    dom.create()
+            if is_install:
+                messages.append(f"install domain {name} started (on_reboot=destroy); "
+                                f"the persistent definition keeps the normal boot order")
         except libvirt.libvirtError as exc:
             if existing is None and defined:
                 self._undefine_quietly(name)  # a failed create leaves nothing behind
@@ -513,6 +575,16 @@ class LibvirtBackend:
         res.created_target = created_target
         res.messages = messages + res.messages
         return res
+
+    @staticmethod
+    def _drift_of(dom, xml: str) -> Optional[str]:
+        """The definition's drift against the conf's XML (None: cannot tell)."""
+        from ctys_libvirt.coexist.merge import assess
+
+        try:
+            return assess(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), xml).drift
+        except Exception:       # a report only: never fail the reuse over it
+            return None
 
     def _undefine_quietly(self, name: str) -> None:
         try:
@@ -535,19 +607,26 @@ class LibvirtBackend:
             preallocate=(getattr(target, "mode", "") or "").upper() == "HDDDOS")
         return str(target.path) if created else None
 
-    def _define_if_changed(self, existing, xml: str):
-        """Persistent define when new, or when the generated XML (which embeds the conf's
-        sha256) differs from what we defined last; returns (domain, defined?)."""
-        digest = _digest(xml)
+    def _define_if_changed(self, existing, xml: str, conf_path: Optional[str] = None,
+                           prefer: Optional[str] = None):
+        """Persistent define of ``xml`` merged into the existing definition (the admin's
+        devices, descriptions, tuning and edits kept; coexist/merge.py); returns
+        (domain, defined?).  A field changed on both sides raises ConflictError."""
+        from ctys_libvirt.coexist.merge import merge
+
+        old = None
         if existing is not None:
-            facts = domxml.parse(existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-            if facts.define_digest == digest:
-                return existing, False
             if existing.hasManagedSaveImage(0):
                 # Changing the config under a saved memory image would corrupt the restore.
                 return existing, False
+            old = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        res = merge(old, xml, prefer=prefer, conf_path=conf_path)
+        if res.status == "conflict":
+            raise conflict_error(existing.name(), res)
+        if res.xml is None:
+            return existing, False
         try:
-            return self.conn.defineXML(domxml.with_define_digest(xml, digest)), True
+            return self.conn.defineXML(res.xml), True
         except libvirt.libvirtError as exc:
             raise self._error("defining the domain", exc,
                               hint="check the XML with `ctys-libvirt xml`") from None
@@ -652,7 +731,7 @@ class LibvirtBackend:
     # libvirtd serves of one connection at once (max_client_requests default).
     LIST_THREADS = 4
 
-    def list(self, include_inactive: bool = True) -> List[DomainInfo]:
+    def list(self, include_inactive: bool = True, drift: bool = False) -> List[DomainInfo]:
         """Every domain (ours mapped to its conf through metadata, foreign ones too):
         one getAllDomainStats call for the states, then one XMLDesc per domain.
 
@@ -677,13 +756,55 @@ class LibvirtBackend:
             xmls = self._xml_descs([dom for dom, _ in stats])
             out = [self._info(dom, st, xml, ns, host, hrx, users, groups)
                    for (dom, st), xml in zip(stats, xmls) if xml is not None]
+            if drift:
+                self._drift(out, [dom for (dom, _), xml in zip(stats, xmls) if xml is not None],
+                            [xml for xml in xmls if xml is not None])
         finally:
             if gc_was_on:
                 gc.enable()
         out.sort(key=lambda i: (i.state not in ("running", "paused"), i.name))
         return out
 
-    def _xml_descs(self, doms) -> List[Optional[str]]:
+    def _drift(self, infos, doms, xmls) -> None:
+        """Fill ``info.drift`` of our domains (coexist/drift.py): the definition's XML is
+        the one LIST has for shut-off domains; running ones need their inactive XML."""
+        from ctys_libvirt.coexist import fields as F
+        from ctys_libvirt.coexist.drift import DriftChecker
+
+        ours = [i for i, info in enumerate(infos) if info.ours]
+        if not ours:
+            return
+        active = [i for i in ours if infos[i].state in ("running", "paused", "blocked",
+                                                         "shutdown", "pmsuspended", "crashed")]
+        inactive = dict(zip(active, self._xml_descs([doms[i] for i in active],
+                                                    libvirt.VIR_DOMAIN_XML_INACTIVE)))
+        caps_box = []
+
+        def conf_digests(path: str):
+            from ctys_libvirt.coexist.merge import context
+            from ctys_libvirt.conf import load_conf
+            from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+            from ctys_libvirt.translate.xml import build_domain
+
+            if not caps_box:
+                caps_box.append(libvirt_host_caps(self.conn))
+            vm = load_conf(path)
+            from ctys_libvirt.coexist.merge import complete
+
+            gen = complete(F.parse(build_domain(vm, normal_request(vm), caps_box[0], CreateOptions()).xml))
+            return {n: F.digest(v) for n, v in F.values(gen, context(gen, None)).items()}
+
+        checker = DriftChecker(conf_digests, caps_key=self.uri)
+        try:
+            for i in ours:
+                xml = inactive.get(i) or xmls[i]
+                if xml is None:
+                    continue
+                infos[i].drift = checker.drift(F.parse(xml), infos[i].conf_path, infos[i].conf_sha256)
+        finally:
+            checker.close()
+
+    def _xml_descs(self, doms, flags: int = 0) -> List[Optional[str]]:
         """XMLDesc(0) of each domain (None: it vanished since it was listed, e.g. a
         transient domain that ended), fetched by LIST_THREADS + 1 threads."""
         xmls: List[Optional[str]] = [None] * len(doms)
@@ -693,7 +814,7 @@ class LibvirtBackend:
         def fetch() -> None:
             for i in todo:
                 try:
-                    xmls[i] = doms[i].XMLDesc(0)
+                    xmls[i] = doms[i].XMLDesc(flags)
                 except libvirt.libvirtError:
                     pass
 
@@ -814,6 +935,34 @@ class LibvirtBackend:
             "domains": {"total": len(doms), "active": active, "inactive": len(doms) - active,
                         "ours": ours},
         }
+
+
+def normal_request(vm: VmConfig) -> BootRequest:
+    """The conf's normal boot: its DEFAULTBOOTMODE and DEFAULTCONSOLE, nothing one-off."""
+    from ctys_libvirt.translate.request import make_request
+
+    try:
+        return make_request(console=vm.default_console or None)
+    except Exception:       # a DEFAULTCONSOLE the request parser refuses: VNC, as without one
+        return make_request()
+
+
+def definition_options(options: CreateOptions) -> CreateOptions:
+    """What of a create's options goes into the persistent definition: not the serial
+    log file (a run's choice)."""
+    from dataclasses import replace
+
+    return replace(options, serial_log=None) if getattr(options, "serial_log", None) else options
+
+
+def conflict_error(name: str, res) -> ConflictError:
+    parts = [f"{f.name}: conf {f.conf!r} vs domain {f.domain!r}" for f in res.conflicts]
+    return ConflictError(
+        f"{name}: the conf and the libvirt definition both changed since the last define: "
+        + "; ".join(parts),
+        hint=f"`ctys-libvirt diff {name}` shows them; `ctys-libvirt sync {name} --prefer conf` "
+             "or `--prefer domain` settles it",
+        fields=res.conflicts)
 
 
 def _console_kind(f: "domxml.DomXml") -> Optional[str]:

@@ -7,8 +7,8 @@ from typing import Dict, Optional
 
 from lxml import etree
 
-# Our own small lifecycle element, next to the translator's metadata: the digest of the
-# XML we last defined, so CREATE re-defines only when the generated XML changed.
+# Our own lifecycle element, next to the translator's metadata: the baseline of our last
+# define (digests per conf-owned field; coexist/merge.py writes and reads it).
 LIFECYCLE_NS = "https://ctys-libvirt.invalid/ns/lifecycle/1"
 LIFECYCLE_TAG = f"{{{LIFECYCLE_NS}}}define"
 
@@ -160,27 +160,3 @@ def meta_value(meta: Dict[str, object], *names: str) -> Optional[str]:
                 if isinstance(v.get(k), str) and v.get(k):
                     return v[k]
     return None
-
-
-def with_define_digest(xml: str, digest: str) -> str:
-    """``xml`` with our lifecycle element (digest of the generated XML) in <metadata>."""
-    root = etree.fromstring(xml.encode())
-    md = root.find("metadata")
-    if md is None:
-        md = etree.Element("metadata")
-        # <metadata> goes right after <description>/<title>/<uuid>/<name>; libvirt
-        # re-orders on define anyway, but keep the input schema-valid.
-        anchor = None
-        for tag in ("description", "title", "uuid", "name"):
-            anchor = root.find(tag)
-            if anchor is not None:
-                break
-        if anchor is not None:
-            anchor.addnext(md)
-        else:
-            root.insert(0, md)
-    for old in md.findall(LIFECYCLE_TAG):
-        md.remove(old)
-    el = etree.SubElement(md, LIFECYCLE_TAG, nsmap={"ctyslc": LIFECYCLE_NS})
-    el.set("digest", digest)
-    return etree.tostring(root, encoding="unicode")

@@ -228,6 +228,14 @@ def _plan_uuid(vm: VmConfig, warnings: List[str]) -> Tuple[str, bool]:
     return h, True
 
 
+def mac_from_uuid(uuid_hex: str) -> str:
+    """52:54:00 (QEMU's locally administered prefix) + three bytes of sha256(UUID)."""
+    import hashlib
+
+    h = hashlib.sha256(("ctys-mac:" + uuid_hex.replace("-", "").lower()).encode()).hexdigest()
+    return f"52:54:00:{h[0:2]}:{h[2:4]}:{h[4:6]}"
+
+
 def _arch_cpu(vm: VmConfig) -> Tuple[str, str]:
     a = (vm.arch or "").replace(" ", "")
     low = a.lower()
@@ -662,7 +670,11 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
             raise ConfError(f"MAC0={vm.mac!r} is not a MAC address", path=str(vm.source_path),
                             hint="use six hex pairs, e.g. 00:50:56:13:11:40")
         if mac is None:
-            warnings.append("MAC0 is empty; the backend chooses a MAC address")
+            # A MAC libvirt picked would change at every re-define: derive it from the
+            # UUID, so the guest's NIC identity is as stable as the domain's.
+            mac = mac_from_uuid(uuid_hex)
+            warnings.append(f"{vm.source_path}: no MAC0 in the conf; using {mac} (derived from "
+                            f'the UUID; add MAC0="{mac}" to keep it when the UUID changes)')
         nic = PlanNic(mac=mac, model=model)
     if network_first and nic is None:
         raise ConfError("PXE boot needs a NIC, but NIC is empty", path=str(vm.source_path),

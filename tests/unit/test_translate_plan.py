@@ -371,8 +371,15 @@ def test_nic_mac_model_and_none(tmp_path):
     p = resolve_plan(make_vm(tmp_path, mac="00:50:56:AB:11:40", nic_model="virtio"), make_request())
     assert (p.nic.mac, p.nic.model, p.nic.boot_order) == ("00:50:56:ab:11:40", "virtio", None)
     assert resolve_plan(make_vm(tmp_path, nic_model=None), make_request()).nic is None
+    # no MAC0: derived from the UUID (stable across re-defines), reported like the UUID
+    from ctys_libvirt.translate.plan import mac_from_uuid
+
     p = resolve_plan(make_vm(tmp_path, mac=None), make_request())
-    assert p.nic.mac is None and any("MAC0" in w for w in p.warnings)
+    assert p.nic.mac == mac_from_uuid(p.uuid) and p.nic.mac.startswith("52:54:00:")
+    assert any("derived from the UUID" in w and p.nic.mac in w for w in p.warnings)
+    assert resolve_plan(make_vm(tmp_path, mac=None), make_request()).nic.mac == p.nic.mac
+    other = resolve_plan(make_vm(tmp_path, mac=None, uuid="ab" * 16), make_request())
+    assert other.nic.mac != p.nic.mac
 
 
 @pytest.mark.parametrize("kw,match", [({"mac": "00:50:56"}, "MAC0"), ({"nic_model": "e1000,vlan=0"}, "NIC"),

@@ -151,9 +151,12 @@ def test_no_nic(tmp_path):
     assert root.find("devices/interface") is None
 
 
-def test_nic_without_mac(tmp_path):
-    _, root = build(make_vm(tmp_path, mac=None, nic_model="e1000"))
-    assert root.find("devices/interface/mac") is None
+def test_nic_without_mac_gets_the_uuid_derived_one(tmp_path):
+    from ctys_libvirt.translate.plan import mac_from_uuid
+
+    vm = make_vm(tmp_path, mac=None, nic_model="e1000")
+    _, root = build(vm)
+    assert root.find("devices/interface/mac").get("address") == mac_from_uuid(vm.uuid)
     assert root.find("devices/interface/model").get("type") == "e1000"
 
 
