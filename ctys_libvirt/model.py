@@ -212,6 +212,8 @@ class CreateOptions:
     qemu: Optional[str] = None               # direct backend: binary to use
     qemu_version: Optional[str] = None       # direct backend: its version, if -h does not say
     serial_log: Optional[str] = None         # also log the guest serial port to this file
+    sdl_display: Optional[str] = None        # CONSOLE SDL under libvirt: X display for QEMU's window
+    sdl_xauth: Optional[str] = None          # ... and the Xauthority file QEMU may read
 
 
 @dataclass

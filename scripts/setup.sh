@@ -10,6 +10,9 @@ LOG=${CTYS_LOGDIR:-/var/log/ctys-libvirt}
 PKGS="libvirt-daemon-system libvirt-dev libvirt-clients qemu-system-x86 qemu-utils
  libxml2-utils pkg-config gcc python3-dev python3-venv tini nasm xorriso
  openssh-server openssh-client virtinst procps"
+# Console clients under Xvfb and real Debian guests (installer kernel, grub CD, mmdebstrap image)
+PKGS="$PKGS xvfb xterm tigervnc-viewer xdotool x11-utils x11-apps tmux emacs-nox qemu-system-gui
+ debian-installer-12-netboot-amd64 grub-pc-bin grub-common mtools mmdebstrap e2fsprogs"
 
 say() { echo "setup: $*" >&2; }
 
@@ -24,9 +27,9 @@ done
 if [ -n "$missing" ]; then
     say "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
     # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >/dev/null
 fi
 
 # /dev/kvm: without group access libvirt offers no kvm type and re-probes QEMU on

@@ -32,6 +32,8 @@ from ctys_libvirt.translate.request import VNC_BASEPORT
 from ctys_libvirt.metadata import METADATA_NS, METADATA_PREFIX, read_instance
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 VNC_LISTEN = "127.0.0.1"
+# serial consoles that also get VNC (autoport) and a video device for later attachment
+VNC_PREPARED = frozenset({"CLI", "XTERM", "GTERM", "EMACS", "EMACSM", "EMACSA", "EMACSAM"})
 # ctys/QEMU -vga names -> libvirt <video><model type=...>
 VIDEO_MODELS = {"cirrus": "cirrus", "std": "vga", "vmware": "vmvga", "qxl": "qxl",
                 "virtio": "virtio", "none": "none"}
@@ -52,6 +54,8 @@ class XmlOptions:
     bridge: Optional[str] = None
     user_network: bool = False
     serial_log: Optional[str] = None
+    sdl_display: Optional[str] = None    # CONSOLE SDL: the X display (and Xauthority) QEMU opens
+    sdl_xauth: Optional[str] = None
 
 
 @dataclass
@@ -393,9 +397,10 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
     op(_UP_OP)
     graphics = False
     console = plan.console.value
-    if console == "VNC":
+    # the manual: CLI, XTERM, GTERM and EMACS* also get the VNC port "for later attachment"
+    if console == "VNC" or console in VNC_PREPARED:
         graphics = True
-        if plan.vnc_display is not None:
+        if plan.vnc_display is not None and console == "VNC":
             names: tuple = ("type", "port", "autoport", "listen")
             vals += ["vnc", str(VNC_BASEPORT + plan.vnc_display), "no", VNC_LISTEN]
         else:
@@ -412,8 +417,17 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
         op(_UP_OP)
     elif console == "SDL":
         graphics = True
-        op((_NEW, "graphics", ("type",), None))
+        sdl_names: tuple = ("type",)
         val("sdl")
+        # qemu:///system runs QEMU without the caller's environment: name the X display
+        # (and its Xauthority) the window goes to
+        if opts.sdl_display:
+            sdl_names += ("display",)
+            val(_clean(opts.sdl_display, "DISPLAY"))
+        if opts.sdl_xauth:
+            sdl_names += ("xauth",)
+            val(_clean(opts.sdl_xauth, "XAUTHORITY"))
+        op((_NEW, "graphics", sdl_names, None))
         op(_UP_OP)
     video = "none" if not graphics else (VIDEO_MODELS[plan.vga] if plan.vga else None)
     if video is not None:
@@ -438,6 +452,16 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
             op((_NEW, _Q + "arg", ("value",), None))
             val(_clean(a, "ARGSADD word"))
             op(_UP_OP)
+    if console == "SDL":
+        # SDL asks D-Bus to autolaunch a session bus, which forks: libvirt's seccomp sandbox
+        # (spawn=deny) kills QEMU for that.  No session bus is needed for the window.
+        if not args:
+            op((_AT, None))
+            op((_NEW, _Q + "commandline", (), _NS_Q))
+        op((_NEW, _Q + "env", ("name", "value"), None))
+        val("DBUS_SESSION_BUS_ADDRESS")
+        val("disabled:")
+        op(_UP_OP)
     return tuple(ops), vals
 
 
@@ -525,7 +549,9 @@ def _options(options: Any) -> XmlOptions:
     # CreateOptions (or anything with the same attribute names)
     return XmlOptions(network=getattr(options, "network", None), bridge=getattr(options, "bridge", None),
                       user_network=bool(getattr(options, "user_network", False)),
-                      serial_log=getattr(options, "serial_log", None))
+                      serial_log=getattr(options, "serial_log", None),
+                      sdl_display=getattr(options, "sdl_display", None),
+                      sdl_xauth=getattr(options, "sdl_xauth", None))
 
 
 def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None,

@@ -45,7 +45,8 @@ def test_default_console_from_conf_and_serial_log(tree, tmp_path):
     r = run(tree["kvmkern"], "--serial-log", tmp_path / "s.log", "--bridge", "br0")
     assert r.returncode == 0, r.stderr
     root = etree.fromstring(r.stdout.encode())
-    assert root.find("devices/graphics") is None                     # DEFAULTCONSOLE CLI
+    g = root.find("devices/graphics")                                 # DEFAULTCONSOLE CLI:
+    assert (g.get("type"), g.get("autoport")) == ("vnc", "yes")       # VNC prepared for later
     assert root.find("devices/serial/log").get("file") == str(tmp_path / "s.log")
     assert root.find("devices/interface").get("type") == "bridge"
 

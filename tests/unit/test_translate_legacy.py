@@ -96,9 +96,16 @@ def test_same_machine_as_legacy_argv(root, legacy_file):
         assert dom.find("devices/video/model").get("type") == vga
     elif console == "SDL":
         assert graphics.get("type") == "sdl" and "-no-quit" in flags
-    else:
-        # CLI family / CLI0 / NONE: the serial console, no graphics (the legacy CLI VNC was a dummy)
+    elif console in ("CLI0", "NONE"):
         assert graphics is None and dom.find("devices/video/model").get("type") == "none"
+        assert dom.find("devices/serial").get("type") == "pty"
+        assert ("-nographic" in flags) == (console == "CLI0")
+    else:
+        # CLI family: the serial console, and the VNC port prepared for later attachment
+        # (the legacy wrapper's "dummy" -vnc :N) on 127.0.0.1 with autoport
+        assert (graphics.get("type"), graphics.get("autoport"), graphics.get("listen")) == \
+            ("vnc", "yes", "127.0.0.1")
+        assert "-vnc" in opts
         assert dom.find("devices/serial").get("type") == "pty"
         assert ("-nographic" in flags) == (console == "CLI0")
 

@@ -179,11 +179,12 @@ def test_console_vnc_autoport(tmp_path):
 
 
 def test_console_sdl(vm):
-    _, root = build(vm, console="SDL")
+    _, root = build(vm, console="SDL", argsadd=["-no-hpet"])
     assert _graphics(root) == [("sdl", {"type": "sdl"})]
+    assert qemu_args(root) == ["-no-hpet"]
 
 
-@pytest.mark.parametrize("console", ["CLI", "CLI0", "XTERM", "GTERM", "EMACS", "EMACSM", "EMACSA", "EMACSAM", "NONE"])
+@pytest.mark.parametrize("console", ["CLI0", "NONE"])
 def test_headless_consoles(tmp_path, console):
     vm = make_vm(tmp_path, vga="cirrus", argsadd="-no-hpet")
     _, root = build(vm, console=console)
@@ -192,6 +193,37 @@ def test_headless_consoles(tmp_path, console):
     assert root.find("devices/serial").get("type") == "pty"
     assert root.find("devices/console/target").attrib == {"type": "serial", "port": "0"}
     assert disks(root)[0][0] == "hda" and qemu_args(root) == ["-no-hpet"]   # NONE keeps disks/ARGSADD
+
+
+@pytest.mark.parametrize("console", ["CLI", "XTERM", "GTERM", "EMACS", "EMACSM", "EMACSA", "EMACSAM"])
+def test_serial_consoles_also_prepare_vnc(tmp_path, console):
+    """The manual: CLI, XTERM, GTERM and EMACS* get the VNC port prepared for later
+    attachment - VNC on 127.0.0.1 with autoport, and a real video device."""
+    vm = make_vm(tmp_path, vga="cirrus", keyboard=None)
+    _, root = build(vm, console=console)
+    assert _graphics(root) == [("vnc", {"type": "vnc", "autoport": "yes", "listen": "127.0.0.1"})]
+    assert root.find("devices/graphics/listen").attrib == {"type": "address", "address": "127.0.0.1"}
+    assert root.find("devices/video/model").get("type") == "cirrus"
+    assert root.find("devices/serial").get("type") == "pty"
+    assert root.find("devices/console/target").attrib == {"type": "serial", "port": "0"}
+
+
+def test_serial_console_ignores_a_vnc_display_of_the_conf(tmp_path):
+    """A pinned display belongs to CONSOLE VNC; the prepared port of CLI is always autoport."""
+    vm = make_vm(tmp_path, keyboard=None)
+    _, root = build(vm, console="CLI", vnc_display=7)
+    assert _graphics(root)[0][1]["autoport"] == "yes" and "port" not in _graphics(root)[0][1]
+
+
+def test_sdl_names_the_display_for_qemu(vm):
+    from ctys_libvirt.translate.xml import XmlOptions
+
+    _, root = build(vm, console="SDL", options=XmlOptions(sdl_display=":7", sdl_xauth="/root/.Xauthority"))
+    assert _graphics(root) == [("sdl", {"type": "sdl", "display": ":7", "xauth": "/root/.Xauthority"})]
+    # no D-Bus autolaunch (a fork the seccomp sandbox punishes with SIGSYS)
+    env = root.findall("{http://libvirt.org/schemas/domain/qemu/1.0}commandline/"
+                       "{http://libvirt.org/schemas/domain/qemu/1.0}env")
+    assert [(e.get("name"), e.get("value")) for e in env] == [("DBUS_SESSION_BUS_ADDRESS", "disabled:")]
 
 
 @pytest.mark.parametrize("vga,model", [("cirrus", "cirrus"), ("std", "vga"), ("vmware", "vmvga"),
