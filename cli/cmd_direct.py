@@ -28,6 +28,7 @@ def argv_cmd(
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
     console: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
+    allow_device: Optional[List[str]] = typer.Option(None, "--allow-device", help="a host block/char device a medium may be (repeatable; refused otherwise)"),
     network: str = typer.Option("user", "--network", help="user | vde:SOCKET | tap[:IFNAME]"),
     runtime_dir: Optional[Path] = typer.Option(None, "--runtime-dir",
                                                help="base of the runtime dirs (default: the backend's)"),
@@ -61,7 +62,7 @@ def argv_cmd(
             warn(w)
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
                            console=console if console is not None else (vm.default_console or None),
-                           argsadd=argsadd or ())
+                           argsadd=argsadd or (), allow_devices=allow_device or ())
         plan = resolve_plan(vm, req)
         if qemu_version is not None and not qemu:   # a version without a binary
             probe = synthetic_probe(qemu_version, kvm_fork=kvm_fork, kqemu=kqemu,

@@ -185,6 +185,7 @@ def create(
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
     console_: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
+    allow_device: Optional[List[str]] = typer.Option(None, "--allow-device", help="a host block/char device a medium may be (repeatable; refused otherwise)"),
     transient: bool = typer.Option(False, "--transient", help="do not define the domain persistently"),
     reuse: bool = typer.Option(False, "--reuse", help="if running: attach instead of failing"),
     wait_install: bool = typer.Option(False, "--wait-install", help="with --instmode: block until the install run ends"),
@@ -219,7 +220,7 @@ def create(
         vm = _load_vm(address, base)
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
                            console=console_ if console_ is not None else (vm.default_console or None),
-                           argsadd=argsadd or ())
+                           argsadd=argsadd or (), allow_devices=allow_device or ())
         opts = _options(transient=transient, reuse=reuse, wait_install=wait_install,
                         timeout=timeout, strict=strict, network=network, bridge=bridge, qemu=qemu,
                         qemu_version=qemu_version,

@@ -23,6 +23,7 @@ def xml_cmd(
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
     console: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
+    allow_device: Optional[List[str]] = typer.Option(None, "--allow-device", help="a host block/char device a medium may be (repeatable; refused otherwise)"),
     install_phase: bool = typer.Option(True, "--install-phase/--final",
                                        help="with --instmode: the install domain (default) or the final one"),
     mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution the conf is evaluated for"),
@@ -51,7 +52,8 @@ def xml_cmd(
         if console is None and vm.default_console:
             console = vm.default_console
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel, console=console,
-                           argsadd=argsadd or (), install_phase=install_phase)
+                           argsadd=argsadd or (), install_phase=install_phase,
+                           allow_devices=allow_device or ())
         if connect:
             from ctys_libvirt.backends.libvirt import open_connection
             from ctys_libvirt.translate.hostcaps import libvirt_host_caps

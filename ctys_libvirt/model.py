@@ -182,6 +182,7 @@ class BootRequest:
     vnc_display: Optional[int] = None        # explicit VNC display (port 5900+N)
     argsadd: Tuple[str, ...] = ()            # raw ARGSADD strings, each shell-word split later
     install_phase: bool = True               # with INSTMODE: XML of the install run (False: final)
+    allow_devices: Tuple[str, ...] = ()      # host block/char devices a medium may be (--allow-device)
 
 
 @dataclass(frozen=True)

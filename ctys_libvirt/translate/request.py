@@ -163,6 +163,7 @@ def make_request(
     argsadd: Iterable[str] = (),
     install_phase: bool = True,
     vnc_display: Optional[int] = None,
+    allow_devices: Iterable[str] = (),
 ) -> BootRequest:
     """Validate raw suboption values and build the BootRequest the translators take.
 
@@ -188,4 +189,5 @@ def make_request(
         vnc_display=display,
         argsadd=tuple(argsadd),
         install_phase=install_phase,
+        allow_devices=tuple(allow_devices),
     )
