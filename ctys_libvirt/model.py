@@ -193,6 +193,7 @@ class HostCaps:
     emulator: Optional[str] = None           # path of qemu-system-x86_64 on the host
     default_network_active: bool = False
     arches: Tuple[str, ...] = ("x86_64", "i686")
+    max_vcpus: Optional[int] = None          # the machine type's vCPU limit (domain capabilities)
 
 
 @dataclass(frozen=True)

@@ -123,12 +123,14 @@ def wait_gone(pid: int, timeout: float) -> bool:
         time.sleep(0.01)
 
 
-def _tail(path: Path, n: int = 5) -> str:
+def _failing(path: Path) -> str:
+    """QEMU's failing stderr line (not its first warning)."""
+    from ctys_libvirt.qemu.stderr import failing_line
+
     try:
-        lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()]
+        return failing_line(path.read_text(errors="replace"))
     except OSError:
         return ""
-    return " | ".join(lines[-n:])
 
 
 def _port_free(port: int) -> bool:
@@ -386,7 +388,7 @@ class DirectBackend:
                 raise CtysTimeout(f"QEMU for {label} did not daemonize within {self.start_timeout:g}s",
                                   hint=f"see {rt.stderr_log}")
         if rc != 0:
-            tail = _tail(rt.stderr_log)
+            tail = _failing(rt.stderr_log)
             raise BackendError(f"QEMU {probe.version_text} failed to start {label} (exit {rc})"
                                + (f": {tail}" if tail else ""),
                                hint="fix the conf/ARGSADD; `ctys-libvirt argv` shows the command")
@@ -396,7 +398,7 @@ class DirectBackend:
             time.sleep(0.005)
             pid = _read_pid(rt.pidfile)
         if pid is None or not _pid_alive(pid):
-            tail = _tail(rt.stderr_log)
+            tail = _failing(rt.stderr_log)
             raise BackendError(f"QEMU {probe.version_text} for {label} exited right after start"
                                + (f": {tail}" if tail else " (no pidfile)"),
                                hint=f"see {rt.stderr_log}")

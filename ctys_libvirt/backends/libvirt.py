@@ -202,11 +202,18 @@ class LibvirtBackend:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _error(self, what: str, exc: "libvirt.libvirtError", hint: Optional[str] = None) -> BackendError:
+    def _error(self, what: str, exc: "libvirt.libvirtError", hint: Optional[str] = None,
+               failing: bool = False) -> BackendError:
+        """``failing``: the error quotes QEMU's stderr; show its failing line, not a warning."""
         code = _code(exc)
         if code in (libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_SYSTEM_ERROR) and not self._alive():
             return LibvirtUnavailable(f"lost the libvirt connection to {self.uri} while {what}",
                                       hint=UNAVAILABLE_HINT)
+        if failing:
+            from ctys_libvirt.qemu.stderr import failing_line
+
+            return BackendError(f"{what}: {failing_line(str(exc)) or _first_line(exc)}",
+                                hint=hint or "see the libvirtd log")
         return BackendError(f"{what}: {_first_line(exc)}", hint=hint or "see the libvirtd log")
 
     def _alive(self) -> bool:
@@ -433,9 +440,12 @@ class LibvirtBackend:
         messages = list(warnings)
         defined = False
         dom = None
+        previous = None    # the definition an install run's define replaced, restored if it fails
         try:
             if is_install:
                 if not options.transient:
+                    if existing is not None:
+                        previous = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
                     dom, defined = self._define_if_changed(existing, final_xml or xml)
                 dom = self.conn.createXML(xml, 0)
                 messages.append(f"install domain {name} started (transient, on_reboot=destroy); "
@@ -450,11 +460,13 @@ class LibvirtBackend:
         except libvirt.libvirtError as exc:
             if existing is None and defined:
                 self._undefine_quietly(name)  # a failed create leaves nothing behind
+            elif previous is not None and defined:
+                self._redefine_quietly(previous)   # ... nor a rewritten definition
             images.remove_created_target(created_target)   # ... not even the INIT target it just made
             if _code(exc) == libvirt.VIR_ERR_OPERATION_INVALID and "already" in str(exc):
                 raise AlreadyRunning(f"{label} is already running (UUID {uuid})",
                                      hint="use --reuse to attach its console, or cancel it first") from None
-            raise self._error(f"starting {label}", exc,
+            raise self._error(f"starting {label}", exc, failing=True,
                               hint="check the domain XML with `ctys-libvirt xml` and the libvirtd log") from None
         if not self._wait(dom, lambda: self._state(dom)[0] in _ACTIVE_STATES, options.timeout):
             raise CtysTimeout(f"{label} did not reach running within {options.timeout:g}s",
@@ -464,6 +476,12 @@ class LibvirtBackend:
         res.created_target = created_target
         res.messages = messages + res.messages
         return res
+
+    def _redefine_quietly(self, xml: str) -> None:
+        try:
+            self.conn.defineXML(xml)
+        except libvirt.libvirtError:
+            pass
 
     def _undefine_quietly(self, name: str) -> None:
         try:
@@ -520,9 +538,13 @@ class LibvirtBackend:
         return res
 
     def wait_inactive(self, target: str, timeout: float) -> bool:
-        """Block until the domain is shut off or gone (e.g. the end of an install run)."""
+        """Block until the domain is shut off or gone (e.g. the end of an install run).
+        A connection lost meanwhile is the same LibvirtUnavailable a plain create reports."""
         dom = self.require(target)
-        return self._wait(dom, lambda: not self.is_active(dom), timeout)
+        try:
+            return self._wait(dom, lambda: not self.is_active(dom), timeout)
+        except libvirt.libvirtError as exc:
+            raise self._error(f"waiting for {target}", exc) from None
 
     # -- CANCEL ---------------------------------------------------------------------
 
