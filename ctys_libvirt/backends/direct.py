@@ -302,7 +302,7 @@ class DirectBackend:
             if plan.create_target is not None and plan.install_phase:
                 tc = plan.create_target
                 if images.ensure_install_target(Path(tc.path), tc.format, tc.size,
-                                                preallocate=tc.mode == "HDDDOS"):
+                                                preallocate=tc.mode == "HDDDOS", owner=tc.owner):
                     created = tc.path
             display = None
             if plan.console is ConsoleType.VNC:

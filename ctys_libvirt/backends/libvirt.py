@@ -501,7 +501,8 @@ class LibvirtBackend:
             return None
         created = images.ensure_install_target(
             Path(target.path), target.format, target.size,
-            preallocate=(getattr(target, "mode", "") or "").upper() == "HDDDOS")
+            preallocate=(getattr(target, "mode", "") or "").upper() == "HDDDOS",
+            owner=getattr(target, "owner", None))
         return str(target.path) if created else None
 
     def _define_if_changed(self, existing, xml: str):

@@ -121,6 +121,7 @@ class TargetCreation:
     mode: str
     blocksize: Optional[str] = None
     blockcount: Optional[str] = None
+    owner: Optional[Tuple[int, int]] = None   # (uid, gid) it is given: an untrusted conf's owner
 
 
 @dataclass(frozen=True)
@@ -587,6 +588,8 @@ def _install_media(slots: _Slots, vm: VmConfig, spec: InstallSpec) -> Optional[T
                 hint="add STAGE INIT to create it (INSTMODE:SRC%SRCPATH%TGT%TGTPATH%INIT)",
             )
         create = _target_creation(vm, spec)
+        if not slots.media.trusted:
+            create = replace(create, owner=(slots.media.acting_uid, slots.media.acting_gid))
         fmt = create.format
     slots.attach(role, spec.tgt_path, device, "install-target", True, st, fmt)
     return create
