@@ -5,6 +5,7 @@ Heavy imports (libvirt, lxml, the translators) happen inside the commands so tha
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -224,7 +225,8 @@ def create(
         opts = _options(transient=transient, reuse=reuse, wait_install=wait_install,
                         timeout=timeout, strict=strict, network=network, bridge=bridge, qemu=qemu,
                         qemu_version=qemu_version,
-                        serial_log=str(serial_log.resolve()) if serial_log else None)
+                        # absolute, but symlinks are not followed (security.seriallog)
+                        serial_log=os.path.abspath(serial_log) if serial_log else None)
         be = _open(backend, connect, vm)
         try:
             res = be.create(vm, req, opts)

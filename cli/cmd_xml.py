@@ -3,6 +3,8 @@
 Nothing is defined or started; warnings go to stderr, the XML to stdout."""
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import List, Optional
 
@@ -68,7 +70,7 @@ def xml_cmd(
 
             caps = local_host_caps()
         opts = XmlOptions(network=network, bridge=bridge,
-                          serial_log=str(serial_log.resolve()) if serial_log else None)
+                          serial_log=os.path.abspath(serial_log) if serial_log else None)
         build = build_domain(vm, req, caps, opts)
         for w in build.warnings:
             warn(w)

@@ -277,6 +277,7 @@ class DirectBackend:
         lock_fd = os.open(rt.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         acquired = False
         created = None
+        serial_log, log_created = None, False
         try:
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -308,6 +309,10 @@ class DirectBackend:
             if plan.console is ConsoleType.VNC:
                 display = plan.vnc_display if plan.vnc_display is not None else self._pick_display()
             serial_log = getattr(options, "serial_log", None)
+            if serial_log and not plan.console.is_serial:
+                from ctys_libvirt.security import seriallog
+
+                serial_log, log_created = seriallog.claim(serial_log, plan.conf_path)
             res = build_argv_result(plan, probe, runtime=rt, daemonize=True, strict=options.strict,
                                     network=self.network, vnc_display=display, incoming=incoming,
                                     serial_log=serial_log)
@@ -343,6 +348,10 @@ class DirectBackend:
             if acquired and not _Vm(rt).alive() and not rt.vmstate.exists():
                 self._clean(rt)
             images.remove_created_target(created)   # ... not even the INIT target it made
+            if log_created:
+                from ctys_libvirt.security import seriallog
+
+                seriallog.release_unused(serial_log, log_created)
             os.close(lock_fd)
             raise
         os.close(lock_fd)  # QEMU holds the inherited lock from here on

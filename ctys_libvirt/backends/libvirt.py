@@ -129,15 +129,36 @@ def lock_dir() -> Path:
 @contextmanager
 def label_lock(label: str) -> Iterator[None]:
     """Serialise CREATEs of one label across processes (fcntl lock, released on exit
-    even when the process dies)."""
+    even when the process dies).  The lock file goes when its holder is done: it is
+    unlinked while still locked, and a waiter that then gets the lock on the unlinked
+    inode sees the name no longer points at it and locks the current file instead."""
     import fcntl
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "_"
-    fd = os.open(lock_dir() / f"{safe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    path = lock_dir() / f"{safe}.lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            st = os.fstat(fd)
+            try:
+                cur = os.stat(path, follow_symlinks=False)
+                same = (cur.st_dev, cur.st_ino) == (st.st_dev, st.st_ino)
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
         os.close(fd)
 
 
@@ -398,21 +419,39 @@ class LibvirtBackend:
     def create(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
         """Define (persistent unless ``options.transient``), start and wait until running."""
         with label_lock(vm.label):
-            b = self.build(vm, request, options)
-            plan = getattr(b, "plan", None)
+            log, log_created = None, False
+            if getattr(options, "serial_log", None):
+                from dataclasses import replace as _replace
+
+                from ctys_libvirt.security import seriallog
+
+                log, log_created = seriallog.claim(options.serial_log, str(vm.source_path))
+                options = _replace(options, serial_log=log)
             try:
-                return self.create_from_build(
-                    name=b.name, uuid=b.uuid, xml=b.xml, final_xml=getattr(b, "final_xml", None),
-                    warnings=list(getattr(b, "warnings", []) or []), options=options,
-                    console=request.console.value,
-                    create_target=getattr(plan, "create_target", None),
-                    is_install=request.instmode is not None)
-            except BackendError as exc:
-                # A QEMU that refuses to start usually refuses what the lint flagged: say so.
-                lint = [w for w in b.warnings if w.startswith("ARGSADD ")]
-                if lint:
-                    exc.hint = lint[0] + (f"; {exc.hint}" if exc.hint else "")
+                return self._create_locked(vm, request, options)
+            except BaseException:
+                if log_created:
+                    from ctys_libvirt.security import seriallog
+
+                    seriallog.release_unused(log, log_created)
                 raise
+
+    def _create_locked(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
+        b = self.build(vm, request, options)
+        plan = getattr(b, "plan", None)
+        try:
+            return self.create_from_build(
+                name=b.name, uuid=b.uuid, xml=b.xml, final_xml=getattr(b, "final_xml", None),
+                warnings=list(getattr(b, "warnings", []) or []), options=options,
+                console=request.console.value,
+                create_target=getattr(plan, "create_target", None),
+                is_install=request.instmode is not None)
+        except BackendError as exc:
+            # A QEMU that refuses to start usually refuses what the lint flagged: say so.
+            lint = [w for w in b.warnings if w.startswith("ARGSADD ")]
+            if lint:
+                exc.hint = lint[0] + (f"; {exc.hint}" if exc.hint else "")
+            raise
 
     def create_from_build(self, *, name: str, uuid: str, xml: str, final_xml: Optional[str],
                           warnings: List[str], options: CreateOptions, console: str,

@@ -139,3 +139,122 @@ def test_clean_stale_temps_reports(tmp_path):
     (tmp_path / "a.ctys-new.1").write_bytes(b"x")          # not our pattern (no leading dot)
     assert clean_stale_temps(tmp_path) == [f".a.ctys-new.{dead}"]
     assert (tmp_path / "a.ctys-new.1").exists()
+
+
+# --- --serial-log --------------------------------------------------------------------------
+
+BACKENDS = ["direct", pytest.param("libvirt", marks=[pytest.mark.libvirt, pytest.mark.qemu])]
+
+
+def _create(conf: Path, backend: str, rt: Path, *extra: str):
+    return run_cli("create", str(conf), "--backend", backend, "--console", "NONE", *extra,
+                   env={"CTYS_RUNTIME_DIR": str(rt)})
+
+
+def _cancel(label: str, backend: str, rt: Path):
+    return run_cli("cancel", label, "--backend", backend, "--mode", "FORCE",
+                   env={"CTYS_RUNTIME_DIR": str(rt)})
+
+
+def _fingerprint(p: Path):
+    st = os.lstat(p)
+    return sha(p), st.st_uid, st.st_gid, st.st_mode, st.st_size
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serial_log_never_truncates_what_is_not_ours(vmroot, media, tmp_path, backend, janitor):
+    label = janitor.add(unique_label("slog"))
+    conf = write_conf(vmroot, label, image=media["hello"])
+    victim = vmroot / "victim.txt"
+    victim.write_text("root's notes\n")
+    os.chmod(victim, 0o600)
+    link = vmroot / "link.log"
+    link.symlink_to(victim)
+    dangling = vmroot / "dangling.log"
+    dangling.symlink_to(vmroot / "would-be-created")
+    keep = {p: _fingerprint(p) for p in (conf, victim)}
+    for target, why in ((conf, "conf itself"), (victim, "not a serial log of ours"),
+                        (link, "symlink"), (dangling, "symlink")):
+        r = _create(conf, backend, tmp_path / "rt", "--serial-log", str(target))
+        assert r.returncode == 1, (target, r.stdout, r.stderr)
+        assert why in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert {p: _fingerprint(p) for p in keep} == keep
+    assert not (vmroot / "would-be-created").exists()
+    assert os.path.islink(link) and os.readlink(link) == str(victim)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serial_log_of_ours_is_reused(vmroot, media, tmp_path, backend, janitor):
+    """Positive control: a new file is created and marked, QEMU writes the guest's output
+    to it, and the next run may reuse it."""
+    from lifecycle_helpers import wait_marker
+
+    label = janitor.add(unique_label("slog"))
+    conf = write_conf(vmroot, label, image=media["hello"])
+    log = vmroot / "serial.log"
+    rt = tmp_path / "rt"
+    for _ in range(2):
+        r = _create(conf, backend, rt, "--serial-log", str(log))
+        assert r.returncode == 0, r.stderr
+        wait_marker(log, "CTYS-GUEST-OK", timeout=90)
+        assert _cancel(label, backend, rt).returncode == 0
+    from ctys_libvirt.security.seriallog import is_ours
+
+    assert is_ours(str(log))
+
+
+def test_serial_log_created_for_a_failed_start_is_removed(vmroot, media, tmp_path):
+    label = unique_label("slog")
+    conf = write_conf(vmroot, label, image=media["hello"], extra='ARGSADD="-device ctys-no-such-device"\n')
+    log = vmroot / "never.log"
+    r = _create(conf, "direct", tmp_path / "rt", "--serial-log", str(log))
+    assert r.returncode == 4, r.stderr
+    assert not log.exists()
+
+
+# --- lock files ------------------------------------------------------------------------------
+
+@pytest.mark.libvirt
+def test_label_lock_file_goes_when_free(vmroot, media, janitor):
+    from ctys_libvirt.backends.libvirt import label_lock, lock_dir
+
+    label = janitor.add(unique_label("lock"))
+    lock = lock_dir() / f"{label}.lock"
+    with label_lock(label):
+        assert lock.exists()
+    assert not lock.exists()
+    conf = write_conf(vmroot, label, image=media["hello"], extra="SMP=1000\n")   # fails: conf error
+    assert run_cli("create", str(conf), "--backend", "libvirt", "--console", "NONE").returncode == 3
+    assert not lock.exists()
+
+
+def test_label_lock_still_excludes_while_the_file_is_replaced(tmp_path):
+    """A waiter that got the lock on an unlinked file retries on the current one: two
+    holders never overlap (checked with a second process holding the lock)."""
+    import textwrap
+
+    from ctys_libvirt.backends.libvirt import label_lock
+
+    label = unique_label("lock")
+    marker = tmp_path / "held"
+    code = textwrap.dedent(f"""
+        import sys, time, pathlib
+        from ctys_libvirt.backends.libvirt import label_lock
+        with label_lock({label!r}):
+            pathlib.Path({str(marker)!r}).write_text("in")
+            sys.stdin.readline()
+            pathlib.Path({str(marker)!r}).write_text("out")
+    """)
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
+    try:
+        _wait_file(marker, holder)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        with label_lock(label):
+            assert marker.read_text() == "out"      # we got it only after the holder left
+        holder.wait(timeout=30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
