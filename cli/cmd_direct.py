@@ -33,6 +33,7 @@ def argv_cmd(
     runtime_dir: Optional[Path] = typer.Option(None, "--runtime-dir",
                                                help="base of the runtime dirs (default: the backend's)"),
     foreground: bool = typer.Option(False, "--foreground", help="no -daemonize (CLI0 gets -nographic)"),
+    run_as: Optional[str] = typer.Option(None, "--run-as", help="as root: the user QEMU runs as (default libvirt-qemu, else nobody; 'root' keeps root)"),
     fmt: str = typer.Option("lines", "--format", help="lines | json"),
     strict: bool = typer.Option(False, "--strict", help="ARGSADD lint findings are errors"),
     compare: bool = typer.Option(False, "--compare",
@@ -76,8 +77,16 @@ def argv_cmd(
             from ctys_libvirt.backends.direct import DirectBackend
 
             display = DirectBackend(base=runtime_dir)._pick_display()
+        how, who = "root", None
+        if not foreground and not probe.synthetic:
+            from ctys_libvirt.backends.direct import privileges
+            from ctys_libvirt.translate.argv import sandbox_value
+
+            who, how, _note = privileges(probe, run_as)
         res = build_argv_result(plan, probe, runtime=rt, daemonize=not foreground, strict=strict,
-                                network=network, vnc_display=display)
+                                network=network, vnc_display=display, supervised=how == "sandbox",
+                                run_as=who.name if how == "runas" else None,
+                                sandbox=sandbox_value(probe) if how == "sandbox" else None)
         for w in res.warnings:
             warn(w)
         diffs = None

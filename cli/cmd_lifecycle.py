@@ -196,6 +196,7 @@ def create(
     network: Optional[str] = typer.Option(None, "--network", help="libvirt network for the NIC (default: 'default' if active, else user networking)"),
     bridge: Optional[str] = typer.Option(None, "--bridge", help="host bridge for the NIC"),
     qemu: Optional[str] = typer.Option(None, "--qemu", help="direct backend: the QEMU binary to run"),
+    run_as: Optional[str] = typer.Option(None, "--run-as", help="direct backend as root: the user QEMU runs as (default libvirt-qemu, else nobody; 'root' keeps root)"),
     qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
                                                help="with --qemu: its version X.Y.Z when its -h banner is not recognised"),
     fmt: str = typer.Option("table", "--format", help="table | json"),
@@ -224,7 +225,7 @@ def create(
                            argsadd=argsadd or (), allow_devices=allow_device or ())
         opts = _options(transient=transient, reuse=reuse, wait_install=wait_install,
                         timeout=timeout, strict=strict, network=network, bridge=bridge, qemu=qemu,
-                        qemu_version=qemu_version,
+                        qemu_version=qemu_version, run_as=run_as,
                         # absolute, but symlinks are not followed (security.seriallog)
                         serial_log=os.path.abspath(serial_log) if serial_log else None)
         be = _open(backend, connect, vm)

@@ -208,6 +208,7 @@ class CreateOptions:
     qemu: Optional[str] = None               # direct backend: binary to use
     qemu_version: Optional[str] = None       # direct backend: its version, if -h does not say
     serial_log: Optional[str] = None         # also log the guest serial port to this file
+    run_as: Optional[str] = None             # direct backend as root: QEMU's user (security.runas)
 
 
 @dataclass
