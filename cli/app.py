@@ -50,6 +50,9 @@ def _root() -> None:
 
 
 def main() -> None:
+    from ctys_libvirt.cli.common import handle_sigterm
+
+    handle_sigterm()
     _load_commands(sys.argv[1:])
     from click import exceptions as click_exc
 

@@ -29,10 +29,12 @@ def argv_cmd(
     console: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
     allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
+    allow_device: Optional[List[str]] = typer.Option(None, "--allow-device", help="a host block/char device a medium may be (repeatable; refused otherwise)"),
     network: str = typer.Option("user", "--network", help="user | vde:SOCKET | tap[:IFNAME]"),
     runtime_dir: Optional[Path] = typer.Option(None, "--runtime-dir",
                                                help="base of the runtime dirs (default: the backend's)"),
     foreground: bool = typer.Option(False, "--foreground", help="no -daemonize (CLI0 gets -nographic)"),
+    run_as: Optional[str] = typer.Option(None, "--run-as", help="as root: the user QEMU runs as (default libvirt-qemu, else nobody; 'root' keeps root)"),
     fmt: str = typer.Option("lines", "--format", help="lines | json"),
     strict: bool = typer.Option(False, "--strict", help="ARGSADD lint findings are errors"),
     compare: bool = typer.Option(False, "--compare",
@@ -62,7 +64,8 @@ def argv_cmd(
             warn(w)
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
                            console=console if console is not None else (vm.default_console or None),
-                           argsadd=argsadd or (), allow_argsadd=allow_argsadd or ())
+                           argsadd=argsadd or (), allow_argsadd=allow_argsadd or (),
+                           allow_devices=allow_device or ())
         plan = resolve_plan(vm, req)
         if qemu_version is not None and not qemu:   # a version without a binary
             probe = synthetic_probe(qemu_version, kvm_fork=kvm_fork, kqemu=kqemu,
@@ -79,8 +82,16 @@ def argv_cmd(
             from ctys_libvirt.backends.direct import DirectBackend
 
             display = DirectBackend(base=runtime_dir)._pick_display()
+        how, who = "root", None
+        if not foreground and not probe.synthetic:
+            from ctys_libvirt.backends.direct import privileges
+            from ctys_libvirt.translate.argv import sandbox_value
+
+            who, how, _note = privileges(probe, run_as)
         res = build_argv_result(plan, probe, runtime=rt, daemonize=not foreground, strict=strict,
-                                network=network, vnc_display=display)
+                                network=network, vnc_display=display, supervised=how == "sandbox",
+                                run_as=who.name if how == "runas" else None,
+                                sandbox=sandbox_value(probe) if how == "sandbox" else None)
         for w in res.warnings:
             warn(w)
         diffs = None

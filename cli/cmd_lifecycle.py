@@ -5,6 +5,7 @@ Heavy imports (libvirt, lxml, the translators) happen inside the commands so tha
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -186,6 +187,7 @@ def create(
     console_: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
     allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
+    allow_device: Optional[List[str]] = typer.Option(None, "--allow-device", help="a host block/char device a medium may be (repeatable; refused otherwise)"),
     transient: bool = typer.Option(False, "--transient", help="do not define the domain persistently"),
     reuse: bool = typer.Option(False, "--reuse", help="if running: attach instead of failing"),
     wait_install: bool = typer.Option(False, "--wait-install", help="with --instmode: block until the install run ends"),
@@ -195,6 +197,7 @@ def create(
     network: Optional[str] = typer.Option(None, "--network", help="libvirt network for the NIC (default: 'default' if active, else user networking)"),
     bridge: Optional[str] = typer.Option(None, "--bridge", help="host bridge for the NIC"),
     qemu: Optional[str] = typer.Option(None, "--qemu", help="direct backend: the QEMU binary to run"),
+    run_as: Optional[str] = typer.Option(None, "--run-as", help="direct backend as root: the user QEMU runs as (default libvirt-qemu, else nobody; 'root' keeps root)"),
     qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
                                                help="with --qemu: its version X.Y.Z when its -h banner is not recognised"),
     fmt: str = typer.Option("table", "--format", help="table | json"),
@@ -220,11 +223,13 @@ def create(
         vm = _load_vm(address, base)
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
                            console=console_ if console_ is not None else (vm.default_console or None),
-                           argsadd=argsadd or (), allow_argsadd=allow_argsadd or ())
+                           argsadd=argsadd or (), allow_argsadd=allow_argsadd or (),
+                           allow_devices=allow_device or ())
         opts = _options(transient=transient, reuse=reuse, wait_install=wait_install,
                         timeout=timeout, strict=strict, network=network, bridge=bridge, qemu=qemu,
-                        qemu_version=qemu_version,
-                        serial_log=str(serial_log.resolve()) if serial_log else None)
+                        qemu_version=qemu_version, run_as=run_as,
+                        # absolute, but symlinks are not followed (security.seriallog)
+                        serial_log=os.path.abspath(serial_log) if serial_log else None)
         be = _open(backend, connect, vm)
         try:
             res = be.create(vm, req, opts)

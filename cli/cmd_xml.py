@@ -3,6 +3,8 @@
 Nothing is defined or started; warnings go to stderr, the XML to stdout."""
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import List, Optional
 
@@ -24,6 +26,7 @@ def xml_cmd(
     console: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
     allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
+    allow_device: Optional[List[str]] = typer.Option(None, "--allow-device", help="a host block/char device a medium may be (repeatable; refused otherwise)"),
     install_phase: bool = typer.Option(True, "--install-phase/--final",
                                        help="with --instmode: the install domain (default) or the final one"),
     mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution the conf is evaluated for"),
@@ -53,7 +56,8 @@ def xml_cmd(
             console = vm.default_console
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel, console=console,
                            argsadd=argsadd or (), install_phase=install_phase,
-                           allow_argsadd=allow_argsadd or ())
+                           allow_argsadd=allow_argsadd or (),
+                           allow_devices=allow_device or ())
         if connect:
             from ctys_libvirt.backends.libvirt import open_connection
             from ctys_libvirt.translate.hostcaps import libvirt_host_caps
@@ -68,7 +72,7 @@ def xml_cmd(
 
             caps = local_host_caps()
         opts = XmlOptions(network=network, bridge=bridge,
-                          serial_log=str(serial_log.resolve()) if serial_log else None)
+                          serial_log=os.path.abspath(serial_log) if serial_log else None)
         build = build_domain(vm, req, caps, opts)
         from ctys_libvirt.security.argsadd import enforce
 

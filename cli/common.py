@@ -22,6 +22,25 @@ ALLOW_ARGSADD = typer.Option(None, "--allow-argsadd", metavar="OPT",
 BASE = typer.Option(None, "--base", "-b", help="directory searched for labels (repeatable)")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every ``finally``/cleanup of the library runs (qemu-img
+    killed, temporaries removed, a half-made start undone) before we exit 143."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a second SIGTERM ends us at once
+    raise Terminated()
+
+
+def handle_sigterm() -> None:
+    """Called once by each entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def fail(message: str, code: int = 1) -> "NoReturn":  # type: ignore[name-defined]
     print(f"{PROG}: error: {message}", file=sys.stderr)
     raise SystemExit(code)
@@ -38,7 +57,9 @@ def errors_to_exit() -> Iterator[None]:
         yield
     except CtysError as exc:
         fail(exc.one_line(), exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            fail("terminated (SIGTERM); nothing half-made was left behind", 143)
         fail("interrupted", 130)
     except BrokenPipeError:
         quiet_stdout()

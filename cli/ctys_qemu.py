@@ -711,6 +711,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def main() -> None:
+    from ctys_libvirt.cli.common import handle_sigterm
+
+    handle_sigterm()
     sys.exit(run())
 
 

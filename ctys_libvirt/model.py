@@ -188,6 +188,7 @@ class BootRequest:
     argsadd: Tuple[str, ...] = ()            # raw ARGSADD strings, each shell-word split later
     install_phase: bool = True               # with INSTMODE: XML of the install run (False: final)
     allow_argsadd: Tuple[str, ...] = ()      # --allow-argsadd: host-reaching options allowed
+    allow_devices: Tuple[str, ...] = ()      # host block/char devices a medium may be (--allow-device)
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ class HostCaps:
     emulator: Optional[str] = None           # path of qemu-system-x86_64 on the host
     default_network_active: bool = False
     arches: Tuple[str, ...] = ("x86_64", "i686")
+    max_vcpus: Optional[int] = None          # the machine type's vCPU limit (domain capabilities)
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,7 @@ class CreateOptions:
     serial_log: Optional[str] = None         # also log the guest serial port to this file
     sdl_display: Optional[str] = None        # CONSOLE SDL under libvirt: X display for QEMU's window
     sdl_xauth: Optional[str] = None          # ... and the Xauthority file QEMU may read
+    run_as: Optional[str] = None             # direct backend as root: QEMU's user (security.runas)
 
 
 @dataclass

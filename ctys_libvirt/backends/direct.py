@@ -18,6 +18,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -123,12 +124,89 @@ def wait_gone(pid: int, timeout: float) -> bool:
         time.sleep(0.01)
 
 
-def _tail(path: Path, n: int = 5) -> str:
+def _failing(path: Path) -> str:
+    """QEMU's failing stderr line (not its first warning)."""
+    from ctys_libvirt.qemu.stderr import failing_line
+
     try:
-        lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()]
+        return failing_line(path.read_text(errors="replace"))
     except OSError:
         return ""
-    return " | ".join(lines[-n:])
+
+
+def privileges(probe: QemuProbe, run_as: Optional[str] = None, policy: Optional[str] = None):
+    """(RunAs or None, how, note or None) for a QEMU started by us.  how: 'sandbox' (we drop
+    to the user at exec and QEMU runs under -sandbox without daemonizing: its seccomp filter
+    forbids fork and setuid), 'runas' (binaries without -sandbox: -runas, QEMU drops after
+    opening its files) or 'root' (not started as root, --run-as root, or a binary with
+    neither option)."""
+    from ctys_libvirt.security import runas as _runas
+
+    who = _runas.resolve(run_as, policy)
+    if who is None:
+        return None, "root", "QEMU runs as root (--run-as root)" if os.geteuid() == 0 else None
+    if probe.has("-sandbox") and probe.has("-qmp") and probe.version >= (0, 13, 0):
+        return who, "sandbox", None
+    if probe.has("-runas"):
+        return who, "runas", None
+    return None, "root", f"QEMU {probe.version_text} lists neither -runas nor -sandbox: it runs as root"
+
+
+def _media_paths(plan, serial_log: Optional[str]) -> List[str]:
+    """What QEMU opens by path: disks, kernel, initrd, the user's serial log."""
+    paths = [d.path for d in plan.disks]
+    if plan.kernel is not None:
+        paths.append(str(plan.kernel.kernel))
+        if plan.kernel.initrd is not None:
+            paths.append(str(plan.kernel.initrd))
+    if serial_log:
+        paths.append(serial_log)
+    return paths
+
+
+def _give_back(rt: RuntimeDirs) -> None:
+    from ctys_libvirt.security import runas
+
+    try:
+        meta = json.loads(rt.meta_file.read_text())
+    except (OSError, ValueError):
+        return
+    if meta.get("lent"):
+        runas.give_back(meta["lent"], meta.get("run_as_uid"))
+
+
+def _share_dir(rt: RuntimeDirs, who) -> None:
+    """QEMU's user creates its sockets (and a SUSPEND state) in the runtime dir: group
+    write for its group, sticky so it can neither remove nor rename our files there
+    (meta.json, argv.json, the lock, our pidfile)."""
+    gid = who.gid
+    os.chown(rt.dir, 0, gid)
+    os.chmod(rt.dir, 0o1770)
+    base = os.stat(rt.dir.parent)
+    if base.st_uid == os.geteuid() and not base.st_mode & 0o001:
+        # our base dir (e.g. a private $CTYS_RUNTIME_DIR): search-only for others, so QEMU's
+        # user can reach its own dir (nothing can be listed)
+        os.chmod(rt.dir.parent, stat.S_IMODE(base.st_mode) | 0o011)
+    for d in rt.dir.parent.parents:
+        st = os.stat(d)
+        if not (st.st_mode & 0o001 or (st.st_uid == who.uid and st.st_mode & 0o100)
+                or (st.st_gid in who.groups and st.st_mode & 0o010)):
+            raise BackendError(f"QEMU's user {who.name} cannot reach the runtime dir {rt.dir}: "
+                               f"{d} is not searchable for it",
+                               hint="use a runtime base under traversable directories "
+                                    "($CTYS_RUNTIME_DIR), or --run-as another user")
+
+
+def _write_ours(path: Path, text: str) -> None:
+    """A file of ours in a runtime dir QEMU's user may write to: whatever is at the name
+    (a planted symlink) is removed, never followed."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def _port_free(port: int) -> bool:
@@ -197,8 +275,10 @@ class DirectBackend:
     name = "direct"
 
     def __init__(self, qemu: Optional[str] = None, *, base: Optional[Path] = None,
-                 network: str = "user", start_timeout: float = 30.0):
+                 network: str = "user", start_timeout: float = 30.0, run_as: Optional[str] = None):
+        """``run_as``: the site policy's QEMU user (security.runas; --run-as wins)."""
         self.qemu = qemu
+        self.run_as = run_as
         self.base = Path(base) if base else runtime_base()
         self.network = network
         self.start_timeout = start_timeout
@@ -229,7 +309,9 @@ class DirectBackend:
         return None
 
     def _clean(self, rt: RuntimeDirs, keep_state: bool = False) -> None:
-        """Remove what a dead QEMU left behind (the whole dir unless a SUSPEND image stays)."""
+        """Remove what a dead QEMU left behind (the whole dir unless a SUSPEND image stays);
+        media lent to QEMU's user go back to their owners first."""
+        _give_back(rt)
         if keep_state and rt.vmstate.exists():
             for p in (rt.pidfile, rt.monitor, rt.qmp, rt.serial_sock, rt.stderr_log):
                 try:
@@ -264,7 +346,7 @@ class DirectBackend:
     def create(self, vm: VmConfig, request: BootRequest, options: Optional[CreateOptions] = None,
                *, incoming: Optional[str] = None) -> CreateResult:
         from ctys_libvirt import images      # qemu-img work: not on list/cancel paths
-        from ctys_libvirt.translate.argv import build_argv_result
+        from ctys_libvirt.translate.argv import build_argv_result, sandbox_value
         from ctys_libvirt.translate.plan import resolve_plan
 
         options = options or CreateOptions()
@@ -278,6 +360,7 @@ class DirectBackend:
         lock_fd = os.open(rt.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         acquired = False
         created = None
+        serial_log, log_created = None, False
         try:
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -303,15 +386,23 @@ class DirectBackend:
             if plan.create_target is not None and plan.install_phase:
                 tc = plan.create_target
                 if images.ensure_install_target(Path(tc.path), tc.format, tc.size,
-                                                preallocate=tc.mode == "HDDDOS"):
+                                                preallocate=tc.mode == "HDDDOS", owner=tc.owner):
                     created = tc.path
             display = None
             if plan.console is ConsoleType.VNC:
                 display = plan.vnc_display if plan.vnc_display is not None else self._pick_display()
             serial_log = getattr(options, "serial_log", None)
+            if serial_log and not plan.console.is_serial:
+                from ctys_libvirt.security import seriallog
+
+                serial_log, log_created = seriallog.claim(serial_log, plan.conf_path)
+            who, how = self._privileges(probe, options, messages)
+            supervised = how == "sandbox"
             res = build_argv_result(plan, probe, runtime=rt, daemonize=True, strict=options.strict,
                                     network=self.network, vnc_display=display, incoming=incoming,
-                                    serial_log=serial_log)
+                                    serial_log=serial_log, supervised=supervised,
+                                    run_as=who.name if how == "runas" else None,
+                                    sandbox=sandbox_value(probe) if supervised else None)
             messages += res.warnings
             if serial_log and plan.console.is_serial:
                 messages.append(f"--serial-log {serial_log} not used: CONSOLE {plan.console.value} "
@@ -334,16 +425,34 @@ class DirectBackend:
                 else ("KQEMU" if "-kernel-kqemu" in res.argv or "-enable-kqemu" in res.argv else "QEMU"),
                 "started": time.time(),
                 "paused": hold,
+                "run_as": who.name if who else None, "run_as_uid": who.uid if who else None,
+                "sandbox": supervised, "lent": [],
             }
-            rt.argv_file.write_text(json.dumps(res.argv, indent=1))
-            rt.sha_file.write_text(plan.conf_sha256 + "\n")
-            rt.meta_file.write_text(json.dumps(meta, indent=1, sort_keys=True))
-            pid = self._launch(rt, res.argv, lock_fd, plan.name, probe)
+            _write_ours(rt.argv_file, json.dumps(res.argv, indent=1))
+            _write_ours(rt.sha_file, plan.conf_sha256 + "\n")
+            _write_ours(rt.meta_file, json.dumps(meta, indent=1, sort_keys=True))
+            if who is not None:
+                _share_dir(rt, who)
+            if supervised:
+                # QEMU opens its media as that user: lend them for the run (like libvirt's
+                # dynamic_ownership), recorded first so every way out gives them back
+                from ctys_libvirt.security import runas
+
+                meta["lent"] = runas.lend(_media_paths(plan, serial_log if not plan.console.is_serial
+                                                       else None), who)
+                _write_ours(rt.meta_file, json.dumps(meta, indent=1, sort_keys=True))
+                pid = self._launch_supervised(rt, res.argv, lock_fd, plan.name, probe, who)
+            else:
+                pid = self._launch(rt, res.argv, lock_fd, plan.name, probe)
         except BaseException:
             # nothing of a failed start stays behind (unless another QEMU owns the dir)
             if acquired and not _Vm(rt).alive() and not rt.vmstate.exists():
                 self._clean(rt)
             images.remove_created_target(created)   # ... not even the INIT target it made
+            if log_created:
+                from ctys_libvirt.security import seriallog
+
+                seriallog.release_unused(serial_log, log_created)
             os.close(lock_fd)
             raise
         os.close(lock_fd)  # QEMU holds the inherited lock from here on
@@ -355,8 +464,60 @@ class DirectBackend:
                               created_target=created, messages=messages)
         if res.vnc_display is not None:
             result.messages.append(f"VNC: 127.0.0.1:{res.vnc_display} (port {VNC_BASEPORT + res.vnc_display})")
-        result.messages.append(f"QEMU {probe.version_text} {probe.path}; runtime dir {rt.dir}")
+        result.messages.append(f"QEMU {probe.version_text} {probe.path}; runtime dir {rt.dir}"
+                               + (f"; runs as {who.name}" if who else "")
+                               + ("; sandboxed" if supervised else ""))
         return result
+
+    def _privileges(self, probe: QemuProbe, options: CreateOptions, messages: List[str]):
+        who, how, note = privileges(probe, getattr(options, "run_as", None), self.run_as)
+        if note:
+            messages.append(note)
+        return who, how
+
+    def _launch_supervised(self, rt: RuntimeDirs, argv: List[str], lock_fd: int, label: str,
+                           probe: QemuProbe, who, extra_fds: Tuple[int, ...] = ()) -> int:
+        """Start QEMU detached as ``who`` (no -daemonize); it is up once its QMP greets us
+        (QEMU greets only from its main loop, after every device opened).  We know the pid
+        ourselves and write the pidfile (root's, in the sticky dir QEMU cannot rename)."""
+        os.set_inheritable(lock_fd, True)
+        env = dict(os.environ, LC_ALL="C")
+        with open(rt.stderr_log, "wb") as err:
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=err, pass_fds=(lock_fd,) + tuple(extra_fds),
+                                        start_new_session=True, env=env, cwd=str(rt.dir),
+                                        user=who.uid, group=who.gid, extra_groups=list(who.groups))
+            except OSError as exc:
+                raise BackendError(f"cannot run QEMU {argv[0]} for {label} as {who.name}: {exc.strerror}",
+                                   hint="the binary must be executable by that user (--run-as)") from None
+        deadline = time.monotonic() + self.start_timeout
+        try:
+            while True:
+                rc = proc.poll()
+                if rc is not None:
+                    tail = _failing(rt.stderr_log)
+                    raise BackendError(f"QEMU {probe.version_text} failed to start {label} (exit {rc})"
+                                       + (f": {tail}" if tail else ""),
+                                       hint="fix the conf/ARGSADD; `ctys-libvirt argv` shows the command")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CtysTimeout(f"QEMU for {label} did not come up within {self.start_timeout:g}s",
+                                      hint=f"see {rt.stderr_log}")
+                if rt.qmp.exists():
+                    try:
+                        open_monitor(str(rt.qmp), "qmp", min(left, 5.0)).close()
+                        break
+                    except BackendError:
+                        pass
+                time.sleep(0.01)
+        except BaseException:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            raise
+        _write_ours(rt.pidfile, f"{proc.pid}\n")
+        return proc.pid
 
     def _launch(self, rt: RuntimeDirs, argv: List[str], lock_fd: int, label: str,
                 probe: QemuProbe) -> int:
@@ -389,7 +550,7 @@ class DirectBackend:
                 raise CtysTimeout(f"QEMU for {label} did not daemonize within {self.start_timeout:g}s",
                                   hint=f"see {rt.stderr_log}")
         if rc != 0:
-            tail = _tail(rt.stderr_log)
+            tail = _failing(rt.stderr_log)
             raise BackendError(f"QEMU {probe.version_text} failed to start {label} (exit {rc})"
                                + (f": {tail}" if tail else ""),
                                hint="fix the conf/ARGSADD; `ctys-libvirt argv` shows the command")
@@ -399,7 +560,7 @@ class DirectBackend:
             time.sleep(0.005)
             pid = _read_pid(rt.pidfile)
         if pid is None or not _pid_alive(pid):
-            tail = _tail(rt.stderr_log)
+            tail = _failing(rt.stderr_log)
             raise BackendError(f"QEMU {probe.version_text} for {label} exited right after start"
                                + (f": {tail}" if tail else " (no pidfile)"),
                                hint=f"see {rt.stderr_log}")
@@ -456,9 +617,23 @@ class DirectBackend:
                     raise BackendError(f"{name}: SUSPEND needs QEMU 0.10 or newer (migrate to a file "
                                        f"and -incoming); this is QEMU {v.meta.get('qemu_version')}",
                                        hint="use PAUSE, or POWEROFF")
-                mon.file_uri(str(v.rt.vmstate))     # a path it cannot name: fail while running
-                mon.stop()
-                mon.migrate_to_file(str(v.rt.vmstate), timeout)
+                if v.meta.get("sandbox"):
+                    # no exec: under the sandbox, and QEMU's user cannot open our file: pass it
+                    try:
+                        os.unlink(v.rt.vmstate)
+                    except FileNotFoundError:
+                        pass
+                    fd = os.open(v.rt.vmstate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                 | os.O_CLOEXEC, 0o600)
+                    try:
+                        mon.stop()
+                        mon.migrate_to_fd(fd, str(v.rt.vmstate), timeout)
+                    finally:
+                        os.close(fd)
+                else:
+                    mon.file_uri(str(v.rt.vmstate))     # a path it cannot name: fail while running
+                    mon.stop()
+                    mon.migrate_to_file(str(v.rt.vmstate), timeout)
                 mon.quit()
                 wait_gone(v.pid, STEP_WAIT) or self._signal(v.pid, signal.SIGKILL)
                 self._clean(v.rt, keep_state=True)
@@ -471,7 +646,7 @@ class DirectBackend:
     def _set_meta(v: _Vm, **kw) -> None:
         v.meta.update(kw)
         tmp = v.rt.meta_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(v.meta, indent=1, sort_keys=True))
+        _write_ours(tmp, json.dumps(v.meta, indent=1, sort_keys=True))
         os.replace(tmp, v.rt.meta_file)
 
     @staticmethod
@@ -545,21 +720,48 @@ class DirectBackend:
                                hint="start it afresh with create")
         state_file = v.rt.dir / "vmstate.resume"
         os.replace(v.rt.vmstate, state_file)
-        # exec: runs through /bin/sh: quote the runtime dir (its base may hold anything)
-        argv = argv + ["-incoming", f"exec:cat {shlex.quote(str(state_file))}"]
+        sandboxed = bool(v.meta.get("sandbox"))
+        who = None
+        state_fd = None
+        if sandboxed:
+            # the sandbox forbids exec:; QEMU reads the state from a descriptor we pass
+            from ctys_libvirt.security import runas
+
+            who = runas.resolve(str(v.meta.get("run_as") or ""))
+            if who is None:
+                raise BackendError(f"{name}: saved by a sandboxed QEMU run as {v.meta.get('run_as')}, "
+                                   "which cannot be resumed as root", hint="start it afresh with create")
+            state_fd = os.open(state_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            argv = argv + ["-incoming", f"fd:{state_fd}"]
+        else:
+            # exec: runs through /bin/sh: quote the runtime dir (its base may hold anything)
+            argv = argv + ["-incoming", f"exec:cat {shlex.quote(str(state_file))}"]
         lock_fd = os.open(v.rt.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             from ctys_libvirt.qemu.probe import probe as do_probe
 
             pr = do_probe(argv[0])
-            pid = self._launch(v.rt, argv, lock_fd, name, pr)
+            if sandboxed:
+                from ctys_libvirt.security import runas
+
+                _share_dir(v.rt, who)
+                # lend the media again (SUSPEND gave them back with the rest)
+                self._set_meta(v, lent=runas.lend([l[0] for l in v.meta.get("lent") or []], who),
+                               run_as_uid=who.uid)
+                pid = self._launch_supervised(v.rt, argv, lock_fd, name, pr, who, (state_fd,))
+            else:
+                pid = self._launch(v.rt, argv, lock_fd, name, pr)
         except BaseException:
+            if sandboxed:
+                _give_back(v.rt)
             os.replace(state_file, v.rt.vmstate)
             raise
         finally:
             os.close(lock_fd)
-        v.rt.argv_file.write_text(json.dumps(argv[:-2], indent=1))
+            if state_fd is not None:
+                os.close(state_fd)
+        _write_ours(v.rt.argv_file, json.dumps(argv[:-2], indent=1))
         v = _Vm(v.rt)
         # wait for the incoming migration to finish, then make sure it runs
         deadline = time.monotonic() + timeout

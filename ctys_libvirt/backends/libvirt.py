@@ -130,15 +130,36 @@ def lock_dir() -> Path:
 @contextmanager
 def label_lock(label: str) -> Iterator[None]:
     """Serialise CREATEs of one label across processes (fcntl lock, released on exit
-    even when the process dies)."""
+    even when the process dies).  The lock file goes when its holder is done: it is
+    unlinked while still locked, and a waiter that then gets the lock on the unlinked
+    inode sees the name no longer points at it and locks the current file instead."""
     import fcntl
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "_"
-    fd = os.open(lock_dir() / f"{safe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    path = lock_dir() / f"{safe}.lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            st = os.fstat(fd)
+            try:
+                cur = os.stat(path, follow_symlinks=False)
+                same = (cur.st_dev, cur.st_ino) == (st.st_dev, st.st_ino)
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
         os.close(fd)
 
 
@@ -197,11 +218,18 @@ class LibvirtBackend:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _error(self, what: str, exc: "libvirt.libvirtError", hint: Optional[str] = None) -> BackendError:
+    def _error(self, what: str, exc: "libvirt.libvirtError", hint: Optional[str] = None,
+               failing: bool = False) -> BackendError:
+        """``failing``: the error quotes QEMU's stderr; show its failing line, not a warning."""
         code = _code(exc)
         if code in (libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_SYSTEM_ERROR) and not self._alive():
             return LibvirtUnavailable(f"lost the libvirt connection to {self.uri} while {what}",
                                       hint=UNAVAILABLE_HINT)
+        if failing:
+            from ctys_libvirt.qemu.stderr import failing_line
+
+            return BackendError(f"{what}: {failing_line(str(exc)) or _first_line(exc)}",
+                                hint=hint or "see the libvirtd log")
         return BackendError(f"{what}: {_first_line(exc)}", hint=hint or "see the libvirtd log")
 
     def _alive(self) -> bool:
@@ -469,29 +497,41 @@ class LibvirtBackend:
         one, coexist/merge.py); the request's one-off choices go into this run's live
         configuration only."""
         with label_lock(vm.label):
-            b = self.build(vm, request, options)
-            plan = getattr(b, "plan", None)
-            normal = None
-            if not options.transient:
-                normal = self.build(vm, normal_request(vm), definition_options(options))
-            try:
-                return self.create_from_build(
-                    name=b.name, uuid=b.uuid,
-                    xml=normal.xml if normal is not None else b.xml,
-                    final_xml=None,
-                    run_xml=b.xml,
-                    warnings=list(getattr(b, "warnings", []) or []), options=options,
-                    console=request.console.value,
-                    create_target=getattr(plan, "create_target", None),
-                    is_install=request.instmode is not None,
-                    conf_path=getattr(plan, "conf_path", None),
-                    uuid_generated=bool(getattr(plan, "uuid_generated", False)))
-            except BackendError as exc:
-                # A QEMU that refuses to start usually refuses what the lint flagged: say so.
-                lint = [w for w in b.warnings if w.startswith("ARGSADD ")]
-                if lint:
-                    exc.hint = lint[0] + (f"; {exc.hint}" if exc.hint else "")
+            if is_install:
+                if not options.transient:
+                    if existing is not None:
+                        previous = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+                    dom, defined = self._define_if_changed(existing, final_xml or xml)
+                dom = self.conn.createXML(xml, 0)
+                messages.append(f"install domain {name} started (transient, on_reboot=destroy); "
+                                f"the persistent definition keeps the normal boot order")
+            elif options.transient:
                 raise
+
+    def _create_locked(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
+        b = self.build(vm, request, options)
+        plan = getattr(b, "plan", None)
+        normal = None
+        if not options.transient:
+            normal = self.build(vm, normal_request(vm), definition_options(options))
+        try:
+            return self.create_from_build(
+                name=b.name, uuid=b.uuid,
+                xml=normal.xml if normal is not None else b.xml,
+                final_xml=None,
+                run_xml=b.xml,
+                warnings=list(getattr(b, "warnings", []) or []), options=options,
+                console=request.console.value,
+                create_target=getattr(plan, "create_target", None),
+                is_install=request.instmode is not None,
+                conf_path=getattr(plan, "conf_path", None),
+                uuid_generated=bool(getattr(plan, "uuid_generated", False)))
+        except BackendError as exc:
+            # A QEMU that refuses to start usually refuses what the lint flagged: say so.
+            lint = [w for w in b.warnings if w.startswith("ARGSADD ")]
+            if lint:
+                exc.hint = lint[0] + (f"; {exc.hint}" if exc.hint else "")
+            raise
 
     def create_from_build(self, *, name: str, uuid: str, xml: str, final_xml: Optional[str],
                           warnings: List[str], options: CreateOptions, console: str,
@@ -530,15 +570,21 @@ class LibvirtBackend:
         messages = list(warnings)
         defined = False
         dom = None
+        previous = None    # the definition an install run's define replaced, restored if it fails
         try:
             if options.transient:
                 dom = self.conn.createXML(run_xml or xml, 0)
             elif is_install and run_xml is None:
                 # old callers: xml is the install run, final_xml the definition
+                if existing is not None:
+                    previous = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
                 dom, defined = self._define_if_changed(existing, final_xml or xml, conf_path)
                 dom = self.conn.createXML(xml, 0)
             else:
                 definition = final_xml or xml
+                if is_install and existing is not None:
+                    # a failed install run must not leave a rewritten definition behind
+                    previous = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
                 dom, defined = self._define_if_changed(existing, definition, conf_path)
                 live = None
                 if run_xml is not None and run_xml != definition:
@@ -561,11 +607,13 @@ class LibvirtBackend:
         except libvirt.libvirtError as exc:
             if existing is None and defined:
                 self._undefine_quietly(name)  # a failed create leaves nothing behind
+            elif previous is not None and defined:
+                self._redefine_quietly(previous)   # ... nor a rewritten definition
             images.remove_created_target(created_target)   # ... not even the INIT target it just made
             if _code(exc) == libvirt.VIR_ERR_OPERATION_INVALID and "already" in str(exc):
                 raise AlreadyRunning(f"{label} is already running (UUID {uuid})",
                                      hint="use --reuse to attach its console, or cancel it first") from None
-            raise self._error(f"starting {label}", exc,
+            raise self._error(f"starting {label}", exc, failing=True,
                               hint="check the domain XML with `ctys-libvirt xml` and the libvirtd log") from None
         if not self._wait(dom, lambda: self._state(dom)[0] in _ACTIVE_STATES, options.timeout):
             raise CtysTimeout(f"{label} did not reach running within {options.timeout:g}s",
@@ -586,6 +634,12 @@ class LibvirtBackend:
         except Exception:       # a report only: never fail the reuse over it
             return None
 
+    def _redefine_quietly(self, xml: str) -> None:
+        try:
+            self.conn.defineXML(xml)
+        except libvirt.libvirtError:
+            pass
+
     def _undefine_quietly(self, name: str) -> None:
         try:
             dom = self.conn.lookupByName(name)
@@ -604,7 +658,8 @@ class LibvirtBackend:
             return None
         created = images.ensure_install_target(
             Path(target.path), target.format, target.size,
-            preallocate=(getattr(target, "mode", "") or "").upper() == "HDDDOS")
+            preallocate=(getattr(target, "mode", "") or "").upper() == "HDDDOS",
+            owner=getattr(target, "owner", None))
         return str(target.path) if created else None
 
     def _define_if_changed(self, existing, xml: str, conf_path: Optional[str] = None,
@@ -648,9 +703,13 @@ class LibvirtBackend:
         return res
 
     def wait_inactive(self, target: str, timeout: float) -> bool:
-        """Block until the domain is shut off or gone (e.g. the end of an install run)."""
+        """Block until the domain is shut off or gone (e.g. the end of an install run).
+        A connection lost meanwhile is the same LibvirtUnavailable a plain create reports."""
         dom = self.require(target)
-        return self._wait(dom, lambda: not self.is_active(dom), timeout)
+        try:
+            return self._wait(dom, lambda: not self.is_active(dom), timeout)
+        except libvirt.libvirtError as exc:
+            raise self._error(f"waiting for {target}", exc) from None
 
     # -- CANCEL ---------------------------------------------------------------------
 

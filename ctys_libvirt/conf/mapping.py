@@ -124,6 +124,11 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
         if not _UUID.fullmatch(u):
             raise ConfError(f"#@#UUID {raw_uuid!r} is not 32 hex digits", path=str(path),
                             construct="UUID", hint="fix or remove the #@#UUID key")
+        if u == "0" * 32:
+            # libvirt takes the nil UUID for "none" and would invent a new one at each define
+            raise ConfError(f"#@#UUID {raw_uuid!r} is the nil UUID, which names no machine",
+                            path=str(path), construct="UUID",
+                            hint="give the VM its own UUID (uuidgen) or remove the #@#UUID key")
         uuid = u
 
     # mac
@@ -134,6 +139,10 @@ def to_vmconfig(variables: Dict[str, str], keys: Dict[str, str], *, source_path:
             raise ConfError(f"MAC0 {mac!r} is not a MAC address xx:xx:xx:xx:xx:xx",
                             path=str(path), construct="MAC0", hint="fix MAC0 and #@#MAC0")
         mac = mac.lower()
+        if mac == "00:00:00:00:00:00":
+            raise ConfError(f"MAC0 {mac!r} is the zero MAC, which libvirt refuses for a NIC",
+                            path=str(path), construct="MAC0",
+                            hint="use a unicast address, e.g. 52:54:00:xx:xx:xx, or leave MAC0 empty")
         if int(mac[:2], 16) & 1:
             raise ConfError(f"MAC0 {mac!r} is a multicast address; a NIC needs a unicast MAC",
                             path=str(path), construct="MAC0",

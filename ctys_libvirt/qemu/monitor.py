@@ -10,7 +10,7 @@ import json
 import shlex
 import socket
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from ctys_libvirt.errors import BackendError
 
@@ -133,12 +133,20 @@ class QmpClient(_SocketClient):
         line = self._read_until(b"\n", 65536)
         return json.loads(line) if line.strip() else self._read_msg()
 
-    def execute(self, command: str, arguments: Optional[Dict[str, Any]] = None) -> Any:
+    def execute(self, command: str, arguments: Optional[Dict[str, Any]] = None,
+                fds: Tuple[int, ...] = ()) -> Any:
+        """``fds``: descriptors passed along (SCM_RIGHTS), e.g. for ``getfd``."""
         msg: Dict[str, Any] = {"execute": command}
         if arguments:
             msg["arguments"] = arguments
         try:
-            self.sock.sendall(json.dumps(msg).encode() + b"\n")
+            data = json.dumps(msg).encode() + b"\n"
+            if fds:
+                sent = socket.send_fds(self.sock, [data], list(fds))
+                if sent < len(data):
+                    self.sock.sendall(data[sent:])
+            else:
+                self.sock.sendall(data)
             while True:
                 reply = self._read_msg()
                 if "return" in reply:
@@ -213,24 +221,38 @@ class Monitor:
                                hint="use a runtime dir without them ($CTYS_RUNTIME_DIR)")
         return f"exec:cat > {target}"
 
+    def migrate_to_fd(self, fd: int, path: str, timeout: float = 60.0) -> None:
+        """Save the VM state into the open file ``fd`` (QMP ``getfd`` + ``migrate fd:``): a
+        sandboxed QEMU may not spawn the ``cat`` of an exec: URI, nor open our files."""
+        if self.client.kind != "qmp":
+            raise BackendError("saving through a passed descriptor needs QMP",
+                               hint="this QEMU has only HMP; use PAUSE")
+        self.client.execute("getfd", {"fdname": "ctys-state"}, fds=(fd,))
+        self.client.execute("migrate", {"uri": "fd:ctys-state"})
+        self._wait_migration(path, timeout)
+
     def migrate_to_file(self, path: str, timeout: float = 60.0) -> None:
         """Save the VM state to ``path`` through ``migrate "exec:cat > FILE"`` and wait."""
         uri = self.file_uri(path)
         if self.client.kind == "qmp":
             self.client.execute("migrate", {"uri": uri})
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                st = self.client.execute("query-migrate") or {}
-                if st.get("status") == "completed":
-                    return
-                if st.get("status") in ("failed", "cancelled"):
-                    raise BackendError(f"migration to {path} {st.get('status')}: "
-                                       f"{st.get('error-desc', 'no reason given')}",
-                                       hint="check free space and that 'cat' exists on the host")
-                time.sleep(0.02)
-            raise BackendError(f"migration to {path} did not finish within {timeout:g}s",
-                               hint="the VM keeps running; retry with a longer timeout")
+            self._wait_migration(path, timeout)
+            return
         self.client.command(f'migrate "{uri}"')  # HMP migrate blocks until done
+
+    def _wait_migration(self, path: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.client.execute("query-migrate") or {}
+            if st.get("status") == "completed":
+                return
+            if st.get("status") in ("failed", "cancelled"):
+                raise BackendError(f"migration to {path} {st.get('status')}: "
+                                   f"{st.get('error-desc', 'no reason given')}",
+                                   hint="check free space and that 'cat' exists on the host")
+            time.sleep(0.02)
+        raise BackendError(f"migration to {path} did not finish within {timeout:g}s",
+                           hint="the VM keeps running; retry with a longer timeout")
 
     def close(self) -> None:
         self.client.close()

@@ -211,13 +211,18 @@ def _nic(plan: MachinePlan, probe: QemuProbe, modern: bool, network: str, out: L
 def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[RuntimeDirs] = None,
                       daemonize: bool = True, strict: bool = False, network: str = "user",
                       vnc_display: Optional[int] = None, incoming: Optional[str] = None,
-                      serial_log: Optional[str] = None) -> ArgvResult:
+                      serial_log: Optional[str] = None, supervised: bool = False,
+                      run_as: Optional[str] = None, sandbox: Optional[str] = None) -> ArgvResult:
     """The full argv plus what the backend needs to know about it.  ``serial_log``: where a
     headless/VNC/SDL guest's serial goes instead of the runtime dir's serial.log (the
-    serial consoles keep their socket)."""
+    serial consoles keep their socket).  ``supervised``: the backend starts QEMU detached
+    itself and knows its pid (no -daemonize, no -pidfile: a sandboxed QEMU may not fork);
+    ``run_as``: ``-runas USER``; ``sandbox``: the ``-sandbox`` value."""
     rt = runtime or RuntimeDirs.for_label(plan.name)
     warn: List[str] = list(plan.warnings)
     modern = is_modern(probe)
+    if supervised:
+        daemonize = False
     for need in ("-pidfile", "-serial", "-daemonize"):
         if daemonize and not probe.has(need):
             raise BackendError(f"QEMU {probe.version_text} ({probe.path}) does not list {need}",
@@ -270,7 +275,7 @@ def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[
     serial: Optional[str] = None
     display = vnc_display if vnc_display is not None else plan.vnc_display
     res_vnc = None
-    foreground_cli0 = console is ConsoleType.CLI0 and not daemonize
+    foreground_cli0 = console is ConsoleType.CLI0 and not daemonize and not supervised
     if console is ConsoleType.VNC:
         if display is None:
             raise UsageError(f"{plan.name}: CONSOLE VNC needs a display number",
@@ -302,9 +307,14 @@ def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[
     use_qmp = probe.has("-qmp") and probe.version >= (0, 13, 0)
     mon = str(rt.qmp if use_qmp else rt.monitor)
     a += ["-qmp" if use_qmp else "-monitor", f"unix:{_esc(mon)},{sock}"]
-    a += ["-pidfile", str(rt.pidfile)]
+    if not supervised:
+        a += ["-pidfile", str(rt.pidfile)]
     if daemonize and not foreground_cli0:
         a.append("-daemonize")
+    if run_as:
+        a += ["-runas", run_as]
+    if sandbox:
+        a += ["-sandbox", sandbox]
     if incoming:
         if not probe.has("-incoming"):
             raise BackendError(f"QEMU {probe.version_text} ({probe.path}) has no -incoming: cannot RESUME",
@@ -317,9 +327,44 @@ def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[
         raise UsageError(errors[0] + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
                          hint="fix ARGSADD or drop --strict")
     warn += [m for _sev, m in findings]
-    a += list(plan.argsadd)
+    a += _without_our_options(plan.argsadd, warn)
     return ArgvResult(argv=a, warnings=warn, monitor_kind="qmp" if use_qmp else "hmp",
                       monitor_path=mon, serial=serial, vnc_display=res_vnc, modern=modern)
+
+
+# How QEMU runs is the backend's: ARGSADD never replaces our pidfile or daemonize, nor the
+# user, sandbox or root directory (the ARGSADD policy refuses them first; this keeps the
+# backend robust when a policy allows them).  Option -> takes an argument.
+OUR_OPTIONS = {"-daemonize": False, "-pidfile": True, "-runas": True, "-run-with": True,
+               "-sandbox": True, "-chroot": True}
+
+
+def _without_our_options(words, warn: List[str]) -> List[str]:
+    out: List[str] = []
+    i = 0
+    words = list(words)
+    while i < len(words):
+        w = words[i]
+        key = "-" + w.lstrip("-") if w.startswith("-") else w
+        if key in OUR_OPTIONS:
+            n = 2 if OUR_OPTIONS[key] else 1
+            warn.append(f"ARGSADD {' '.join(words[i:i + n])} dropped: the direct backend decides "
+                        f"{key} itself")
+            i += n
+            continue
+        out.append(w)
+        i += 1
+    return out
+
+
+def sandbox_value(probe: QemuProbe) -> Optional[str]:
+    """The -sandbox argument this binary understands (libvirt's set where it has the
+    suboptions, QEMU 2.11+), None when it lists no -sandbox."""
+    if not probe.has("-sandbox"):
+        return None
+    if probe.version >= (2, 11, 0):
+        return "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+    return "on"
 
 
 def build_argv(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[RuntimeDirs] = None,

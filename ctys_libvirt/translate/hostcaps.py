@@ -76,4 +76,18 @@ def libvirt_host_caps(conn, arch: str = "x86_64") -> HostCaps:
     except libvirt.libvirtError:
         active = False
     return HostCaps(kvm=kvm, emulator=emulator, default_network_active=active,
-                    arches=tuple(dict.fromkeys(arches)) or HostCaps().arches)
+                    arches=tuple(dict.fromkeys(arches)) or HostCaps().arches,
+                    max_vcpus=_max_vcpus(conn, arch, "kvm" if kvm else "qemu"))
+
+
+def _max_vcpus(conn, arch: str, virttype: str, machine: str = "pc") -> Optional[int]:
+    """``<vcpu max=.../>`` of the domain capabilities for the machine type the plan uses;
+    None when libvirt does not say (read-only connections may not ask)."""
+    import libvirt
+    from lxml import etree
+
+    try:
+        doc = etree.fromstring(conn.getDomainCapabilities(None, arch, machine, virttype, 0).encode())
+        return int(doc.find("vcpu").get("max"))
+    except (libvirt.libvirtError, AttributeError, TypeError, ValueError, etree.XMLSyntaxError):
+        return None

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ctys_libvirt.errors import ConfError, NotFoundError, UsageError
+from ctys_libvirt.security.media import MediaPolicy, check_dir, check_medium, check_new_target, policy_for
 from ctys_libvirt.model import (
     BootMode,
     BootRequest,
@@ -120,6 +121,7 @@ class TargetCreation:
     mode: str
     blocksize: Optional[str] = None
     blockcount: Optional[str] = None
+    owner: Optional[Tuple[int, int]] = None   # (uid, gid) it is given: an untrusted conf's owner
 
 
 @dataclass(frozen=True)
@@ -291,8 +293,9 @@ def _norm_src_mode(mode: str, vm: VmConfig, var: str) -> str:
 class _Slots:
     """Assigns media to legacy slots and boot orders."""
 
-    def __init__(self, vm: VmConfig, warnings: List[str]):
+    def __init__(self, vm: VmConfig, warnings: List[str], media: Optional[MediaPolicy] = None):
         self.vm = vm
+        self.media = media or MediaPolicy(conf=str(vm.source_path))
         self.warnings = warnings
         self.disks: Dict[str, PlanDisk] = {}
         self._files: Dict[Tuple[int, int], PlanDisk] = {}   # (st_dev, st_ino) -> disk
@@ -300,6 +303,12 @@ class _Slots:
 
     def attach(self, role: str, path: str, device: str, purpose: str, boot: bool,
                st: Optional[os.stat_result], fmt: Optional[str] = None) -> PlanDisk:
+        # every medium passes here: resolved through symlinks and checked (security.media)
+        what = f"{purpose} medium {_ROLE_TARGET[role]}"
+        if st is not None:
+            path, st = check_medium(path, self.media, what=what, write=device != "cdrom")
+        else:
+            path = check_new_target(path, self.media, what=what)
         if st is not None:
             # the same file (by device+inode, no extra syscalls) as two devices: QEMU's image
             # locking refuses it, and one device would write what the other reads
@@ -460,7 +469,8 @@ def _check_label(vm: VmConfig) -> str:
     return name
 
 
-def _kernel(vm: VmConfig, req_kernel: Optional[str], required: bool) -> Optional[KernelSpec]:
+def _kernel(vm: VmConfig, req_kernel: Optional[str], required: bool,
+            media: Optional[MediaPolicy] = None) -> Optional[KernelSpec]:
     kf = parse_kernel(req_kernel) if req_kernel is not None else None
     kernel = (kf.kernel if kf else None) or (str(vm.kernel) if vm.kernel else None)
     initrd = (kf.initrd if kf else None) or (str(vm.initrd) if vm.initrd else None)
@@ -481,6 +491,8 @@ def _kernel(vm: VmConfig, req_kernel: Optional[str], required: bool) -> Optional
         if not os.path.isfile(ap):
             raise NotFoundError(f"{what} {ap} is not a file ({var})",
                                 hint=f"fix {var} in {vm.source_path} or the KERNEL suboption")
+        if media is not None:
+            ap, _ = check_medium(ap, media, what=what, write=False)
         paths.append(ap)
     return KernelSpec(kernel=Path(paths[0]), initrd=Path(paths[1]) if paths[1] else None,
                       append=append)
@@ -584,6 +596,8 @@ def _install_media(slots: _Slots, vm: VmConfig, spec: InstallSpec) -> Optional[T
                 hint="add STAGE INIT to create it (INSTMODE:SRC%SRCPATH%TGT%TGTPATH%INIT)",
             )
         create = _target_creation(vm, spec)
+        if not slots.media.trusted:
+            create = replace(create, owner=(slots.media.acting_uid, slots.media.acting_gid))
         fmt = create.format
     slots.attach(role, spec.tgt_path, device, "install-target", True, st, fmt)
     return create
@@ -617,7 +631,8 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
     name = _check_label(vm)
     uuid_hex, generated = _plan_uuid(vm, warnings)
     arch, cpu = _arch_cpu(vm)
-    slots = _Slots(vm, warnings)
+    media = policy_for(vm, req.allow_devices)
+    slots = _Slots(vm, warnings, media)
 
     install: Optional[InstallSpec] = None
     create = None
@@ -656,7 +671,8 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
                                 path=str(vm.source_path), hint="use HDD, VHDD, CD, DVD, FDD, USB or PXE") from None
         network_first = _boot_media(slots, vm, bootmode, path)
 
-    kernel = _kernel(vm, kernel_req, required=(bootmode is BootMode.KERNEL and install is None))
+    kernel = _kernel(vm, kernel_req, required=(bootmode is BootMode.KERNEL and install is None),
+                     media=media)
     _data_disks(slots, vm)
 
     nic = None
@@ -734,7 +750,7 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
         localtime=bool(vm.localtime),
         timeopt_args=tuple(timeopt),
         vga=vga,
-        qemubios=vm.qemubios or None,
+        qemubios=check_dir(_abs(vm, vm.qemubios), media, what="QEMUBIOS") if vm.qemubios else None,
         argsadd=tuple(argsadd),
         warnings=tuple(warnings),
         conf_path=os.path.abspath(str(vm.source_path)),

@@ -164,6 +164,7 @@ def make_request(
     install_phase: bool = True,
     vnc_display: Optional[int] = None,
     allow_argsadd: Iterable[str] = (),
+    allow_devices: Iterable[str] = (),
 ) -> BootRequest:
     """Validate raw suboption values and build the BootRequest the translators take.
 
@@ -190,4 +191,5 @@ def make_request(
         argsadd=tuple(argsadd),
         install_phase=install_phase,
         allow_argsadd=tuple(allow_argsadd),
+        allow_devices=tuple(allow_devices),
     )

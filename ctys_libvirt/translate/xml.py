@@ -565,6 +565,10 @@ def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None
     caps = caps or HostCaps()
     opts = _options(options)
     plan = resolve_plan(vm, req)
+    if caps.max_vcpus is not None and plan.smp > caps.max_vcpus:
+        raise ConfError(f"SMP={plan.smp} is above the {caps.max_vcpus} vCPUs machine type "
+                        f"{plan.machine} allows on this host", path=str(vm.source_path),
+                        hint=f"set SMP to {caps.max_vcpus} or less")
     warnings = list(plan.warnings)
     if plan.install_phase:
         xml = _to_xml(vm, plan, caps, opts, "install", warnings)

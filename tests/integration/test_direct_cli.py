@@ -118,7 +118,7 @@ def test_doctor_falls_back_to_direct_when_libvirt_unreachable():
 
 @pytest.mark.libvirt
 @pytest.mark.parametrize("label,extra", [("debian5", []), ("centos55", []), ("kvmkern", []),
-                                         ("debian5", ["--bootmode", "CD%/dev/null"])])
+                                         ("debian5", ["--bootmode", "CD%/dev/null", "--allow-device", "/dev/null"])])
 def test_compare_with_libvirt_to_native(confs, label, extra):
     r = run("argv", str(confs[label]), "--qemu", "/usr/bin/qemu-system-x86_64", "--console", "VNC:5",
             "--compare", "--format", "json", *extra)

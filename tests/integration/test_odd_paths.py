@@ -256,6 +256,7 @@ def rtbase(tmp_path, monkeypatch):
     from ctys_libvirt.model import CancelMode
 
     top = Path(tempfile.mkdtemp(prefix="ctysodd", dir="/tmp"))
+    os.chmod(top, 0o755)    # QEMU runs as libvirt-qemu: its runtime dir must be reachable
     base = top / "rt, $d 'x'"      # the runtime base may be odd too (XDG_RUNTIME_DIR, $CTYS_RUNTIME_DIR)
     base.mkdir()
     monkeypatch.setenv("CTYS_RUNTIME_DIR", str(base))
@@ -301,7 +302,11 @@ def test_odd_paths_direct_create_list_cancel(vmroot, media, rtbase):
         ran = json.loads((rt / "argv.json").read_text())
         assert str(vm.image) in drive_files(ran)
         assert ran[ran.index("-serial") + 1] == f"file:{vm.log}"
-        assert ran[ran.index("-pidfile") + 1] == str(rt / "qemu.pid")
+        if "-sandbox" in ran:       # started by us as libvirt-qemu: we write the pidfile
+            assert "-pidfile" not in ran and "-daemonize" not in ran
+            assert int((rt / "qemu.pid").read_text()) == pids[vm.tag]
+        else:
+            assert ran[ran.index("-pidfile") + 1] == str(rt / "qemu.pid")
         mon = ran[ran.index("-qmp") + 1]
         assert mon == f"unix:{str(rt / 'qmp.sock').replace(',', ',,')},server=on,wait=off"
         # `argv` printed the same command line, apart from the serial log the CLI was given

@@ -297,7 +297,7 @@ def test_missing_install_source(ivm, tmp_path):
 
 
 def test_device_install_source_allowed(ivm):
-    p = resolve_plan(ivm, make_request(instmode="CD%/dev/null"))
+    p = resolve_plan(ivm, make_request(instmode="CD%/dev/null", allow_devices=["/dev/null"]))
     d = p.disk("hdc")
     assert (d.path, d.block, d.format) == ("/dev/null", True, "raw")
 

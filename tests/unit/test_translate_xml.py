@@ -97,7 +97,7 @@ def test_fdd_usb_disks_xml(tmp_path):
 
 def test_block_device_source(tmp_path):
     vm = make_vm(tmp_path, default_instsource="/dev/null")
-    _, root = build(vm, instmode="")
+    _, root = build(vm, instmode="", allow_devices=["/dev/null"])
     d = root.find("devices/disk[@device='cdrom']")
     assert d.get("type") == "block" and d.find("source").get("dev") == "/dev/null"
 
