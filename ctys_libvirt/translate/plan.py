@@ -155,6 +155,9 @@ class MachinePlan:
     keys: Tuple[Tuple[str, str], ...]  # '#@#' keys in file order
     request: BootRequest
     kernel_multiboot: bool = False     # QEMU loads the kernel as multiboot (see multiboot_kernel)
+    # libvirt path only: ARGSADD options converted to elements (translate.legacy_args.apply
+    # sets it and leaves only the rest in argsadd); None: ARGSADD passed through as written
+    native: Optional[object] = None
 
     @property
     def uuid_dashed(self) -> str:
