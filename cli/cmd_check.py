@@ -75,13 +75,27 @@ def check(
         vm = load_conf(_conf_target(conf, base or ()), ctx, use_env=env, force=force, overrides=overrides)
         fields = {k: _plain(v) for k, v in dataclasses.asdict(vm).items()
                   if k not in _SECTIONLESS}
+        from ctys_libvirt.translate.legacy_args import conf_conversion, describe
+
+        conv = conf_conversion(vm)
         if f == "json":
             emit_json({"config": fields, "keys": vm.keys, "variables": vm.variables,
-                       "warnings": vm.warnings})
+                       "warnings": vm.warnings,
+                       "argsadd": {"converted": [{"words": list(c.words), "element": c.became}
+                                                 for c in conv.converted],
+                                   "passthrough": list(conv.leftover)}})
             return
         _table("keys", vm.keys)
         _table("config", {k: "" if v is None else v for k, v in fields.items()})
         _table("variables", vm.variables)
+        # what the libvirt path makes of ARGSADD/TIMEOPT (the direct backend passes them as written)
+        print("[argsadd]")
+        for line in describe(conv):
+            print(f"  {_CONTROL.sub('?', line)}")
+        if conv.leftover:
+            import shlex
+
+            print(f"  passed through: {_CONTROL.sub('?', shlex.join(conv.leftover))}")
         print("[warnings]")
         for w in vm.warnings:
             print(f"  {_CONTROL.sub('?', w)}")

@@ -558,3 +558,24 @@ def _reorder_boot(plan, disks, nic, letters: str, warnings: List[str], boot_kind
                     key=lambda x: x.boot_order)
     kinds = tuple("network" if x is new_nic else boot_kind(x) for x in ranked)
     return new_disks, new_nic, kinds
+
+
+def conf_conversion(vm) -> LegacyArgs:
+    """What the libvirt path makes of a conf's own TIMEOPT and ARGSADD words (for `check`;
+    a word list that cannot be split reports nothing converted)."""
+    import shlex
+
+    words: List[str] = []
+    for text in (vm.timeopt, vm.argsadd):
+        try:
+            words += shlex.split(text or "")
+        except ValueError:
+            return LegacyArgs()
+    return convert(words)
+
+
+def describe(conv: LegacyArgs) -> List[str]:
+    """One line per conversion: 'ARGSADD <words> -> <element>'."""
+    import shlex
+
+    return [f"{shlex.join(c.words)} -> {c.became}" for c in conv.converted]
