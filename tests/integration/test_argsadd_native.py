@@ -131,3 +131,71 @@ def test_netdev_pair_sound_all_xhci_nographic(vmroot, media, janitor, libvirt_co
     assert root.find(Q + "commandline") is None
     a = argv(res["pid"])
     assert "-soundhw" not in a and "-net" not in a and "-nographic" not in a
+
+
+def drivers(pid):
+    """QEMU -device driver names of the running domain (libvirt passes JSON)."""
+    return re.findall(r'"driver":"([^"]+)"', "\n".join(argv(pid)))
+
+
+def test_localtime_vga_kvm_ich9_isa_cards_ehci(vmroot, media, janitor, libvirt_conn):
+    name = janitor.add(unique_label("nat3"))
+    res, err = start(vmroot, media, name,
+                     "-localtime -vga cirrus -enable-kvm -net tap -device ich9-intel-hda "
+                     "-device hda-micro -device sb16 -device ib700 -watchdog-action pause "
+                     "-usbdevice keyboard -device usb-tablet -device usb-ehci -parallel pty "
+                     "-serial vc -boot menu=off -smp cpus=1 -m 32M",
+                     "--console", "VNC")
+    root = live(libvirt_conn, name)
+    dev = root.find("devices")
+    assert root.find("clock").get("offset") == "localtime"
+    assert dev.find("video/model").get("type") == "cirrus"
+    # -enable-kvm asks for KVM; without a usable /dev/kvm the existing rule falls back to TCG
+    kvm_usable = any(d.get("type") == "kvm" for d in etree.fromstring(
+        libvirt_conn.getCapabilities().encode()).iterfind("guest/arch[@name='x86_64']/domain"))
+    assert root.get("type") == ("kvm" if kvm_usable else "qemu")
+    assert "ARGSADD sets ACCELERATOR to KVM, the conf to QEMU" in err
+    assert [s.get("model") for s in dev.iterfind("sound")] == ["ich9", "sb16"]
+    assert dev.find("sound/codec").get("type") == "micro"
+    assert dev.find("watchdog").attrib == {"model": "ib700", "action": "pause"}
+    assert len(dev.findall("controller[@type='usb']")) == 1
+    assert dev.find("controller[@type='usb']").get("model") == "ehci"
+    usb = hmp(name, "info usb")
+    assert "QEMU USB Keyboard" in usb and "QEMU USB Tablet" in usb
+    assert [p.get("type") for p in dev.iterfind("parallel")] == ["pty"]
+    assert [s.get("type") for s in dev.iterfind("serial")] == ["pty"]      # -serial vc: the console port
+    assert root.find("os/bootmenu").get("enable") == "no"
+    assert root.findtext("vcpu") == "1" and root.find("memory").text == str(32 * 1024)
+    assert len(dev.findall("interface")) == 1                               # -net tap: the conf's NIC, wired as usual
+    d = drivers(res["pid"])
+    for drv in ("ich9-intel-hda", "hda-micro", "sb16", "ib700", "usb-ehci", "usb-kbd", "usb-tablet", "isa-parallel"):
+        assert drv in d, (drv, d)
+    assert d.count("usb-ehci") + d.count("piix3-usb-uhci") == 1
+    assert root.find(Q + "commandline") is None
+
+
+def test_net_none_serial_none_accel_pci_cards(vmroot, media, janitor, libvirt_conn):
+    name = janitor.add(unique_label("nat4"))
+    res, err = start(vmroot, media, name,
+                     "-net none -serial none -parallel none -accel tcg -device ES1370 -device AC97 "
+                     "-device i6300esb -device usb-mouse -device qemu-xhci -balloon none -boot c "
+                     "-soundhw hda -vga std -m size=20 -usb",
+                     "--console", "NONE")
+    root = live(libvirt_conn, name)
+    dev = root.find("devices")
+    assert dev.find("interface") is None and "-net none" in err
+    assert [s.get("type") for s in dev.iterfind("serial")] == ["pty"] and "-serial none" in err
+    assert dev.find("parallel") is None
+    assert root.get("type") == "qemu"
+    assert [s.get("model") for s in dev.iterfind("sound")] == ["es1370", "ac97", "ich6"]
+    assert dev.find("watchdog").attrib == {"model": "i6300esb", "action": "reset"}
+    assert dev.find("controller[@type='usb']").get("model") == "qemu-xhci"
+    assert len(dev.findall("controller[@type='usb']")) == 1
+    assert "QEMU USB Mouse" in hmp(name, "info usb")
+    assert dev.find("memballoon").get("model") == "none"
+    assert root.find("memory").text == str(20 * 1024)
+    ids = pci_ids(name)
+    for pci in ("1274:5000", "8086:2415", "8086:2668", "8086:25ab", "1b36:000d"):   # ..., qemu-xhci
+        assert pci in ids, (pci, ids)
+    assert "8086:7020" not in ids and not any(i.startswith("10ec:") for i in ids)
+    assert root.find(Q + "commandline") is None
