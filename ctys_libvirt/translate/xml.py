@@ -1,5 +1,8 @@
 """MachinePlan -> libvirt domain XML (design.md §5, conf-format.md §5.7).
 
+Legacy ARGSADD/TIMEOPT options libvirt has an element for are converted first
+(``native_plan``, translate.legacy_args); only the rest becomes ``<qemu:commandline>``.
+
 The skeleton ``xml_templates/domain.xml`` is parsed with lxml and filled through the lxml
 API only, so every value is escaped structurally.  Output is pretty printed in a fixed
 element order so golden files diff well.
