@@ -55,7 +55,7 @@ _WITH_VALUE = frozenset("""-m -smp -cpu -vga -k -rtc -boot -name -net -netdev -d
  -hdc -hdd -fda -fdb -cdrom -monitor -qmp -chardev -display -vnc -smbios -global -object -L
  -bios -kernel -initrd -append -audiodev -accel -redir -tftp -smb -bootp -option-rom""".split())
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
-_SIZE = re.compile(r"(\d+)([MmGg]?)[Bb]?")
+_SIZE = re.compile(r"(\d+)([MmGg]?)")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -115,10 +115,6 @@ class LegacyArgs:
     converted: Tuple[Conversion, ...] = ()
     warnings: Tuple[str, ...] = ()
 
-    @property
-    def empty(self) -> bool:
-        return not self.converted
-
 
 def _opts(value: str) -> Tuple[str, Dict[str, str]]:
     """'name,k=v,flag' -> ('name', {k: v, flag: ''}) (QEMU's option syntax, no ',,')."""
@@ -131,11 +127,8 @@ def _opts(value: str) -> Tuple[str, Dict[str, str]]:
 
 
 def _keyvals(value: str) -> Dict[str, str]:
-    d: Dict[str, str] = {}
-    for item in value.split(","):
-        k, _, v = item.partition("=")
-        d[k] = v
-    return d
+    """'k=v,flag' -> {k: v, flag: ''}."""
+    return _opts("," + value)[1]
 
 
 class _Builder:
