@@ -78,25 +78,38 @@ def check(
         vm = load_conf(_conf_target(conf, base or ()), ctx, use_env=env, force=force, overrides=overrides)
         fields = {k: _plain(v) for k, v in dataclasses.asdict(vm).items()
                   if k not in _SECTIONLESS}
-        from ctys_libvirt.security.argsadd import describe, enforce
+        from ctys_libvirt.security.argsadd import describe as policy_of, enforce
+        from ctys_libvirt.translate.legacy_args import conf_conversion, describe as converted
         from ctys_libvirt.translate.request import make_request
 
         req = make_request(allow_argsadd=allow_argsadd or ())
-        argsadd = describe(vm, req, allow=req.allow_argsadd)
+        policy = policy_of(vm, req, allow=req.allow_argsadd)
+        conv = conf_conversion(vm)
         trust = vm.trust.as_dict() if vm.trust else None
         if f == "json":
             emit_json({"config": fields, "keys": vm.keys, "variables": vm.variables,
-                       "warnings": vm.warnings, "trust": trust, "argsadd": argsadd})
+                       "warnings": vm.warnings, "trust": trust,
+                       "argsadd": {"policy": policy,
+                                   "converted": [{"words": list(c.words), "element": c.became}
+                                                 for c in conv.converted],
+                                   "passthrough": list(conv.leftover)}})
         else:
             _table("keys", vm.keys)
             _table("config", {k: "" if v is None else v for k, v in fields.items()})
             _table("variables", vm.variables)
             _table("trust", trust or {})
             print("[argsadd]")
-            for a in argsadd:
+            for a in policy:
                 verdict = "allowed" if a["allowed"] else "REFUSED"
                 what = f"{a['option']} {a['reason']}" if a["allowed"] else a["error"]
                 print(f"  {verdict:8} {a['source']}: {_CONTROL.sub('?', what)}")
+            # what the libvirt path makes of ARGSADD/TIMEOPT (the direct backend passes them as written)
+            for line in converted(conv):
+                print(f"  {_CONTROL.sub('?', line)}")
+            if conv.leftover:
+                import shlex
+
+                print(f"  passed through: {_CONTROL.sub('?', shlex.join(conv.leftover))}")
             print("[warnings]")
             for w in vm.warnings:
                 print(f"  {_CONTROL.sub('?', w)}")

@@ -144,23 +144,39 @@ def _compare(vm, req, ours, plan, connect, display):
                                      hint="check the domain XML with `ctys-libvirt xml --validate`") from None
     finally:
         conn.close()
-    return compare(ours, theirs, list(plan.argsadd)), theirs
+    # libvirt converts legacy ARGSADD to elements (translate.legacy_args): only the words it
+    # passes through must appear verbatim in its argv
+    return compare(ours, theirs, list(build.plan.argsadd)), theirs
 
 
 @app.command("doctor")
 def doctor_cmd(
+    conf: Optional[str] = typer.Argument(None, help="conf file, VM directory or machine address: "
+                                         "which backend would run it, and why"),
+    base: Optional[List[str]] = BASE,
+    backend: str = typer.Option("auto", "--backend", help="auto | libvirt | direct (as create would get)"),
     fmt: str = typer.Option("table", "--format", help="table | json"),
     qemu: Optional[str] = typer.Option(None, "--qemu", help="also probe this binary"),
     connect: Optional[str] = typer.Option(None, "--connect", "-c", help="libvirt URI to check"),
     no_cache: bool = typer.Option(False, "--no-cache", help="re-probe every binary"),
 ) -> None:
-    """QEMU binaries with version, MAGIC and accelerators, and which backend auto picks and why."""
+    """QEMU binaries with version, MAGIC and accelerators, and which backend auto picks and why;
+    with CONF, which backend would run that conf and the emulator it would use."""
     with errors_to_exit():
         from ctys_libvirt.errors import UsageError
 
         if fmt not in ("table", "json"):
             raise UsageError(f"unknown --format {fmt!r}", hint="use table or json")
+        if (backend or "").lower() not in ("auto", "libvirt", "direct"):
+            raise UsageError(f"unknown backend {backend!r}", hint="use auto, libvirt or direct")
+        vm = None
+        if conf is not None:
+            from ctys_libvirt.conf import load_conf
+
+            vm = load_conf(Path(resolve_conf(conf, tuple(base or ()))))
         report = _doctor(qemu, connect, not no_cache)
+        if vm is not None:
+            report["conf"] = _conf_choice(vm, backend, connect, report["binaries"])
         if fmt == "json":
             emit_json(report)
             return
@@ -190,6 +206,13 @@ def doctor_cmd(
         typer.echo(f"Backend 'auto' picks: {c['kind']}")
         for r in c["reasons"]:
             typer.echo(f"  because {r}")
+        cc = report.get("conf")
+        if cc is not None:
+            typer.echo(f"Conf {cc['path']} (LABEL {cc['label']}):")
+            runs = f"runs {cc['emulator']}" if cc["emulator"] else "cannot run it"
+            typer.echo(f"  backend {cc['backend']} ({cc['requested']} requested) {runs}")
+            for r in cc["reasons"]:
+                typer.echo(f"  because {r}")
 
 
 def _doctor(qemu, connect, use_cache) -> dict:
@@ -221,6 +244,46 @@ def _doctor(qemu, connect, use_cache) -> dict:
             choice.reasons.append("but no usable QEMU binary was found either")
     return {"binaries": bins, "host": {"kvm": _kvm_usable(), "kqemu": _kqemu_present()},
             "libvirt": lv, "choice": {"kind": choice.kind, "reasons": choice.reasons}}
+
+
+def _conf_choice(vm, backend: str, connect, binaries) -> dict:
+    """Which backend would run ``vm`` (as create decides it) and the emulator it would use."""
+    from ctys_libvirt.backends.select import (explain_choice, libvirt_emulator,
+                                              startercall_missing, startercall_note)
+    from ctys_libvirt.qemu.discovery import _resolve
+
+    choice = explain_choice(backend, uri=connect, vm=vm)
+    emulator = None
+    if choice.kind == "libvirt":
+        emulator = choice.emulator
+        if emulator is None:
+            import libvirt
+
+            libvirt.registerErrorHandler(lambda *_: None, None)
+            try:
+                conn = libvirt.openReadOnly(choice.uri)
+            except libvirt.libvirtError as exc:
+                choice.reasons.append(f"libvirt at {choice.uri} cannot be opened: "
+                                      f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")
+            else:
+                try:
+                    emulator = libvirt_emulator(conn, vm)
+                finally:
+                    conn.close()
+            if startercall_missing(vm) and choice.requested != "auto":
+                choice.reasons.append(startercall_note(vm, emulator))
+    elif vm.startercall:
+        # the direct backend runs STARTERCALL and nothing else (create --qemu overrides it)
+        emulator = _resolve(vm.startercall)
+        if emulator is None:
+            choice.reasons.append(f"STARTERCALL {vm.startercall} is not installed on this host: the "
+                                  "direct backend cannot run this conf (give create --qemu PATH)")
+    else:
+        usable = [b for b in binaries if not b.get("error")]
+        emulator = usable[0]["path"] if usable else None
+    return {"path": str(vm.source_path), "label": vm.label, "startercall": vm.startercall,
+            "accelerator": vm.accelerator, "requested": choice.requested, "backend": choice.kind,
+            "emulator": emulator, "reasons": choice.reasons}
 
 
 def _libvirt_details(uri: str) -> dict:

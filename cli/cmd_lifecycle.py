@@ -93,6 +93,17 @@ def _libvirt(connect: Optional[str], events: bool = True):
     return LibvirtBackend(connect, events=events)
 
 
+def _note_startercall(be, vm) -> None:
+    """A conf whose STARTERCALL is not installed here runs on libvirt's own emulator: say
+    which (the warning names it)."""
+    if vm is None:
+        return
+    from ctys_libvirt.backends.select import libvirt_emulator, startercall_missing, startercall_note
+
+    if startercall_missing(vm):
+        warn(startercall_note(vm, libvirt_emulator(be.conn, vm)))
+
+
 def _open(kind: str, connect: Optional[str], vm=None):
     """The backend for --backend.  libvirt is opened directly (no separate probe
     connection) unless the conf needs the direct backend; when libvirt is unreachable
@@ -111,7 +122,9 @@ def _open(kind: str, connect: Optional[str], vm=None):
                 pass
         if not need_direct:
             try:
-                return _libvirt(connect)
+                be = _libvirt(connect)
+                _note_startercall(be, vm)
+                return be
             except LibvirtUnavailable as exc:
                 if not _may_fall_back(kind, connect):
                     raise

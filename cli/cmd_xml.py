@@ -11,7 +11,7 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, errors_to_exit, resolve_conf, warn
+from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, errors_to_exit, note, resolve_conf, warn
 
 
 
@@ -79,6 +79,13 @@ def xml_cmd(
         enforce(vm, req, _emulator_probe(caps.emulator), allow=req.allow_argsadd)
         for w in build.warnings:
             warn(w)
+        from ctys_libvirt.translate.legacy_args import describe
+
+        for plan in (build.plan,) + ((build.final_plan,) if build.final_plan else ()):
+            if plan.native is not None:
+                for line in describe(plan.native):
+                    note(f"ARGSADD converted: {line}")
+                break
         from ctys_libvirt.qemu.lint import lint_passthrough
 
         for w in lint_passthrough(build.plan, emulator=caps.emulator, strict=strict):

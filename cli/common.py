@@ -50,6 +50,11 @@ def warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
+def note(message: str) -> None:
+    """Information on stderr that is not a problem (stdout stays the document)."""
+    print(f"{PROG}: note: {message}", file=sys.stderr)
+
+
 @contextlib.contextmanager
 def errors_to_exit() -> Iterator[None]:
     """Turn our typed errors into one stderr line + documented exit code."""

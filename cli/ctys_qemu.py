@@ -132,12 +132,19 @@ def _backend(ctx: Ctx, t, vm=None):
             from ctys_libvirt.backends.libvirt import LibvirtBackend
 
             try:
-                return LibvirtBackend(a.connect)
+                be = LibvirtBackend(a.connect)
             except LibvirtUnavailable as exc:
                 if fallback_refusal(a.connect):
                     raise
                 _warn(f"{exc.message}; using the direct backend (--backend libvirt to insist)")
                 kind = "direct"
+            else:
+                from ctys_libvirt.backends.select import (libvirt_emulator, startercall_missing,
+                                                          startercall_note)
+
+                if startercall_missing(vm):
+                    _warn(startercall_note(vm, libvirt_emulator(be.conn, vm)))
+                return be
         return open_backend(kind, uri=a.connect, vm=vm)
     from ctys_libvirt.backends.libvirt import LibvirtBackend
 

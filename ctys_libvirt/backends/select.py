@@ -1,8 +1,9 @@
 """Backend choice: ``--backend auto|libvirt|direct``.
 
 ``auto`` uses libvirt when a connection opens and its emulator can run the conf
-(not KQEMU, no STARTERCALL binary libvirt cannot drive); otherwise the direct
-QEMU exec backend.  ``explain_choice`` returns the same decision with its reasons,
+(not KQEMU, no installed STARTERCALL binary libvirt cannot drive); otherwise the direct
+QEMU exec backend.  A STARTERCALL that is not installed here does not force the direct
+backend (it could not run it either): libvirt runs its own emulator, with a warning.  ``explain_choice`` returns the same decision with its reasons,
 for ``ctys-libvirt doctor``.  Backends are imported lazily (libvirt is heavy)."""
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class BackendChoice:
     libvirt_reachable: Optional[bool] = None
     libvirt_version: Optional[str] = None
     libvirt_error: Optional[str] = None
+    emulator: Optional[str] = None  # libvirt's emulator for the conf (when it matters)
 
 
 def default_uri(uri: Optional[str] = None) -> str:
@@ -59,12 +61,14 @@ def fallback_refusal(uri: Optional[str]) -> Optional[str]:
 
 
 def _conf_needs_direct(vm: Optional[VmConfig]) -> Optional[str]:
-    """Why this conf cannot run under libvirt, or None when it can."""
+    """Why this conf cannot run under libvirt, or None when it can.  A STARTERCALL that is
+    not installed here is no reason: libvirt runs its own emulator (see startercall_missing);
+    one that is installed but too old for libvirt is (that QEMU runs directly)."""
     if vm is None:
         return None
     if (vm.accelerator or "").upper() == "KQEMU":
         return f"{vm.label}: ACCELERATOR=KQEMU needs a legacy QEMU run directly (libvirt has no KQEMU)"
-    if vm.startercall:
+    if vm.startercall and not startercall_missing(vm):
         from ctys_libvirt.qemu.discovery import libvirt_can_drive
 
         ok, why = libvirt_can_drive(vm.startercall, vm_dir=str(vm.conf_dir))
@@ -73,11 +77,35 @@ def _conf_needs_direct(vm: Optional[VmConfig]) -> Optional[str]:
     return None
 
 
+def startercall_missing(vm: Optional[VmConfig]) -> bool:
+    """The conf names a STARTERCALL binary this host does not have (e.g. RHEL's
+    /usr/libexec/qemu-kvm on Debian)."""
+    if vm is None or not vm.startercall:
+        return False
+    from ctys_libvirt.qemu.discovery import _resolve
+
+    return not _resolve(vm.startercall)
+
+
+def libvirt_emulator(conn, vm: VmConfig) -> Optional[str]:
+    """The emulator libvirt runs for this conf's architecture on ``conn``."""
+    from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+    from ctys_libvirt.translate.plan import _arch_cpu
+
+    return libvirt_host_caps(conn, _arch_cpu(vm)[0]).emulator
+
+
+def startercall_note(vm: VmConfig, emulator: Optional[str]) -> str:
+    """The warning `auto` gives when it runs a conf with a missing STARTERCALL on libvirt."""
+    return (f"{vm.label}: STARTERCALL {vm.startercall} is not installed on this host; "
+            f"libvirt runs its emulator {emulator or '(the default for the architecture)'} instead")
+
+
 def _version_str(v: int) -> str:
     return f"{v // 1000000}.{(v // 1000) % 1000}.{v % 1000}"
 
 
-def _probe_libvirt(uri: str, choice: BackendChoice) -> bool:
+def _probe_libvirt(uri: str, choice: BackendChoice, vm: Optional[VmConfig] = None) -> bool:
     try:
         import libvirt
     except ImportError as exc:  # pragma: no cover - dependency is fixed
@@ -97,6 +125,8 @@ def _probe_libvirt(uri: str, choice: BackendChoice) -> bool:
             choice.libvirt_version = _version_str(conn.getLibVersion())
         except libvirt.libvirtError:
             pass
+        if vm is not None:
+            choice.emulator = libvirt_emulator(conn, vm)
     finally:
         conn.close()
     return True
@@ -121,13 +151,18 @@ def explain_choice(kind: str = "auto", *, uri: Optional[str] = None,
         choice.kind = "direct"
         choice.reasons.append(need)
         return choice
-    if _probe_libvirt(target_uri, choice):
+    if _probe_libvirt(target_uri, choice, vm if startercall_missing(vm) else None):
         choice.kind = "libvirt"
         choice.reasons.append(f"libvirt reachable at {target_uri}"
                               + (f" (libvirt {choice.libvirt_version})" if choice.libvirt_version else ""))
+        if startercall_missing(vm):
+            choice.reasons.append(startercall_note(vm, choice.emulator))
     else:
         choice.kind = "direct"
         choice.reasons.append(f"libvirt not reachable at {target_uri}: {choice.libvirt_error}")
+        if startercall_missing(vm):
+            choice.reasons.append(f"{vm.label}: STARTERCALL {vm.startercall} is not installed on this "
+                                  "host either, so the direct backend cannot run it")
     return choice
 
 

@@ -22,6 +22,9 @@ Decisions where the legacy behaviour was loose (for the README):
   through to the conf's own default exactly as in the §7 fixtures.
 * Legacy ctys-conf variant: `#@#` keys of `<stem>.conf` override those of `<stem>.ctys`;
   the `.conf` is read with the same safe reader, the bash wrapper never.
+* 01.07 layout (a `<stem>.conf` with its own MAGICID line next to a bash `<stem>.ctys`
+  wrapper, which keeps `#@#MAGICID-IGNORE`): the `.conf` is a whole conf judged on its own,
+  as ctys did; the wrapper is neither read as a conf nor executed.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from ctys_libvirt.conf.context import context_variables, default_host_context
 from ctys_libvirt.conf.evaluate import evaluate, evaluate_groups
 from ctys_libvirt.conf.keys import (KeyInfo, add_key_records, decode, key_flags, parse_keys,
                                     read_bytes, read_keys)
-from ctys_libvirt.conf.locate import locate_conf
+from ctys_libvirt.conf.locate import locate_conf, own_magic
 from ctys_libvirt.conf.mapping import to_vmconfig
 from ctys_libvirt.conf.shell import _Src, compile_groups, parse, scan_conf
 from ctys_libvirt.errors import ConfError
@@ -125,6 +128,10 @@ def _load_legacy(path: Path, info: KeyInfo, ctx: HostContext, use_env: bool, for
     holds the keys and LABEL/MAC0/VNCACCESSDISPLAY.  The wrapper is never parsed."""
     conf_dir = path.parent
     conf = path.with_suffix(".conf")
+    if conf.is_file() and own_magic(conf):
+        # 01.07 layout: the .conf is a whole conf judged on its own; the wrapper's flags
+        # (it keeps #@#MAGICID-IGNORE) and keys are not the conf's
+        return load_conf(conf, ctx, use_env=use_env, force=force, overrides=overrides)
     warnings = list(info.warnings)
     keys = dict(info.keys)
     magic = KeyInfo(path=path, magic_qemu=info.magic_qemu, magic_ignore=info.magic_ignore,

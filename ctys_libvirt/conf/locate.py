@@ -21,9 +21,23 @@ def _abs(p: Path) -> Path:
     return p if a == s else Path(a)      # already absolute and normal: no second parse
 
 
+def own_magic(conf: Path) -> bool:
+    """True when a legacy ``<stem>.conf`` carries a MAGICID flag of its own (QEMU, IGNORE or
+    NOENUM): the 01.07 layout, where it is the activated conf and the ``<stem>.ctys`` next
+    to it a bash wrapper that ctys judged separately (and that is never read as a conf).
+    Without a flag the .conf is the key file of the older ctys-conf variant, whose wrapper
+    carries the header."""
+    try:
+        info = read_keys(conf)
+    except (CtysError, OSError):
+        return False
+    return bool(info.magic_qemu or info.magic_ignore or info.magic_noenum)
+
+
 def locate_conf(path_or_dir) -> Path:
     """A `.ctys` file; a VM directory holding `<dirname>.ctys` (else its single active
-    `*.ctys`); a `<stem>.sh` wrapper or legacy `<stem>.conf` -> the sibling `<stem>.ctys`."""
+    `*.ctys`); a `<stem>.sh` wrapper or legacy `<stem>.conf` -> the sibling `<stem>.ctys`,
+    except a `<stem>.conf` with its own MAGICID line (01.07 layout), which is the conf."""
     p = _abs(path_or_dir if type(path_or_dir) is _PATH_TYPE else Path(path_or_dir))
     # One stat for Path.is_dir() and Path.is_file(), with their error handling.
     loop = False
@@ -62,6 +76,8 @@ def locate_conf(path_or_dir) -> Path:
         raise NotFoundError(f"no {p.name}.ctys (or other *.ctys with #@#MAGICID-QEMU) in {p}",
                             hint="give the path of the VM's .ctys file")
     if stat.S_ISREG(mode):
+        if p.suffix == ".conf" and own_magic(p):
+            return p            # 01.07 layout: the .conf is judged on its own (never its wrapper)
         if p.suffix in (".sh", ".conf"):
             sib = p.with_suffix(".ctys")
             if sib.is_file():

@@ -132,7 +132,11 @@ def conf_in_dir(d: str) -> Optional[str]:
     """A VM directory's conf: ``<dir>/<dirname>.ctys`` first, else the only QEMU conf in it."""
     cand = os.path.join(d, os.path.basename(os.path.normpath(d)) + ".ctys")
     if os.path.isfile(cand):
-        return cand
+        from ctys_libvirt.conf.locate import own_magic
+
+        legacy = cand[:-5] + ".conf"
+        # 01.07 layout: the .conf next to the bash wrapper is the conf
+        return legacy if os.path.isfile(legacy) and own_magic(Path(legacy)) else cand
     found = []
     try:
         with os.scandir(d) as it:

@@ -23,7 +23,7 @@ from ctys_libvirt.inventory.record import (
 from ctys_libvirt.inventory.record import host_facts
 from ctys_libvirt.inventory.scan import (
     ScanResult, _base_files, _scan_files, iter_ctys_files, normalize_base, read_header,
-    split_units,
+    conf_order, key_file_of, split_units, with_layout_0107,
 )
 from ctys_libvirt.inventory.store import Store, default_db_path
 
@@ -190,7 +190,7 @@ def _walk_cached(base: str, olddirs: dict, racy: int, newdirs: dict, warnings: L
         if hit is not None and hit[0] == dkey and dkey[0] < racy and dkey[2] < racy:
             subdirs, confs = hit[1], hit[2]
         else:
-            subdirs, confs = [], []
+            subdirs, confs, legacy = [], [], []
             try:
                 with os.scandir(d) as it:
                     for e in it:
@@ -199,12 +199,15 @@ def _walk_cached(base: str, olddirs: dict, racy: int, newdirs: dict, warnings: L
                                 subdirs.append(e.name)
                             elif e.name.endswith(".ctys") and e.is_file():
                                 confs.append(e.name)
+                            elif e.name.endswith(".conf") and e.is_file():
+                                legacy.append(e.name)
                         except OSError as exc:
                             warnings.append(f"cannot stat {e.path}: {exc.strerror or exc}")
             except OSError as exc:
                 warnings.append(f"cannot read directory {d}: {exc.strerror or exc}")
                 continue
-            confs.sort()
+            confs = with_layout_0107(confs, legacy, name=str)
+            confs.sort(key=conf_order)
             subdirs, confs = tuple(subdirs), tuple(confs)
         newdirs[d] = (dkey, subdirs, confs)
         prefix = d if d.endswith("/") else d + "/"
@@ -218,7 +221,7 @@ def _scan_base_cached(base: str, cache_dir: PathLike, host: Optional[str]):
     """Like the plain scan, but a conf whose stat key is unchanged since the last scan is
     not read again: its finished record lines come from the cache."""
     warnings: List[str] = []
-    if os.path.isfile(base) and base.endswith(".ctys"):
+    if os.path.isfile(base) and base.endswith((".ctys", ".conf")):
         res = ScanResult()
         _scan_files([base], res, set(), include_ignored=False, full=False, context=None)
         return [header_records(h, host=host) for h in res.headers], res.warnings, res.files_seen
@@ -244,6 +247,7 @@ def _scan_base_cached(base: str, cache_dir: PathLike, host: Optional[str]):
     seen = 0
     misses = 0
     last = ("", "")
+    last_path = ""
     for items, nmiss, warns in parts:
         warnings.extend(warns)
         misses += nmiss
@@ -255,10 +259,12 @@ def _scan_base_cached(base: str, cache_dir: PathLike, host: Optional[str]):
             dname, _, fname = path.rpartition("/")
             ds = (dname, fname.split(".", 1)[0])
             if ds == last:
-                warnings.append(f"Configuration-Redundancy: {path} has the same stem as the "
-                                f"previous conf in {ds[0]}; skipped")
+                if not key_file_of(path, last_path):
+                    warnings.append(f"Configuration-Redundancy: {path} has the same stem as the "
+                                    f"previous conf in {ds[0]}; skipped")
                 continue
             last = ds
+            last_path = path
             per_vm.append([split_record(line) for line in lines.split("\n")])
     if misses or len(new) != len(old):
         new[_DIRS_KEY] = newdirs

@@ -141,6 +141,28 @@ def read_header(path: PathLike, *, include_ignored: bool = False) -> Optional[Co
     return parse_header_bytes(os.path.abspath(p), data)
 
 
+def with_layout_0107(confs: list, legacy: list, name=lambda e: e.name) -> list:
+    """``confs`` (the ``*.ctys`` of one directory) plus the ``<stem>.conf`` files of
+    ``legacy`` that sit next to a ``<stem>.ctys``: the 01.07 layout, where the ``.conf`` is
+    the conf and the ``.ctys`` a bash wrapper.  Each file is then judged on its own flags."""
+    if not legacy:
+        return confs
+    have = {name(e) for e in confs}
+    return confs + [e for e in legacy if name(e)[:-5] + ".ctys" in have]
+
+
+def conf_order(name: str) -> Tuple[str, bool]:
+    """Sort key of the confs of one directory: by name, a ``<stem>.ctys`` before its
+    ``<stem>.conf`` (when both are accepted, the .ctys is the VM's conf)."""
+    return name[:-5], name.endswith(".conf")
+
+
+def key_file_of(path: str, previous: str) -> bool:
+    """True for a ``<stem>.conf`` right after its accepted ``<stem>.ctys``: the key file of
+    the same VM (ctys-conf variant), not a second conf worth a redundancy warning."""
+    return path.endswith(".conf") and previous == path[:-5] + ".ctys"
+
+
 def iter_ctys_entries(base: str, warnings: List[str]) -> Iterator[os.DirEntry]:
     """``*.ctys`` files under ``base`` as DirEntry objects (symlinked directories are not
     followed, like ``find``).  Confs of one directory come sorted and together (the
@@ -150,6 +172,7 @@ def iter_ctys_entries(base: str, warnings: List[str]) -> Iterator[os.DirEntry]:
     while stack:
         d = pop()
         confs = []
+        legacy = []
         try:
             with os.scandir(d) as it:
                 entries = list(it)
@@ -163,10 +186,13 @@ def iter_ctys_entries(base: str, warnings: List[str]) -> Iterator[os.DirEntry]:
                         confs.append(e)
                     elif e.is_dir(follow_symlinks=False):
                         push(e.path)
+                elif e.name.endswith(".conf") and e.is_file():
+                    legacy.append(e)
                 elif e.is_dir(follow_symlinks=False):
                     push(e.path)
         except OSError:  # rare (stat of an entry failed): redo this directory carefully
             confs = []
+            legacy = []
             for e in entries:
                 try:
                     if e.is_dir(follow_symlinks=False):
@@ -174,10 +200,13 @@ def iter_ctys_entries(base: str, warnings: List[str]) -> Iterator[os.DirEntry]:
                             push(e.path)
                     elif e.name.endswith(".ctys") and e.is_file():
                         confs.append(e)
+                    elif e.name.endswith(".conf") and e.is_file():
+                        legacy.append(e)
                 except OSError as exc:
                     warnings.append(f"cannot stat {e.path}: {exc.strerror or exc}")
+        confs = with_layout_0107(confs, legacy)
         if len(confs) > 1:
-            confs.sort(key=lambda e: e.name)
+            confs.sort(key=lambda e: conf_order(e.name))
         yield from confs
 
 
@@ -197,6 +226,7 @@ def normalize_base(base: PathLike, *, home: Optional[str] = None) -> str:
 def _scan_files(files: Iterable[str], res: ScanResult, seen_paths: set, *,
                 include_ignored: bool, full: bool, context) -> None:
     last_dir_stem: Tuple[str, str] = ("", "")
+    last_path = ""
     for path in files:
         res.files_seen += 1
         if path in seen_paths:  # overlapping bases
@@ -211,11 +241,14 @@ def _scan_files(files: Iterable[str], res: ScanResult, seen_paths: set, *,
             continue
         ds = (os.path.dirname(path), hdr.stem)
         if ds == last_dir_stem:
+            if key_file_of(path, last_path):
+                continue
             res.warnings.append(
                 f"Configuration-Redundancy: {path} has the same stem as the previous conf "
                 f"in {ds[0]}; skipped")
             continue
         last_dir_stem = ds
+        last_path = path
         if full:
             err = _full_parse(hdr, context)
             if err:
@@ -225,7 +258,7 @@ def _scan_files(files: Iterable[str], res: ScanResult, seen_paths: set, *,
 
 
 def _base_files(base: str, res: ScanResult) -> Optional[Iterable[str]]:
-    if os.path.isfile(base) and base.endswith(".ctys"):
+    if os.path.isfile(base) and base.endswith((".ctys", ".conf")):
         return [base]
     if not os.path.isdir(base):
         res.warnings.append(f"base path {base} does not exist or is not a directory")
@@ -273,14 +306,19 @@ def split_units(base: str, want: int, max_depth: int = 3) -> Tuple[List[str], Li
                     entries = sorted(it, key=lambda e: e.name)
             except OSError:
                 return [base], []  # let the serial walk report it
+            confs, legacy = [], []
             for e in entries:
                 try:
                     if e.is_dir(follow_symlinks=False):
                         nxt.append(e.path)
                     elif e.name.endswith(".ctys") and e.is_file():
-                        files.append(e.path)
+                        confs.append(e)
+                    elif e.name.endswith(".conf") and e.is_file():
+                        legacy.append(e)
                 except OSError:
                     return [base], []
+            files.extend(e.path for e in sorted(with_layout_0107(confs, legacy),
+                                                key=lambda e: conf_order(e.name)))
         dirs = nxt
     return dirs, files
 

@@ -42,7 +42,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ctys_libvirt.errors import ConfError, NotFoundError, UsageError
 from ctys_libvirt.security.media import MediaPolicy, check_dir, check_medium, check_new_target, policy_for
@@ -63,6 +63,9 @@ from ctys_libvirt.translate.request import (
     parse_instmode,
     parse_kernel,
 )
+
+if TYPE_CHECKING:       # legacy_args imports this module at run time
+    from ctys_libvirt.translate.legacy_args import LegacyArgs
 
 MACHINE = "pc"
 # Slot order of the plan's disk list (stable output).
@@ -157,6 +160,9 @@ class MachinePlan:
     keys: Tuple[Tuple[str, str], ...]  # '#@#' keys in file order
     request: BootRequest
     kernel_multiboot: bool = False     # QEMU loads the kernel as multiboot (see multiboot_kernel)
+    # libvirt path only: ARGSADD options converted to elements (translate.legacy_args.apply
+    # sets it and leaves only the rest in argsadd); None: ARGSADD passed through as written
+    native: Optional["LegacyArgs"] = None
 
     @property
     def uuid_dashed(self) -> str:

@@ -1,5 +1,8 @@
 """MachinePlan -> libvirt domain XML (design.md §5, conf-format.md §5.7).
 
+Legacy ARGSADD/TIMEOPT options libvirt has an element for are converted first
+(``native_plan``, translate.legacy_args); only the rest becomes ``<qemu:commandline>``.
+
 The skeleton ``xml_templates/domain.xml`` is parsed with lxml and filled through the lxml
 API only, so every value is escaped structurally.  Output is pretty printed in a fixed
 element order so golden files diff well.
@@ -26,6 +29,7 @@ from lxml import etree
 from ctys_libvirt import __version__
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import BootRequest, HostCaps, VmConfig
+from ctys_libvirt.translate import legacy_args
 from ctys_libvirt.translate.plan import MachinePlan, resolve_plan
 from ctys_libvirt.translate.request import VNC_BASEPORT
 
@@ -309,9 +313,33 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
                 val(policy)
                 val(name)
                 op(_UP_OP)
+    native = plan.native
+    if native is not None and native.boot_menu is not None:
+        op((_AT, "os"))
+        op((_NEW, "bootmenu", ("enable",), None))
+        val("yes" if native.boot_menu else "no")
+        op(_UP_OP)
+    if native is not None and native.acpi is False:
+        op((_AT, "features"))
+        op((_REMOVE, "acpi"))
     op((_AT, "clock"))
     op((_SET, "offset"))
-    val("localtime" if plan.localtime else "utc")
+    if native is not None and native.clock_start is not None:
+        val("absolute")
+        op((_SET, "start"))
+        val(native.clock_start)
+    else:
+        val("localtime" if plan.localtime else "utc")
+    if native is not None and (native.rtc_track or native.rtc_tickpolicy):
+        names = ("name",) + (("track",) if native.rtc_track else ()) \
+            + (("tickpolicy",) if native.rtc_tickpolicy else ())
+        op((_NEW, "timer", names, None))
+        vals += ["rtc"] + [v for v in (native.rtc_track, native.rtc_tickpolicy) if v]
+        op(_UP_OP)
+    if native is not None and native.hpet is False:
+        op((_NEW, "timer", ("name", "present"), None))
+        vals += ["hpet", "no"]
+        op(_UP_OP)
     if phase == "install":
         op((_AT, "on_reboot"))
         op(_TEXT_OP)
@@ -347,10 +375,15 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
             op((_NEW, "readonly", (), None))
             op(_UP_OP)
         op(_UP_OP)
-    nic = plan.nic
-    if nic is not None:
-        if opts.bridge:
+    nics = ([plan.nic] if plan.nic is not None else []) + (list(native.nics) if native else [])
+    # ARGSADD -net user|bridge chooses the link unless the command line did (--bridge/--network)
+    arg_kind = native.net_kind if native is not None and not (opts.bridge or opts.network) else None
+    bridge = opts.bridge or (native.net_bridge if arg_kind == "bridge" else None)
+    for nic in nics:
+        if bridge:
             kind = "bridge"
+        elif arg_kind == "user":
+            kind = "user"
         elif opts.network or (caps.default_network_active and not opts.user_network):
             kind = "network"
         else:
@@ -361,9 +394,9 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
             op((_NEW, "mac", ("address",), None))
             val(nic.mac)
             op(_UP_OP)
-        if opts.bridge:
+        if bridge:
             op((_NEW, "source", ("bridge",), None))
-            val(_clean(opts.bridge, "bridge name"))
+            val(_clean(bridge, "bridge name"))
             op(_UP_OP)
         elif kind == "network":
             op((_NEW, "source", ("network",), None))
@@ -372,7 +405,7 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
         op((_NEW, "model", ("type",), None))
         val(nic.model)
         op(_UP_OP)
-        if nic.boot_order is not None:
+        if getattr(nic, "boot_order", None) is not None:
             op((_NEW, "boot", ("order",), None))
             val(str(nic.boot_order))
             op(_UP_OP)
@@ -388,6 +421,20 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
     val("0")
     op(_UP_OP)
     op(_UP_OP)
+    for port, typ in enumerate(native.extra_serials if native else (), start=1):
+        op((_NEW, "serial", ("type",), None))
+        val(typ)
+        op((_NEW, "target", ("port",), None))
+        val(str(port))
+        op(_UP_OP)
+        op(_UP_OP)
+    for port, typ in enumerate(native.parallels if native else ()):
+        op((_NEW, "parallel", ("type",), None))
+        val(typ)
+        op((_NEW, "target", ("port",), None))
+        val(str(port))
+        op(_UP_OP)
+        op(_UP_OP)
     op((_NEW, "console", ("type",), None))
     val("pty")
     op((_NEW, "target", ("type", "port"), None))
@@ -398,7 +445,9 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
     graphics = False
     console = plan.console.value
     # the manual: CLI, XTERM, GTERM and EMACS* also get the VNC port "for later attachment"
-    if console == "VNC" or console in VNC_PREPARED:
+    if native is not None and native.graphics is False:
+        pass                        # ARGSADD -nographic: no window, no VNC
+    elif console == "VNC" or console in VNC_PREPARED:
         graphics = True
         if plan.vnc_display is not None and console == "VNC":
             names: tuple = ("type", "port", "autoport", "listen")
@@ -436,8 +485,10 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
         val(video)
         op(_UP_OP)
         op(_UP_OP)
+    if native is not None:
+        _native_devices(native, op, val)
     op((_NEW, "memballoon", ("model",), None))
-    val("none")
+    val(native.balloon if native is not None and native.balloon else "none")
     op(_UP_OP)
 
     # <qemu:commandline>
@@ -463,6 +514,36 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
         val("disabled:")
         op(_UP_OP)
     return tuple(ops), vals
+
+
+def _native_devices(native, op, val) -> None:
+    """Devices ARGSADD asked for (translate.legacy_args): one USB controller, USB inputs,
+    sound cards, a watchdog."""
+    if native.usb:
+        # libvirt's controller 0 is the one QEMU's -usb made; a second on the same slot fails
+        op((_NEW, "controller", ("type", "index", "model"), None))
+        val("usb")
+        val("0")
+        val(native.usb_model or "piix3-uhci")
+        op(_UP_OP)
+    for kind in native.inputs:
+        op((_NEW, "input", ("type", "bus"), None))
+        val(kind)
+        val("usb")
+        op(_UP_OP)
+    for snd in native.sounds:
+        op((_NEW, "sound", ("model",), None))
+        val(snd.model)
+        if snd.codec:
+            op((_NEW, "codec", ("type",), None))
+            val(snd.codec)
+            op(_UP_OP)
+        op(_UP_OP)
+    if native.watchdog:
+        op((_NEW, "watchdog", ("model", "action"), None))
+        val(native.watchdog)
+        val(native.watchdog_action or "reset")
+        op(_UP_OP)
 
 
 def _render(ops: tuple, vals: list) -> tuple:
@@ -554,6 +635,15 @@ def _options(options: Any) -> XmlOptions:
                       sdl_xauth=getattr(options, "sdl_xauth", None))
 
 
+def native_plan(plan: MachinePlan) -> MachinePlan:
+    """The plan as libvirt runs it: legacy ARGSADD/TIMEOPT options with a libvirt element
+    converted (translate.legacy_args), only the rest left in ``argsadd``."""
+    words = list(plan.timeopt_args) + list(plan.argsadd)
+    if not words:
+        return plan
+    return legacy_args.apply(plan, legacy_args.convert(words))
+
+
 def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None,
                  options: Any = None) -> DomainBuild:
     """Domain XML for ``vm`` booted as ``req`` on a host with ``caps``.
@@ -564,7 +654,7 @@ def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None
     (UsageError, NotFoundError, ConfError)."""
     caps = caps or HostCaps()
     opts = _options(options)
-    plan = resolve_plan(vm, req)
+    plan = native_plan(resolve_plan(vm, req))
     if caps.max_vcpus is not None and plan.smp > caps.max_vcpus:
         raise ConfError(f"SMP={plan.smp} is above the {caps.max_vcpus} vCPUs machine type "
                         f"{plan.machine} allows on this host", path=str(vm.source_path),
@@ -572,7 +662,7 @@ def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None
     warnings = list(plan.warnings)
     if plan.install_phase:
         xml = _to_xml(vm, plan, caps, opts, "install", warnings)
-        fplan = resolve_plan(vm, replace(req, install_phase=False))
+        fplan = native_plan(resolve_plan(vm, replace(req, install_phase=False)))
         final_xml = _to_xml(vm, fplan, caps, opts, "final", [])
         return DomainBuild(xml, final_xml, plan.name, plan.uuid_dashed, warnings, plan, True, fplan)
     phase = "final" if plan.install is not None else "boot"

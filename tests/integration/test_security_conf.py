@@ -210,7 +210,7 @@ def test_untrusted_conf_is_not_widened_by_the_flag_but_by_the_policy(vmroot, med
     assert r.returncode == 3
     report = json.loads(r.stdout)
     assert report["trust"]["trusted"] is False and report["trust"]["owner_uid"] == NOBODY
-    assert report["argsadd"][0]["option"] == "-chardev" and report["argsadd"][0]["allowed"] is False
+    assert report["argsadd"]["policy"][0]["option"] == "-chardev" and report["argsadd"]["policy"][0]["allowed"] is False
     # the root-owned site policy may allow it
     pol = vmroot / "policy.toml"
     pol.write_text('[argsadd]\nallow_untrusted = ["-chardev"]\n')

@@ -62,10 +62,14 @@ def test_magicid_rules(tmp_path):
     write_conf(tmp_path, "noenum", extra="# backup copy #@#MAGICID-NOENUM inside a comment")
     write_conf(tmp_path, "nomagic", magic="#@#MAGICID-do-not-IGNORE =>ACTIVATED")
     write_conf(tmp_path, "other", magic="#@#MAGICID-VMW")
-    (tmp_path / "ok" / "ok.conf").write_text("#@#MAGICID-QEMU\n")  # not *.ctys: never read
+    # a .conf next to an accepted .ctys is looked at (01.07 layout) but the .ctys is the VM's
+    # conf: listed once, no redundancy warning; a .conf without a .ctys sibling is never read
+    (tmp_path / "ok" / "ok.conf").write_text("#@#MAGICID-QEMU\n")
+    (tmp_path / "ok" / "alone.conf").write_text("#@#MAGICID-QEMU\n")
     res = scan([tmp_path])
     assert [h.label for h in res.headers] == ["ok"]
-    assert res.files_seen == 5
+    assert [h.path for h in res.headers] == [str(tmp_path / "ok" / "ok.ctys")]
+    assert res.files_seen == 6 and res.warnings == []
 
 
 def test_include_ignored(tmp_path):

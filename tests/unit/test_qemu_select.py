@@ -39,8 +39,18 @@ def test_auto_direct_for_kqemu_and_old_startercall(tmp_path):
     c = explain_choice("auto", uri="qemu:///system", vm=old)
     assert c.kind == "direct"
     assert "is QEMU 0.12.5; libvirt needs QEMU >= 4.2 with QMP" in c.reasons[0]
+
+
+@pytest.mark.libvirt
+def test_missing_startercall_uses_libvirt_and_names_its_emulator(tmp_path):
+    # the direct backend could not run it either: libvirt runs its own emulator, said so
     missing = dataclasses.replace(vms.centos55(tmp_path), startercall="/opt/none/qemu-kvm")
-    assert "is not installed on this host" in explain_choice("auto", vm=missing).reasons[0]
+    c = explain_choice("auto", uri="qemu:///system", vm=missing)
+    assert c.kind == "libvirt" and c.emulator and c.emulator.startswith("/")
+    assert c.reasons[1] == (f"{missing.label}: STARTERCALL /opt/none/qemu-kvm is not installed on this "
+                            f"host; libvirt runs its emulator {c.emulator} instead")
+    c = explain_choice("auto", uri=DEAD_URI, vm=missing)
+    assert c.kind == "direct" and "is not installed on this host either" in c.reasons[1]
 
 
 @pytest.mark.libvirt

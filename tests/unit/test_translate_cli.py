@@ -25,14 +25,17 @@ def tree(shared_dir, tmp_path_factory):
 
 def test_xml_for_vm_dir(tree):
     r = run(tree["debian5"].parent, "--mydist", "CentOS", "--console", "VNC:3", "--validate",
-            "--argsadd", "-no-hpet", "--argsadd", "-name 'a b'")
+            "--argsadd", "-no-hpet", "--argsadd", "-name 'a b'", "--argsadd", "-smbios type=1")
     assert r.returncode == 0, r.stderr
     root = assert_valid(r.stdout)
     assert root.findtext("name") == "debian5"
     assert root.find("devices/graphics").get("port") == "5903"
     assert root.find("devices/video/model").get("type") == "cirrus"       # MYDIST=CentOS keeps -vga cirrus
     q = "{http://libvirt.org/schemas/domain/qemu/1.0}"
-    assert [a.get("value") for a in root.iter(q + "arg")] == ["-no-hpet", "-name", "a b"]
+    # -no-hpet became an element, -name is the LABEL (warned); only the rest is passed through
+    assert [a.get("value") for a in root.iter(q + "arg")] == ["-smbios", "type=1"]
+    assert root.find("clock/timer[@name='hpet']").get("present") == "no"
+    assert "ARGSADD -name a b: the domain is named after the conf's LABEL" in r.stderr
 
 
 def test_mydist_debian_drops_vga(tree):

@@ -138,8 +138,12 @@ def test_same_machine_as_legacy_argv(root, legacy_file):
         assert dom.findtext("os/cmdline") == vm.append
     else:
         assert dom.find("os/kernel") is None
+    # ARGSADD converted to elements (translate.legacy_args): nothing libvirt models is passed through
     words = shlex.split(vm.argsadd)
-    assert qemu_args(dom) == words
+    assert qemu_args(dom) == [w for w in words if w not in ("-usb", "-usbdevice", "tablet")]
+    if "-usbdevice" in words:
+        assert [(i.get("type"), i.get("bus")) for i in dom.iterfind("devices/input")] == [("tablet", "usb")]
+        assert len(dom.findall("devices/controller[@type='usb']")) == 1
     if words:
         joined = " ".join(argv)
         assert " ".join(words) in joined

@@ -186,13 +186,15 @@ def test_console_sdl(vm):
 
 @pytest.mark.parametrize("console", ["CLI0", "NONE"])
 def test_headless_consoles(tmp_path, console):
-    vm = make_vm(tmp_path, vga="cirrus", argsadd="-no-hpet")
+    vm = make_vm(tmp_path, vga="cirrus", argsadd="-no-hpet -no-reboot")
     _, root = build(vm, console=console)
     assert root.find("devices/graphics") is None
     assert root.find("devices/video/model").get("type") == "none"
     assert root.find("devices/serial").get("type") == "pty"
     assert root.find("devices/console/target").attrib == {"type": "serial", "port": "0"}
-    assert disks(root)[0][0] == "hda" and qemu_args(root) == ["-no-hpet"]   # NONE keeps disks/ARGSADD
+    # NONE keeps disks and ARGSADD (-no-hpet converted, -no-reboot passed through)
+    assert disks(root)[0][0] == "hda" and qemu_args(root) == ["-no-reboot"]
+    assert root.find("clock/timer[@name='hpet']").get("present") == "no"
 
 
 @pytest.mark.parametrize("console", ["CLI", "XTERM", "GTERM", "EMACS", "EMACSM", "EMACSA", "EMACSAM"])
@@ -244,8 +246,9 @@ def test_qemubios_timeopt_and_argsadd_quoting(tmp_path):
     vm = make_vm(tmp_path, qemubios="/usr/share/kvm", timeopt="-rtc-td-hack",
                  argsadd="-usb -usbdevice tablet -device 'e1000,netdev=x'")
     _, root = build(vm, argsadd=["-name 'a b'"])
-    assert qemu_args(root) == ["-L", "/usr/share/kvm", "-rtc-td-hack", "-usb", "-usbdevice", "tablet",
-                               "-device", "e1000,netdev=x", "-name", "a b"]
+    # -usb/-usbdevice tablet became elements, -name is the LABEL; a -device whose netdev is
+    # not given stays as written
+    assert qemu_args(root) == ["-L", "/usr/share/kvm", "-rtc-td-hack", "-device", "e1000,netdev=x"]
     cmd = root.find("{http://libvirt.org/schemas/domain/qemu/1.0}commandline")
     assert cmd.nsmap["qemu"] == "http://libvirt.org/schemas/domain/qemu/1.0"
 
@@ -302,12 +305,12 @@ def test_hostile_values_escaped_structurally(tmp_path):
     d = tmp_path / "d<i>r&'\"é"
     img = touch(d / "h<&>'\".img")
     vm = make_vm(tmp_path, label="x", hdd_boot_image=img, keys={"LABEL": label},
-                 argsadd="-name '</qemu:arg><evil/>'", keyboard="de")
+                 argsadd="-smbios '</qemu:arg><evil/>'", keyboard="de")
     vm.label = label
     b, root = build(vm, options=XmlOptions(serial_log=str(d / "s&.log")))
     assert root.findtext("name") == label
     assert disks(root)[0][2] == str(img)
-    assert qemu_args(root) == ["-name", "</qemu:arg><evil/>"]
+    assert qemu_args(root) == ["-smbios", "</qemu:arg><evil/>"]
     assert root.find(".//evil") is None
     assert read_metadata(b.xml)["label"] == label
 
