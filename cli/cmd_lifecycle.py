@@ -319,12 +319,16 @@ def cancel(
     include_foreign: bool = typer.Option(False, "--include-foreign", help="with --all: also domains not created by ctys-libvirt"),
     mode: str = typer.Option("POWEROFF", "--mode", "-m", help="|".join(CANCEL_MODES)),
     timeout: float = typer.Option(20.0, "--timeout", help="POWEROFF: seconds before destroy"),
+    no_stack: bool = typer.Option(False, "--no-stack", help="do not cancel the VMs running inside "
+                                  "the VM first (POWEROFF/REBOOT/RESET propagate; FORCE never does)"),
     fmt: str = typer.Option("table", "--format", help="table | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
 ) -> None:
-    """Stop, reset, pause, save or resume VMs (POWEROFF = ACPI, then destroy after --timeout)."""
+    """Stop, reset, pause, save or resume VMs (POWEROFF = ACPI, then destroy after --timeout).
+    POWEROFF, REBOOT and RESET first do the same inside the VM, on the hypervisor its conf
+    names (#@#STACKURI, or #@#IP0 over ssh), deepest first; see docs/stacks.md."""
     with errors_to_exit():
         from ctys_libvirt.model import CancelMode
 
@@ -337,6 +341,10 @@ def cancel(
         if timeout < 0:
             raise UsageError(f"--timeout {timeout:g} is negative", hint="use seconds >= 0")
         kind = _check_backend(backend)
+        from ctys_libvirt.stack.cancel import StackOptions, cancel_stack
+        from ctys_libvirt.stack.inside import StackSite
+
+        stack = StackOptions(propagate=not no_stack, site=StackSite.from_env())
         be = _open(kind, connect)
         backends = [be]
         if kind == "auto" and getattr(be, "name", "") == "libvirt" and _direct_available():
@@ -363,21 +371,30 @@ def cancel(
             results = []
             for b, name in jobs:
                 try:
-                    r = b.cancel(name, CancelMode(m), timeout)
+                    r = cancel_stack(b, name, CancelMode(m), timeout, stack)
                 except NotRunning:
                     if all_ and m == "RESUME":
                         continue        # shut off without a saved state: nothing to resume
                     raise
                 results.append(r)
                 if fmt == "table":
-                    print(f"{r.name}: {r.mode.value} -> {r.action}; now {r.state} ({r.seconds:.2f}s)")
-                    for msg in r.messages:
-                        print(f"  {msg}")
+                    _print_cancel(r)
             if fmt == "json":
                 emit_json([dataclasses.asdict(r) for r in results])
         finally:
             for b in backends:
                 b.close()
+
+
+def _print_cancel(r, depth: int = 0) -> None:
+    """One CANCEL result, the VMs cancelled inside it first indented above it (deepest first)."""
+    for child in r.inner:
+        _print_cancel(child, depth + 1)
+    pad = "    " * depth
+    where = f" [{r.uri}]" if depth else ""
+    print(f"{pad}{r.name}{where}: {r.mode.value} -> {r.action}; now {r.state} ({r.seconds:.2f}s)")
+    for msg in r.messages:
+        print(f"{pad}  {msg}")
 
 
 def _may_fall_back(kind: str, connect: Optional[str]) -> bool:

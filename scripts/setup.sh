@@ -9,7 +9,7 @@ VENV=${CTYS_VENV:-$here/.venv}
 LOG=${CTYS_LOGDIR:-/var/log/ctys-libvirt}
 PKGS="libvirt-daemon-system libvirt-dev libvirt-clients qemu-system-x86 qemu-utils
  libxml2-utils pkg-config gcc python3-dev python3-venv tini nasm xorriso
- openssh-server openssh-client virtinst procps"
+ openssh-server openssh-client virtinst procps mmdebstrap"
 
 say() { echo "setup: $*" >&2; }
 
@@ -26,7 +26,14 @@ if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
     # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing >/dev/null
+    apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends $missing >/dev/null
+fi
+
+# VM-stack tests: the "hypervisor inside a VM" is a session libvirtd of this unprivileged
+# account, reached over a test-only sshd (password '*': no password, but not locked for sshd)
+if ! id ctys-stack >/dev/null 2>&1; then
+    say "creating user ctys-stack (VM-stack tests)"
+    useradd -r -m -d /var/lib/ctys-stack -s /bin/sh -p '*' ctys-stack
 fi
 
 # /dev/kvm: without group access libvirt offers no kvm type and re-probes QEMU on
