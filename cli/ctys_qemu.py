@@ -319,6 +319,11 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
     else:
         mode = CancelMode(spec.method)
     bases = list(spec.basepaths) or ctx.args.bases
+    from ctys_libvirt.stack.cancel import StackOptions, cancel_stack
+    from ctys_libvirt.stack.inside import StackSite
+
+    # STACK (the default) propagates into the VMs inside first; FORCE skips that
+    stack = StackOptions(propagate=not spec.force, site=StackSite.from_env())
 
     # conf paths for P:/I:/DR: parts (and labels of VMs given only by F:/U: etc. if no domain matches)
     def conf_of(addr) -> Optional[str]:
@@ -370,10 +375,8 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
                 if not _active(info) and mode is not CancelMode.RESUME:
                     raise NotRunning(f"{info.name} is not running on {t.display} ({info.state})",
                                      hint="nothing to cancel")
-                r = be.cancel(info.name, mode, float(wait))
-                lines.append(f"{spec.method}-SERVER {t.display}: {r.name}: {r.action}; now {r.state} "
-                             f"({r.seconds:.2f}s)")
-                lines += [f"  {m}" for m in r.messages]
+                r = cancel_stack(be, info.name, mode, float(wait), stack)
+                lines += _cancel_lines(spec.method, t.display, r)
             if spec.all and not chosen:
                 lines.append(f"CANCEL {t.display}: no running VM of ours")
             return lines
@@ -381,6 +384,18 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
             be.close()
 
     return _per_target(ctx, one)
+
+
+def _cancel_lines(method: str, where: str, r, depth: int = 0) -> List[str]:
+    """``<METHOD>-SERVER <host>: <vm>: ...`` for a VM, after those for the VMs inside it
+    (deepest first, indented, ``<host>`` then being the hypervisor inside)."""
+    out: List[str] = []
+    for child in r.inner:
+        out += _cancel_lines(method, child.uri or "?", child, depth + 1)
+    pad = "    " * depth
+    out.append(f"{pad}{method}-SERVER {where}: {r.name}: {r.action}; now {r.state} ({r.seconds:.2f}s)")
+    out += [f"{pad}  {m}" for m in r.messages]
+    return out
 
 
 # ---------------------------------------------------------------------------
