@@ -35,18 +35,36 @@ def _strip(uri: Optional[str]) -> Optional[str]:
     return uri.split("?", 1)[0] if uri else uri
 
 
+_NET_ARGS = ("-netdev", "-net", "-nic")
+
+
+def _has_network(xml: str) -> bool:
+    """An ``<interface>``, or a QEMU network option passed through ``qemu:commandline``."""
+    from lxml import etree
+
+    root = etree.fromstring(xml.encode())
+    if root.find("devices/interface") is not None:
+        return True
+    return any(a.get("value") in _NET_ARGS
+               for a in root.iter("{http://libvirt.org/schemas/domain/qemu/1.0}arg"))
+
+
 def domain_keys(backend, name: str) -> Dict[str, str]:
     """The ``#@#`` keys of domain ``name``: from our metadata (valid on any host of the
-    stack), else from its conf when that file is on this machine (direct backend)."""
+    stack), else from its conf when that file is on this machine (direct backend).
+    ``_NETWORK`` is "0" for a libvirt domain without any network device: its IP0 cannot
+    be the way in (ctys' ping would not answer either), so nobody waits for a timeout."""
     conn = getattr(backend, "conn", None)
     if conn is not None:
         from ctys_libvirt.backends import libvirt_domxml as domxml
 
         dom = backend.require(name)
-        f = domxml.parse(dom.XMLDesc(0), domxml.METADATA_NS)
+        xml = dom.XMLDesc(0)
+        f = domxml.parse(xml, domxml.METADATA_NS)
         keys = f.meta.get("keys") if f.ours else None
-        if isinstance(keys, dict) and keys:
-            return dict(keys)
+        out = dict(keys) if isinstance(keys, dict) else {}
+        out["_NETWORK"] = "1" if _has_network(xml) else "0"
+        return out
     info = backend.lookup(name)
     local = getattr(backend, "name", "") == "direct"
     if info is not None and info.conf_path and local and os.path.isfile(info.conf_path):

@@ -117,6 +117,9 @@ def inside_of(label: str, keys: Mapping[str, str], site: Optional[StackSite] = N
     ip, port = ip0_fields(keys.get("IP0") or "")
     if not ip:
         return Inside(label, None, "", "no #@#IP0 and no #@#STACKURI in its conf")
+    if keys.get("_NETWORK") == "0":
+        return Inside(label, None, "", "no network device, so its #@#IP0 cannot be reached; "
+                      "#@#STACKURI names an inside reached another way", ip=ip)
     if not _HOST.fullmatch(ip):
         return Inside(label, None, "", f"#@#IP0 {ip!r} is not an address")
     user = (keys.get("STACKUSER") or "").strip() or site.user

@@ -198,3 +198,23 @@ def test_ctys_qemu_stack_is_the_default_and_force_skips_it(root, media, janitor,
     last = next(i for i, ln in enumerate(lines) if f"POWEROFF-SERVER localhost: {o2}" in ln)
     assert first < last, p.stdout
     assert hv.state(inner) == libvirt.VIR_DOMAIN_SHUTOFF
+
+
+def test_ip0_address_and_ssh_port_lead_inside(root, media, janitor, session_hvs, ssh_client):
+    """No STACKURI: IP0's address and ssh port (sub-field 5), #@#STACKUSER, #@#STACKPATH."""
+    hv = session_hvs()
+    inner = start_vm(root, media, hv=hv)
+    outer = janitor.add(start_vm(
+        root, media, ip=f"127.0.0.1%255.0.0.0%%eth0%{hv.port}",
+        extra='#@#STACKUSER = "ctys-stack"\n#@#STACKPATH = "session"\nNIC=rtl8139\n'))
+    r = cancel_json(ssh_client.env, outer, "--timeout", "30")
+    assert r["inside"] == hv.conf_uri and r["reached"] is True
+    assert [c["name"] for c in r["inner"]] == [inner]
+    assert hv.state(inner) == libvirt.VIR_DOMAIN_SHUTOFF
+
+
+def test_ip0_of_a_vm_without_network_device_is_not_tried(root, media, janitor, ssh_client):
+    outer = janitor.add(start_vm(root, media, ip="10.0.0.7"))     # write_conf: NIC= (none)
+    r = cancel_json(ssh_client.env, outer, "--timeout", "30")
+    assert r["reached"] is None and r["inner"] == [] and r["action"] == "shutdown"
+    assert any("no network device" in m for m in r["messages"]), r

@@ -76,3 +76,10 @@ def test_site_settings_from_the_environment():
                 {"CTYS_STACK_USER": "-x"}):
         with pytest.raises(UsageError):
             StackSite.from_env(bad)
+
+
+def test_a_vm_without_network_device_is_not_reached_over_ip0():
+    i = inside_of("vm", {"IP0": "10.0.0.7", "_NETWORK": "0"}, SITE)
+    assert i.uri is None and "no network device" in i.reason
+    i = inside_of("vm", {"STACKURI": "qemu+ssh://h/system", "_NETWORK": "0"}, SITE)
+    assert i.uri == "qemu+ssh://root@h/system?no_tty=1"
