@@ -77,6 +77,36 @@ def _conf_path(address: str, bases: Optional[List[str]]) -> Path:
                         hint="give a conf path or VM directory, or a label with --base DIR")
 
 
+def _stack_address(address: str, connect: Optional[str]):
+    """``host[vm1]...[vmN]`` -> (URI of the hypervisor vmN runs on, vmN), walking the
+    levels before it (ctys_libvirt.stack); None for any other address."""
+    if "[" not in address or Path(address).expanduser().exists():
+        return None
+    from dataclasses import replace
+
+    from ctys_libvirt.hosts import parse_target, stack_uri, target_uri
+
+    t = parse_target(address)
+    if not t.stack:
+        return None
+    *inner, last = t.stack
+    on = replace(t, stack=tuple(inner))
+    local = connect if on.base.is_local else None
+    uri = stack_uri(on, local_uri=local).uri if inner else target_uri(on, local_uri=local)
+    return uri, last
+
+
+def _stack_vm(be, label: str) -> str:
+    from ctys_libvirt.stack.address import find_vm
+
+    info = find_vm(be, label)
+    if info is None:
+        raise NotFoundError(f"no VM {label} on {be.uri.split('?', 1)[0]}",
+                            hint="the last level of a stack address is a VM on the hypervisor "
+                                 "inside the level before it")
+    return info.name
+
+
 def _load_vm(address: str, bases):
     path = _conf_path(address, bases)
     from ctys_libvirt.conf import load_conf
@@ -216,6 +246,10 @@ def create(
 
         if wait_install and instmode is None:
             raise UsageError("--wait-install needs --instmode", hint="add --instmode DEFAULT")
+        stacked = _stack_address(address, connect)
+        if stacked is not None:     # the conf is read here, the VM runs inside the stack
+            connect, address = stacked
+            backend = "libvirt"
         vm = _load_vm(address, base)
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
                            console=console_ if console_ is not None else (vm.default_console or None),
@@ -358,6 +392,12 @@ def cancel(
                     jobs += [(b, n) for n in _resolve_domains(b, [], base, True, include_foreign,
                                                                resume=m == "RESUME")]
             for a in addresses or []:
+                stacked = _stack_address(a, connect)
+                if stacked is not None:
+                    sb = _libvirt(stacked[0])
+                    backends.append(sb)
+                    jobs.append((sb, _stack_vm(sb, stacked[1])))
+                    continue
                 err = None
                 for b in backends:
                     try:
@@ -436,6 +476,8 @@ def _direct_list(include_inactive: bool):
 def list_(
     all_: bool = typer.Option(False, "--all", "-a", help="include defined but inactive domains"),
     fmt: str = typer.Option("table", "--format", help="table | records | json"),
+    stacks: Optional[List[str]] = typer.Option(None, "--stack", metavar="host[vm1]...",
+                                               help="list the VMs inside a VM (stack address; repeatable)"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
 ) -> None:
@@ -447,6 +489,9 @@ def list_(
         from ctys_libvirt.errors import LibvirtUnavailable
 
         infos = []
+        if stacks:
+            infos = _stack_list(stacks, connect, all_)
+            kind = "stack"
         unreachable = None
         if kind in ("auto", "libvirt"):
             try:
@@ -472,6 +517,27 @@ def list_(
             emit_json([dataclasses.asdict(i) for i in infos])
         else:
             _table(infos)
+
+
+def _stack_list(words: List[str], connect: Optional[str], include_inactive: bool):
+    """LIST on the hypervisor inside the last VM of each stack address; field 1 (host)
+    names that VM, the machine containing them, as ctys did."""
+    from ctys_libvirt.hosts import parse_target, stack_uri
+
+    out = []
+    for w in words:
+        t = parse_target(w)
+        if not t.stack:
+            raise UsageError(f"--stack {w}: not a stack address", hint="write host[vm1][vm2]...")
+        res = stack_uri(t, local_uri=connect if t.base.is_local else None)
+        be = _libvirt(res.uri, events=False)
+        try:
+            for i in be.list(include_inactive=include_inactive):
+                i.host = res.container
+                out.append(i)
+        finally:
+            be.close()
+    return out
 
 
 def _table(infos) -> None:

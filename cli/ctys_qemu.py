@@ -119,6 +119,12 @@ def _backend(ctx: Ctx, t, vm=None):
     from ctys_libvirt.hosts import target_uri
 
     a = ctx.args
+    if t.stack:     # host[vm1][vm2]: the hypervisor inside the last VM, walked level by level
+        from ctys_libvirt.backends.libvirt import LibvirtBackend
+        from ctys_libvirt.hosts import stack_uri
+
+        local = a.connect if t.base.is_local else None
+        return LibvirtBackend(stack_uri(t, transport=a.transport, local_uri=local).uri)
     if t.is_local and not t.uri:
         from ctys_libvirt.backends.select import _conf_needs_direct, fallback_refusal, open_backend
         from ctys_libvirt.errors import LibvirtUnavailable
@@ -427,7 +433,9 @@ def do_list(ctx: Ctx, sub: str) -> int:
                 if not _active(info):
                     continue
                 r = listrec.list_record(info).values()
-                if t.host and not t.is_local:
+                if t.stack:
+                    r[0] = t.stack[-1]      # as ctys: the machine that contains the VM
+                elif t.host and not t.is_local:
                     r[0] = t.display
                 out.append(r)
             return out

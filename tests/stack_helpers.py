@@ -23,7 +23,7 @@ from typing import List
 
 import pytest
 
-from multihost_helpers import free_port, stop, wait_port
+from multihost_helpers import REPO, free_port, stop, wait_port
 
 USER = "ctys-stack"
 
@@ -159,7 +159,7 @@ def session_hvs(ssh_client):
     def make() -> SessionHv:
         d = Path(tempfile.mkdtemp(prefix="ctystest-stackhv-", dir="/var/tmp"))
         os.chmod(d, 0o755)
-        for sub in ("run", "cfg", "cache", "data", "logs"):
+        for sub in ("run", "cfg", "cache", "data", "logs", "scancache"):
             (d / sub).mkdir(mode=0o700)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
         shutil.copyfile(ssh_client.keyfile + ".pub", d / "authorized_keys")
@@ -170,7 +170,8 @@ def session_hvs(ssh_client):
             "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "UsePAM no\nStrictModes no\n"
             f"SetEnv XDG_RUNTIME_DIR={d}/run XDG_CONFIG_HOME={d}/cfg XDG_CACHE_HOME={d}/cache "
-            f"XDG_DATA_HOME={d}/data\nLogLevel ERROR\n")
+            f"XDG_DATA_HOME={d}/data CTYS_SCAN_CACHE_DIR={d}/scancache "
+            f"PATH={REPO}/.venv/bin:/usr/local/bin:/usr/bin:/bin\nLogLevel ERROR\n")
         _chown_tree(d, pw.pw_uid, pw.pw_gid)
         os.chown(d / "host_key", 0, 0)
         os.chmod(d / "host_key", 0o600)

@@ -77,6 +77,17 @@ class Inside:
     source: str            # STACKURI | IP0 | "" (not known)
     reason: str = ""       # why it is not known
     ip: Optional[str] = None
+    port: Optional[int] = None
+    user: Optional[str] = None
+    transport: str = "ssh"
+
+    def ssh_target(self, site: StackSite) -> Optional[Target]:
+        """The ssh login into the VM (for ctys-libvirt run there, e.g. ENUMERATE), or None
+        when its inside is not reached over ssh."""
+        if self.uri is None or self.transport != "ssh" or not self.ip:
+            return None
+        return Target(host=self.ip, user=self.user, port=self.port, keyfile=site.keyfile,
+                      no_verify=site.no_verify, ssh_command=site.ssh_command, raw=self.label)
 
     @property
     def display(self) -> str:
@@ -129,7 +140,7 @@ def inside_of(label: str, keys: Mapping[str, str], site: Optional[StackSite] = N
     if path not in PATHS:
         return Inside(label, None, "", f"#@#STACKPATH {path!r}: use system or session", ip=ip)
     return Inside(label, build_uri(ip, user=user, port=port, path=path, transport="ssh", site=site),
-                  "IP0", ip=ip)
+                  "IP0", ip=ip, port=port, user=user)
 
 
 def _from_stackuri(label: str, raw: str, site: StackSite) -> Inside:
@@ -157,4 +168,5 @@ def _from_stackuri(label: str, raw: str, site: StackSite) -> Inside:
     ssh = scheme[5:] in ("ssh", "libssh", "libssh2")
     user = u.username or (site.user if ssh else None)
     return Inside(label, build_uri(host, user=user, port=port, path=path,
-                                   transport=scheme[5:], site=site), "STACKURI", ip=host)
+                                   transport=scheme[5:], site=site), "STACKURI", ip=host,
+                  port=port, user=user, transport=scheme[5:])
