@@ -1,6 +1,7 @@
 """The outer guest of the real two-level VM stack test: a Debian (the host's release and apt
 sources) built with mmdebstrap, running systemd, sshd and libvirtd with QEMU, plus the tiny
-hello boot sector as the disk of the inner guest.
+ACPI-aware boot sector (examples/guests/acpi.img: powers off on the ACPI power button) as the
+disk of the inner guest.
 
 Built once per machine into ``CACHE`` (``stack-<hash>.img`` + kernel, initrd and the ssh key
 baked into root's authorized_keys); the hash covers everything that goes into the image, so
@@ -21,7 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("CTYS_TEST_IMAGE_CACHE", "/var/cache/ctys-libvirt-tests"))
-HELLO = REPO / "examples" / "guests" / "hello.img"
+INNER = REPO / "examples" / "guests" / "acpi.img"
 INNER_DISK = "/var/lib/libvirt/images/ctys-inner.img"   # where the inner guest's disk lives inside
 PACKAGES = ("systemd-sysv,udev,kmod,dbus,linux-image-amd64,openssh-server,"
             "libvirt-daemon-system,qemu-system-x86,iproute2")
@@ -46,7 +47,7 @@ chroot "$R" systemctl enable systemd-networkd.service ssh.service libvirtd.servi
 for u in $CTYS_STACK_MASK; do chroot "$R" systemctl mask "$u"; done
 printf 'UseDNS no\n' > "$R/etc/ssh/sshd_config.d/ctys-test.conf"
 mkdir -p "$R/var/lib/libvirt/images"
-cp "$CTYS_STACK_HELLO" "$R$CTYS_STACK_INNER_DISK"
+cp "$CTYS_STACK_INNER" "$R$CTYS_STACK_INNER_DISK"
 rm -f "$R"/etc/machine-id; : > "$R/etc/machine-id"
 """
 
@@ -79,7 +80,7 @@ def recipe_hash() -> str:
     h = hashlib.sha256()
     for part in (PACKAGES, " ".join(MASK), CUSTOMIZE, INNER_DISK, _suite(), "v1"):
         h.update(part.encode() + b"\0")
-    h.update(HELLO.read_bytes())
+    h.update(INNER.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -109,7 +110,7 @@ def _build(out: StackImage, log) -> None:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ctys-stack-test",
                         "-f", str(key)], check=True)
         root = work / "root"
-        env = dict(os.environ, CTYS_STACK_PUBKEY=f"{key}.pub", CTYS_STACK_HELLO=str(HELLO),
+        env = dict(os.environ, CTYS_STACK_PUBKEY=f"{key}.pub", CTYS_STACK_INNER=str(INNER),
                    CTYS_STACK_INNER_DISK=INNER_DISK, CTYS_STACK_MASK=" ".join(MASK))
         hook = work / "customize.sh"
         hook.write_text(CUSTOMIZE)
