@@ -68,14 +68,16 @@ def domain_keys(backend, name: str) -> Dict[str, str]:
     info = backend.lookup(name)
     local = getattr(backend, "name", "") == "direct"
     if info is not None and info.conf_path and local and os.path.isfile(info.conf_path):
-        from ctys_libvirt.inventory.scan import read_header
+        from ctys_libvirt.conf import load_conf
 
         try:
-            hdr = read_header(info.conf_path, include_ignored=True)
-        except OSError:
-            hdr = None
-        if hdr is not None:
-            return dict(hdr.keys)
+            vm = load_conf(info.conf_path)
+        except (CtysError, OSError):
+            return {}
+        out = dict(vm.keys)
+        words = vm.argsadd.split()
+        out["_NETWORK"] = "1" if vm.nic_model or any(w in _NET_ARGS for w in words) else "0"
+        return out
     return {}
 
 

@@ -23,7 +23,7 @@ def stack_line(uri: str) -> str:
     return f'#@#STACKURI = "{uri}"\n'
 
 
-def start_vm(root, media, *, guest="acpi", stack_uri=None, hv=None, extra="", ip=""):
+def start_vm(root, media, *, guest="acpi", stack_uri=None, hv=None, extra="", ip="", backend=None):
     """A tiny guest from a conf, on the system libvirtd (hv None) or inside ``hv``; waits
     for its serial marker (the ACPI guest arms its power button before printing it)."""
     label = unique_label(guest)
@@ -31,7 +31,8 @@ def start_vm(root, media, *, guest="acpi", stack_uri=None, hv=None, extra="", ip
                       extra=(stack_line(stack_uri) if stack_uri else "") + extra)
     if hv is None:
         log = root / f"{label}.serial"
-        p = run_cli("create", str(conf), "--console", "NONE", "--serial-log", str(log))
+        p = run_cli("create", str(conf), "--console", "NONE", "--serial-log", str(log),
+                    *(("--backend", backend) if backend else ()))
     else:
         give_to_stack_user(conf.parent)
         log = hv.logs / f"{label}.serial"
@@ -218,3 +219,20 @@ def test_ip0_of_a_vm_without_network_device_is_not_tried(root, media, janitor, s
     r = cancel_json(ssh_client.env, outer, "--timeout", "30")
     assert r["reached"] is None and r["inner"] == [] and r["action"] == "shutdown"
     assert any("no network device" in m for m in r["messages"]), r
+
+
+def test_direct_backend_vms_propagate_too(root, media, session_hvs, ssh_client):
+    """A VM the direct backend runs: its conf names the inside (and its lack of a NIC)."""
+    hv = session_hvs()
+    inner = start_vm(root, media, hv=hv)
+    outer = start_vm(root, media, stack_uri=hv.conf_uri, backend="direct")
+    bare = start_vm(root, media, ip="10.0.0.7", backend="direct")       # NIC= (none)
+    try:
+        r = cancel_json(ssh_client.env, outer, "--backend", "direct", "--timeout", "30")
+        assert r["reached"] is True and [c["name"] for c in r["inner"]] == [inner]
+        assert hv.state(inner) == libvirt.VIR_DOMAIN_SHUTOFF
+        r = cancel_json(ssh_client.env, bare, "--backend", "direct", "--timeout", "30")
+        assert r["reached"] is None and any("no network device" in m for m in r["messages"]), r
+    finally:
+        for n in (outer, bare):
+            run_cli("cancel", n, "--backend", "direct", "--mode", "FORCE")
