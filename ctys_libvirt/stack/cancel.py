@@ -81,6 +81,27 @@ def domain_keys(backend, name: str) -> Dict[str, str]:
     return {}
 
 
+def _untrusted_conf(backend, name: str) -> str:
+    """Why the conf of ``name`` may not steer the propagation ("" when it may).  The inside
+    is reached with the caller's ssh identity and has all its VMs stopped, so a conf that is
+    on this machine must be trusted (ctys_libvirt.security.trust): else its owner could make
+    root's CANCEL power off another machine's VMs.  Domains inside a guest were defined by
+    whoever administers that guest's libvirt, which the propagation already logged into."""
+    info = backend.lookup(name)
+    path = info.conf_path if info is not None else None
+    if not path or not os.path.isfile(path):
+        return ""
+    from pathlib import Path
+
+    from ctys_libvirt.security.trust import assess
+
+    try:
+        t = assess(Path(path))
+    except OSError as exc:
+        return f"its conf {path} cannot be checked ({exc.strerror})"
+    return "" if t.trusted else f"its conf is not trusted ({t.reason})"
+
+
 def open_inside(inside: Inside, timeout: float, opener=None):
     """The backend on the hypervisor inside a VM, or BackendError when it does not answer
     within ``timeout`` seconds (a hung ssh is left behind in a daemon thread)."""
@@ -136,8 +157,12 @@ def cancel_stack(backend, name: str, mode: CancelMode, timeout: float = 20.0,
         notes.append(f"stack deeper than {MAX_DEPTH} levels: the inside of {name} not tried "
                      "(a VM naming its own host?)")
     else:
-        inside = inside_of(name, domain_keys(backend, name), opts.site)
-        if inside.uri is None:
+        distrust = _untrusted_conf(backend, name)
+        inside = inside_of(name, {} if distrust else domain_keys(backend, name), opts.site)
+        if distrust:
+            inside = None
+            notes.append(f"inside of {name} not used: {distrust}; cancelled directly")
+        elif inside.uri is None:
             notes.append(f"inside of {name} not known ({inside.reason}); cancelled directly")
         else:
             try:

@@ -236,3 +236,18 @@ def test_direct_backend_vms_propagate_too(root, media, session_hvs, ssh_client):
     finally:
         for n in (outer, bare):
             run_cli("cancel", n, "--backend", "direct", "--mode", "FORCE")
+
+
+def test_an_untrusted_conf_does_not_steer_the_propagation(root, media, janitor, session_hvs, ssh_client):
+    """A conf others may write could name any machine as its inside and have root's CANCEL
+    stop every VM there: its inside is not used (and the VM still goes down)."""
+    import os
+
+    hv = session_hvs()
+    inner = start_vm(root, media, hv=hv)
+    outer = janitor.add(start_vm(root, media, stack_uri=hv.conf_uri))
+    os.chmod(root / outer, 0o777)       # the VM directory: writable by everyone
+    r = cancel_json(ssh_client.env, outer, "--timeout", "30")
+    assert r["action"] == "shutdown" and r["inner"] == [] and r["reached"] is None
+    assert any("not trusted" in m and "cancelled directly" in m for m in r["messages"]), r
+    assert hv.state(inner) == libvirt.VIR_DOMAIN_RUNNING
