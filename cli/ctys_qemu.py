@@ -306,7 +306,7 @@ def _cli0(be, name: str) -> None:
 # ---------------------------------------------------------------------------
 
 def do_cancel(ctx: Ctx, sub: str) -> int:
-    from ctys_libvirt.errors import AmbiguousAddressError, NotFoundError, NotRunning
+    from ctys_libvirt.errors import AmbiguousAddressError, NotFoundError, NotRunning, UsageError
     from ctys_libvirt.inventory.address import match_domains, resolve_address
     from ctys_libvirt.inventory.scan import read_header
     from ctys_libvirt.model import CancelMode
@@ -330,6 +330,28 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
 
     # STACK (the default) propagates into the VMs inside first; FORCE skips that
     stack = StackOptions(propagate=not spec.force, site=StackSite.from_env())
+    if spec.include_self:
+        for t in ctx.targets:
+            if not t.stack:
+                raise UsageError(f"SELF on {t.display}: halting a physical host is not supported",
+                                 hint="SELF acts on a VM: give a stack target host[vm1]; shut "
+                                      "hosts down with their own tools")
+
+    def cancel_self(t) -> List[str]:
+        """SELF: the VM of a stack target itself, on the hypervisor one level down."""
+        below = dataclasses.replace(t, stack=t.stack[:-1])
+        be = _backend(ctx, below)
+        try:
+            from ctys_libvirt.stack.address import find_vm
+
+            info = find_vm(be, t.stack[-1])
+            if info is None or not _active(info):
+                raise NotRunning(f"SELF: VM:{t.stack[-1]} is not running on {below.display}",
+                                 hint="nothing to cancel")
+            r = cancel_stack(be, info.name, mode, float(wait), stack)
+            return _cancel_lines(spec.method, below.display, r)
+        finally:
+            be.close()
 
     # conf paths for P:/I:/DR: parts (and labels of VMs given only by F:/U: etc. if no domain matches)
     def conf_of(addr) -> Optional[str]:
@@ -385,6 +407,8 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
                 lines += _cancel_lines(spec.method, t.display, r)
             if spec.all and not chosen:
                 lines.append(f"CANCEL {t.display}: no running VM of ours")
+            if spec.include_self:
+                lines += cancel_self(t)
             return lines
         finally:
             be.close()

@@ -251,3 +251,20 @@ def test_an_untrusted_conf_does_not_steer_the_propagation(root, media, janitor, 
     assert r["action"] == "shutdown" and r["inner"] == [] and r["reached"] is None
     assert any("not trusted" in m and "cancelled directly" in m for m in r["messages"]), r
     assert hv.state(inner) == libvirt.VIR_DOMAIN_RUNNING
+
+
+def test_ctys_qemu_self_cancels_the_stack_vm_after_its_inside(root, media, janitor, libvirt_conn,
+                                                              session_hvs, ssh_client):
+    hv = session_hvs()
+    inner = start_vm(root, media, hv=hv)
+    outer = janitor.add(start_vm(root, media, stack_uri=hv.conf_uri))
+    p = run_ctysq("-a", "CANCEL=ALL,SELF,POWEROFF:30", f"localhost[{outer}]", env=ssh_client.env)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    i = next(n for n, ln in enumerate(lines) if f"POWEROFF-SERVER localhost[{outer}]: {inner}: shutdown" in ln)
+    o = next(n for n, ln in enumerate(lines) if f"POWEROFF-SERVER localhost: {outer}: shutdown" in ln)
+    assert i < o, p.stdout
+    assert hv.state(inner) == libvirt.VIR_DOMAIN_SHUTOFF
+    assert libvirt_conn.lookupByName(outer).state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+    p = run_ctysq("-a", "CANCEL=ALL,SELF", "localhost", env=ssh_client.env)
+    assert p.returncode == 1 and "SELF on localhost" in p.stderr and p.stderr.count("\n") == 1, p.stderr
