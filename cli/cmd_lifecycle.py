@@ -78,6 +78,36 @@ def _conf_path(address: str, bases: Optional[List[str]]) -> Path:
                         hint="give a conf path or VM directory, or a label with --base DIR")
 
 
+def _stack_address(address: str, connect: Optional[str]):
+    """``host[vm1]...[vmN]`` -> (URI of the hypervisor vmN runs on, vmN), walking the
+    levels before it (ctys_libvirt.stack); None for any other address."""
+    if "[" not in address or Path(address).expanduser().exists():
+        return None
+    from dataclasses import replace
+
+    from ctys_libvirt.hosts import parse_target, stack_uri, target_uri
+
+    t = parse_target(address)
+    if not t.stack:
+        return None
+    *inner, last = t.stack
+    on = replace(t, stack=tuple(inner))
+    local = connect if on.base.is_local else None
+    uri = stack_uri(on, local_uri=local).uri if inner else target_uri(on, local_uri=local)
+    return uri, last
+
+
+def _stack_vm(be, label: str) -> str:
+    from ctys_libvirt.stack.address import find_vm
+
+    info = find_vm(be, label)
+    if info is None:
+        raise NotFoundError(f"no VM {label} on {be.uri.split('?', 1)[0]}",
+                            hint="the last level of a stack address is a VM on the hypervisor "
+                                 "inside the level before it")
+    return info.name
+
+
 def _load_vm(address: str, bases):
     path = _conf_path(address, bases)
     from ctys_libvirt.conf import load_conf
@@ -233,6 +263,10 @@ def create(
 
         if wait_install and instmode is None:
             raise UsageError("--wait-install needs --instmode", hint="add --instmode DEFAULT")
+        stacked = _stack_address(address, connect)
+        if stacked is not None:     # the conf is read here, the VM runs inside the stack
+            connect, address = stacked
+            backend = "libvirt"
         vm = _load_vm(address, base)
         req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
                            console=console_ if console_ is not None else (vm.default_console or None),
@@ -338,12 +372,16 @@ def cancel(
     include_foreign: bool = typer.Option(False, "--include-foreign", help="with --all: also domains not created by ctys-libvirt"),
     mode: str = typer.Option("POWEROFF", "--mode", "-m", help="|".join(CANCEL_MODES)),
     timeout: float = typer.Option(20.0, "--timeout", help="POWEROFF: seconds before destroy"),
+    no_stack: bool = typer.Option(False, "--no-stack", help="do not cancel the VMs running inside "
+                                  "the VM first (POWEROFF/REBOOT/RESET propagate; FORCE never does)"),
     fmt: str = typer.Option("table", "--format", help="table | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
 ) -> None:
-    """Stop, reset, pause, save or resume VMs (POWEROFF = ACPI, then destroy after --timeout)."""
+    """Stop, reset, pause, save or resume VMs (POWEROFF = ACPI, then destroy after --timeout).
+    POWEROFF, REBOOT and RESET first do the same inside the VM, on the hypervisor its conf
+    names (#@#STACKURI, or #@#IP0 over ssh), deepest first; see docs/stacks.md."""
     with errors_to_exit():
         from ctys_libvirt.model import CancelMode
 
@@ -356,6 +394,10 @@ def cancel(
         if timeout < 0:
             raise UsageError(f"--timeout {timeout:g} is negative", hint="use seconds >= 0")
         kind = _check_backend(backend)
+        from ctys_libvirt.stack.cancel import StackOptions, cancel_stack
+        from ctys_libvirt.stack.inside import StackSite
+
+        stack = StackOptions(propagate=not no_stack, site=StackSite.from_env())
         be = _open(kind, connect)
         backends = [be]
         if kind == "auto" and getattr(be, "name", "") == "libvirt" and _direct_available():
@@ -369,6 +411,12 @@ def cancel(
                     jobs += [(b, n) for n in _resolve_domains(b, [], base, True, include_foreign,
                                                                resume=m == "RESUME")]
             for a in addresses or []:
+                stacked = _stack_address(a, connect)
+                if stacked is not None:
+                    sb = _libvirt(stacked[0])
+                    backends.append(sb)
+                    jobs.append((sb, _stack_vm(sb, stacked[1])))
+                    continue
                 err = None
                 for b in backends:
                     try:
@@ -382,21 +430,30 @@ def cancel(
             results = []
             for b, name in jobs:
                 try:
-                    r = b.cancel(name, CancelMode(m), timeout)
+                    r = cancel_stack(b, name, CancelMode(m), timeout, stack)
                 except NotRunning:
                     if all_ and m == "RESUME":
                         continue        # shut off without a saved state: nothing to resume
                     raise
                 results.append(r)
                 if fmt == "table":
-                    print(f"{r.name}: {r.mode.value} -> {r.action}; now {r.state} ({r.seconds:.2f}s)")
-                    for msg in r.messages:
-                        print(f"  {msg}")
+                    _print_cancel(r)
             if fmt == "json":
                 emit_json([dataclasses.asdict(r) for r in results])
         finally:
             for b in backends:
                 b.close()
+
+
+def _print_cancel(r, depth: int = 0) -> None:
+    """One CANCEL result, the VMs cancelled inside it first indented above it (deepest first)."""
+    for child in r.inner:
+        _print_cancel(child, depth + 1)
+    pad = "    " * depth
+    where = f" [{r.uri}]" if depth else ""
+    print(f"{pad}{r.name}{where}: {r.mode.value} -> {r.action}; now {r.state} ({r.seconds:.2f}s)")
+    for msg in r.messages:
+        print(f"{pad}  {msg}")
 
 
 def _may_fall_back(kind: str, connect: Optional[str]) -> bool:
@@ -441,6 +498,8 @@ def list_(
     drift: Optional[bool] = typer.Option(None, "--drift/--no-drift",
                                          help="conf vs definition drift of our domains (default: on for "
                                               "table and json; records get it as a 23rd field only with --drift)"),
+    stacks: Optional[List[str]] = typer.Option(None, "--stack", metavar="host[vm1]...",
+                                               help="list the VMs inside a VM (stack address; repeatable)"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
 ) -> None:
@@ -453,6 +512,9 @@ def list_(
 
         want_drift = drift if drift is not None else fmt != "records"
         infos = []
+        if stacks:
+            infos = _stack_list(stacks, connect, all_)
+            kind = "stack"
         unreachable = None
         if kind in ("auto", "libvirt"):
             try:
@@ -484,6 +546,27 @@ def list_(
             emit_json([dataclasses.asdict(i) for i in infos])
         else:
             _table(infos, want_drift)
+
+
+def _stack_list(words: List[str], connect: Optional[str], include_inactive: bool):
+    """LIST on the hypervisor inside the last VM of each stack address; field 1 (host)
+    names that VM, the machine containing them, as ctys did."""
+    from ctys_libvirt.hosts import parse_target, stack_uri
+
+    out = []
+    for w in words:
+        t = parse_target(w)
+        if not t.stack:
+            raise UsageError(f"--stack {w}: not a stack address", hint="write host[vm1][vm2]...")
+        res = stack_uri(t, local_uri=connect if t.base.is_local else None)
+        be = _libvirt(res.uri, events=False)
+        try:
+            for i in be.list(include_inactive=include_inactive):
+                i.host = res.container
+                out.append(i)
+        finally:
+            be.close()
+    return out
 
 
 def _table(infos, drift: bool = False) -> None:

@@ -122,6 +122,12 @@ def _backend(ctx: Ctx, t, vm=None):
     from ctys_libvirt.hosts import target_uri
 
     a = ctx.args
+    if t.stack:     # host[vm1][vm2]: the hypervisor inside the last VM, walked level by level
+        from ctys_libvirt.backends.libvirt import LibvirtBackend
+        from ctys_libvirt.hosts import stack_uri
+
+        local = a.connect if t.base.is_local else None
+        return LibvirtBackend(stack_uri(t, transport=a.transport, local_uri=local).uri)
     if t.is_local and not t.uri:
         from ctys_libvirt.backends.select import _conf_needs_direct, fallback_refusal, open_backend
         from ctys_libvirt.errors import LibvirtUnavailable
@@ -311,7 +317,7 @@ def _cli0(be, name: str) -> None:
 # ---------------------------------------------------------------------------
 
 def do_cancel(ctx: Ctx, sub: str) -> int:
-    from ctys_libvirt.errors import AmbiguousAddressError, NotFoundError, NotRunning
+    from ctys_libvirt.errors import AmbiguousAddressError, NotFoundError, NotRunning, UsageError
     from ctys_libvirt.inventory.address import match_domains, resolve_address
     from ctys_libvirt.inventory.scan import read_header
     from ctys_libvirt.model import CancelMode
@@ -330,6 +336,33 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
     else:
         mode = CancelMode(spec.method)
     bases = list(spec.basepaths) or ctx.args.bases
+    from ctys_libvirt.stack.cancel import StackOptions, cancel_stack
+    from ctys_libvirt.stack.inside import StackSite
+
+    # STACK (the default) propagates into the VMs inside first; FORCE skips that
+    stack = StackOptions(propagate=not spec.force, site=StackSite.from_env())
+    if spec.include_self:
+        for t in ctx.targets:
+            if not t.stack:
+                raise UsageError(f"SELF on {t.display}: halting a physical host is not supported",
+                                 hint="SELF acts on a VM: give a stack target host[vm1]; shut "
+                                      "hosts down with their own tools")
+
+    def cancel_self(t) -> List[str]:
+        """SELF: the VM of a stack target itself, on the hypervisor one level down."""
+        below = dataclasses.replace(t, stack=t.stack[:-1])
+        be = _backend(ctx, below)
+        try:
+            from ctys_libvirt.stack.address import find_vm
+
+            info = find_vm(be, t.stack[-1])
+            if info is None or not _active(info):
+                raise NotRunning(f"SELF: VM:{t.stack[-1]} is not running on {below.display}",
+                                 hint="nothing to cancel")
+            r = cancel_stack(be, info.name, mode, float(wait), stack)
+            return _cancel_lines(spec.method, below.display, r)
+        finally:
+            be.close()
 
     # conf paths for P:/I:/DR: parts (and labels of VMs given only by F:/U: etc. if no domain matches)
     def conf_of(addr) -> Optional[str]:
@@ -381,17 +414,29 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
                 if not _active(info) and mode is not CancelMode.RESUME:
                     raise NotRunning(f"{info.name} is not running on {t.display} ({info.state})",
                                      hint="nothing to cancel")
-                r = be.cancel(info.name, mode, float(wait))
-                lines.append(f"{spec.method}-SERVER {t.display}: {r.name}: {r.action}; now {r.state} "
-                             f"({r.seconds:.2f}s)")
-                lines += [f"  {m}" for m in r.messages]
+                r = cancel_stack(be, info.name, mode, float(wait), stack)
+                lines += _cancel_lines(spec.method, t.display, r)
             if spec.all and not chosen:
                 lines.append(f"CANCEL {t.display}: no running VM of ours")
+            if spec.include_self:
+                lines += cancel_self(t)
             return lines
         finally:
             be.close()
 
     return _per_target(ctx, one)
+
+
+def _cancel_lines(method: str, where: str, r, depth: int = 0) -> List[str]:
+    """``<METHOD>-SERVER <host>: <vm>: ...`` for a VM, after those for the VMs inside it
+    (deepest first, indented, ``<host>`` then being the hypervisor inside)."""
+    out: List[str] = []
+    for child in r.inner:
+        out += _cancel_lines(method, child.uri or "?", child, depth + 1)
+    pad = "    " * depth
+    out.append(f"{pad}{method}-SERVER {where}: {r.name}: {r.action}; now {r.state} ({r.seconds:.2f}s)")
+    out += [f"{pad}  {m}" for m in r.messages]
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -423,7 +468,9 @@ def do_list(ctx: Ctx, sub: str) -> int:
                 if not _active(info):
                     continue
                 r = listrec.list_record(info).values()
-                if t.host and not t.is_local:
+                if t.stack:
+                    r[0] = t.stack[-1]      # as ctys: the machine that contains the VM
+                elif t.host and not t.is_local:
                     r[0] = t.display
                 out.append(r)
             return out

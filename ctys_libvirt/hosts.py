@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 from urllib.parse import quote
 
-from ctys_libvirt.errors import CtysError, NotFoundError, UsageError
+from ctys_libvirt.errors import BackendError, CtysError, NotFoundError, UsageError
 
 TRANSPORTS = ("ssh", "tcp", "tls", "libssh", "libssh2")
 _HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*")
@@ -50,17 +50,23 @@ class Target:
     remote_cmd: Optional[str] = None    # ctys-libvirt on the far side
     ssh_command: Optional[str] = None   # ssh binary/wrapper (libvirt URI 'command=')
     raw: str = ""
+    stack: Tuple[str, ...] = ()         # host[vm1][vm2]: the VMs walked into (ctys_libvirt.stack)
 
     @property
     def is_local(self) -> bool:
-        return self.uri is None and self.host in LOCAL_NAMES and self.port is None
+        return self.uri is None and self.host in LOCAL_NAMES and self.port is None and not self.stack
 
     @property
     def display(self) -> str:
         """Name used in the host column and in per-host error lines."""
         if self.uri and not self.host:
             return self.uri
-        return self.host or "localhost"
+        return (self.host or "localhost") + "".join(f"[{v}]" for v in self.stack)
+
+    @property
+    def base(self) -> "Target":
+        """The physical host of a stack target (itself for any other)."""
+        return replace(self, stack=()) if self.stack else self
 
 
 # ---------------------------------------------------------------------------
@@ -145,7 +151,10 @@ def check_transport(t: str) -> str:
 
 
 def parse_target(word: str) -> Target:
+    from ctys_libvirt.stack.address import split_stack
+
     hostpart, ctx = _split_context(word)
+    hostpart, stack = split_stack(hostpart)
     user = None
     if "@" in hostpart:
         user, hostpart = hostpart.rsplit("@", 1)
@@ -169,7 +178,7 @@ def parse_target(word: str) -> Target:
                               "(~/.ctys/groups/<name>)")
     if user is not None and not _USER.fullmatch(user):
         raise UsageError(f"bad user name {user!r} in target {word!r}", hint="write user@host")
-    return apply_context(Target(host=hostpart, user=user, port=port, raw=word), ctx)
+    return apply_context(Target(host=hostpart, user=user, port=port, raw=word, stack=stack), ctx)
 
 
 def groups_path() -> List[Path]:
@@ -299,7 +308,7 @@ def parse_targets(words: Sequence[str], groups: Sequence[str] = ()) -> List[Targ
             out.append(apply_context(apply_context(t, global_ctx), ctx))
     seen, uniq = set(), []
     for t in out:
-        key = (t.host, t.user, t.port, t.transport, t.uri)
+        key = (t.host, t.user, t.port, t.transport, t.uri, t.stack)
         if key not in seen:
             seen.add(key)
             uniq.append(t)
@@ -353,6 +362,28 @@ def ssh_target_of(t: Target) -> Optional[Target]:
                       ssh_command=(q.get("command") or [t.ssh_command])[0],
                       remote_cmd=t.remote_cmd, raw=t.raw)
     return None if t.is_local else t
+
+
+def stack_uri(t: Target, *, transport: str = "ssh", local_uri: Optional[str] = None):
+    """A stack target -> the resolved walk (ctys_libvirt.stack.address.Resolved); its
+    ``uri`` is the hypervisor inside the last VM."""
+    from ctys_libvirt.stack.address import resolve_stack
+
+    return resolve_stack(target_uri(t.base, transport=transport, local_uri=local_uri), t.stack)
+
+
+def stack_ssh_target(t: Target) -> Target:
+    """The ssh login into the last VM of a stack target (for ctys-libvirt run there)."""
+    from ctys_libvirt.stack.inside import StackSite
+
+    site = StackSite.from_env()
+    res = stack_uri(t)
+    st = res.inside.ssh_target(site)
+    if st is None:
+        raise BackendError(f"VM:{res.container} is not reached over ssh ({res.inside.display})",
+                           hint="ENUMERATE inside a VM runs ctys-libvirt there over ssh: "
+                                "give it an ssh #@#STACKURI or #@#IP0")
+    return replace(st, remote_cmd=t.remote_cmd)
 
 
 def ssh_argv(t: Target, command: Sequence[str]) -> List[str]:
@@ -458,6 +489,8 @@ def enumerate_hosts(targets: Sequence[Target], *, bases: Sequence[str] = (),
     from ctys_libvirt.inventory.collect import enumerate_local
 
     def one(t: Target):
+        if t.stack:     # ctys-libvirt inside the last VM, over ssh (ctys ran itself there)
+            return run_remote_enumerate(stack_ssh_target(t), bases, matchvstat)
         st = ssh_target_of(t)
         if st is None:
             r = enumerate_local(bases, matchvstat=matchvstat, full=full, cache_dir=cache_dir)
@@ -472,9 +505,9 @@ def enumerate_hosts(targets: Sequence[Target], *, bases: Sequence[str] = (),
             continue
         recs, warns = out
         res.warnings.extend(f"{t.display}: {w}" for w in warns)
-        remote = ssh_target_of(t) is not None
+        remote = ssh_target_of(t) is not None or bool(t.stack)
         for r in recs:
             if remote:
-                r[0] = t.display
+                r[0] = t.stack[-1] if t.stack else t.display   # stack: the containing VM
             res.records.append(r)
     return res

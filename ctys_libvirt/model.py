@@ -244,6 +244,14 @@ class CancelResult:
     state: str               # state afterwards
     seconds: float = 0.0
     messages: List[str] = field(default_factory=list)
+    # VM stacks (ctys_libvirt/stack): where the VM runs, the hypervisor found inside it and
+    # the CANCELs done there first (deepest first), so a stack cancel is a tree of these
+    uri: Optional[str] = None          # hypervisor the VM runs on (without URI parameters)
+    inside: Optional[str] = None       # hypervisor inside the VM, when the conf names one
+    reached: Optional[bool] = None     # inside answered; None: not tried (FORCE, --no-stack, ...)
+    inner: List["CancelResult"] = field(default_factory=list)
+    started: Optional[float] = None    # epoch seconds: this level's CANCEL began ...
+    finished: Optional[float] = None   # ... and the VM itself was done (after its inner ones)
 
 
 @dataclass

@@ -459,6 +459,7 @@ class CancelSpec:
     timeout: Optional[int] = None       # TIMEOUT:<sec> (overrides the delay)
     force: bool = False
     stack: bool = False
+    include_self: bool = False          # SELF: then the machine itself (a VM of a stack target)
     scope: str = "SERVER"               # CLIENT | SERVER | BOTH
     init_state: Optional[str] = None
     user: Optional[str] = None
@@ -506,8 +507,8 @@ def parse_cancel(text: str) -> CancelSpec:
         elif k == "STACK":
             spec.stack = True
         elif k == "SELF":
-            raise UsageError("SELF (halting the executing host itself) is not supported",
-                             hint="cancel the VMs only; shut the host down with its own tools")
+            # the executing machine itself: only a VM (the last level of a stack target)
+            spec.include_self = True
         elif k == "ALL":
             spec.all = True
         elif k in ("CLIENT", "SERVER", "BOTH"):
@@ -523,7 +524,7 @@ def parse_cancel(text: str) -> CancelSpec:
             raise UsageError(f"Unknown sub-opts for QEMU:{k}",
                              hint="CANCEL takes addresses or ALL and POWEROFF[:delay], FORCE, RESET, "
                                   "REBOOT, PAUSE, SUSPEND, RESUME, TIMEOUT:<sec>, USER:")
-        for flagkey in ("FORCE", "STACK", "ALL", "CLIENT", "SERVER", "BOTH"):
+        for flagkey in ("FORCE", "STACK", "SELF", "ALL", "CLIENT", "SERVER", "BOTH"):
             if k == flagkey and not so.is_flag:
                 raise UsageError(f"{k} takes no argument: {so.raw!r}", hint=f"write just {k}")
     if len(methods) > 1:

@@ -29,7 +29,14 @@ if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
     # shellcheck disable=SC2086
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >/dev/null
+    apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends $missing >/dev/null
+fi
+
+# VM-stack tests: the "hypervisor inside a VM" is a session libvirtd of this unprivileged
+# account, reached over a test-only sshd (password '*': no password, but not locked for sshd)
+if ! id ctys-stack >/dev/null 2>&1; then
+    say "creating user ctys-stack (VM-stack tests)"
+    useradd -r -m -d /var/lib/ctys-stack -s /bin/sh -p '*' ctys-stack
 fi
 
 # /dev/kvm: without group access libvirt offers no kvm type and re-probes QEMU on

@@ -480,7 +480,7 @@ def test_ctys_qemu_grammar_abuse(env, args, needle):
     one_error(run("ctys-qemu", *args, env=env), 1, needle, tool="ctys-qemu")
 
 
-@pytest.mark.parametrize("target", ["-oProxyCommand=x", "{a}", "host[vm]", "a/b", "us$er@h",
+@pytest.mark.parametrize("target", ["-oProxyCommand=x", "{a}", "host[-oProxyCommand=x]", "a/b", "us$er@h",
                                     os.fsdecode(b"h\xffx")])
 def test_ctys_qemu_bad_host_names(env, target):
     """Regression: '-x' went to ssh as a host name, 'h[vm]' into an unparsable URI, and a
