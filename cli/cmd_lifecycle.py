@@ -132,9 +132,23 @@ def _options(**kw):
     return CreateOptions(**{k: v for k, v in kw.items() if k in names and v is not None})
 
 
+def _create_warnings(res, transient: bool) -> None:
+    """Warnings on stderr.  The generated-UUID one is a lasting fact about the conf: said
+    when the persistent definition is written (and by `xml`, transient and direct starts,
+    where nothing remembers it), not again on every start of an unchanged definition."""
+    from ctys_libvirt.translate.plan import is_uuid_note
+
+    quiet_uuid = res.backend == "libvirt" and not transient and not res.defined
+    for w in getattr(res, "warnings", ()):
+        if not (quiet_uuid and is_uuid_note(w)):
+            warn(w)
+
+
 def _print_create(res, fmt: str) -> None:
     if fmt == "json":
-        emit_json(dataclasses.asdict(res))
+        from ctys_libvirt.cli import contract
+
+        emit_json(contract.create(res))
         return
     print(f"{res.name}: {res.state} (UUID {res.uuid}, backend {res.backend}"
           + (f", pid {res.pid}" if res.pid else "") + ")")
@@ -227,6 +241,7 @@ def create(
         be = _open(backend, connect, vm)
         try:
             res = be.create(vm, req, opts)
+            _create_warnings(res, transient)
             _print_create(res, fmt)
             sys.stdout.flush()
             if res.install and wait_install:
@@ -374,7 +389,9 @@ def cancel(
                     for msg in r.messages:
                         print(f"  {msg}")
             if fmt == "json":
-                emit_json([dataclasses.asdict(r) for r in results])
+                from ctys_libvirt.cli import contract
+
+                emit_json([contract.cancel(r) for r in results])
         finally:
             for b in backends:
                 b.close()
@@ -452,7 +469,9 @@ def list_(
             if infos:
                 print(format_records(infos))
         elif fmt == "json":
-            emit_json([dataclasses.asdict(i) for i in infos])
+            from ctys_libvirt.cli import contract
+
+            emit_json([contract.domain(i) for i in infos])
         else:
             _table(infos)
 

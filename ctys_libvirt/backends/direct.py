@@ -309,9 +309,9 @@ class DirectBackend:
             res = build_argv_result(plan, probe, runtime=rt, daemonize=True, strict=options.strict,
                                     network=self.network, vnc_display=display, incoming=incoming,
                                     serial_log=serial_log)
-            messages += res.warnings
+            warns = list(res.warnings)
             if serial_log and plan.console.is_serial:
-                messages.append(f"--serial-log {serial_log} not used: CONSOLE {plan.console.value} "
+                warns.append(f"--serial-log {serial_log} not used: CONSOLE {plan.console.value} "
                                 f"puts the serial line on {res.serial}")
             # CLI0: QEMU's serial socket drops output while no client is connected, so start
             # paused (-S) and let the console continue it once attached (RESUME).
@@ -349,7 +349,7 @@ class DirectBackend:
                               vnc_display=res.vnc_display,
                               vnc_port=VNC_BASEPORT + res.vnc_display if res.vnc_display is not None else None,
                               serial=res.serial, pid=pid, install=plan.install_phase,
-                              created_target=created, messages=messages)
+                              created_target=created, messages=messages, warnings=warns)
         if res.vnc_display is not None:
             result.messages.append(f"VNC: 127.0.0.1:{res.vnc_display} (port {VNC_BASEPORT + res.vnc_display})")
         result.messages.append(f"QEMU {probe.version_text} {probe.path}; runtime dir {rt.dir}")
@@ -601,7 +601,8 @@ class DirectBackend:
                           backend=self.name, host=host, ours=True, label=str(m.get("label") or v.rt.label),
                           mac=m.get("mac"), ip=m.get("ip"), console=m.get("console"),
                           conf_path=m.get("conf_path"), conf_sha256=m.get("conf_sha256"),
-                          persistent=False, hypervisor="QEMU", accelerator=m.get("accelerator"),
+                          persistent=False, autostart=False, hypervisor="QEMU",
+                          accelerator=m.get("accelerator"),
                           arch=m.get("arch"), memory_mib=m.get("memory_mib"), vcpus=m.get("vcpus"))
         if alive:
             info.pid = v.pid
@@ -674,7 +675,7 @@ class DirectBackend:
                 uuid = cmd[cmd.index("-uuid") + 1]
             info = DomainInfo(name=name or f"qemu-{pid}", uuid=uuid, state="running",
                               backend=self.name, host=host, ours=False, pid=pid,
-                              user=user(), hypervisor="QEMU")
+                              user=user(), hypervisor="QEMU", persistent=False, autostart=False)
             info.extra["emulator"] = cmd[0]
             out.append(info)
         return out

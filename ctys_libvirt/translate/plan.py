@@ -212,6 +212,15 @@ def _format(path: str, st: Optional[os.stat_result] = None) -> str:
         return "raw"
 
 
+# The generated-UUID warning states a lasting fact about the conf: front ends may show it
+# once per definition rather than on every start (is_uuid_note tells it apart).
+UUID_GENERATED_NOTE = "no UUID in the conf; using generated"
+
+
+def is_uuid_note(warning: str) -> bool:
+    return UUID_GENERATED_NOTE in warning
+
+
 def _plan_uuid(vm: VmConfig, warnings: List[str]) -> Tuple[str, bool]:
     if vm.uuid:
         h = vm.uuid.replace("-", "").lower()
@@ -222,7 +231,7 @@ def _plan_uuid(vm: VmConfig, warnings: List[str]) -> Tuple[str, bool]:
     conf = os.path.abspath(str(vm.source_path))
     h = uuidlib.uuid5(uuidlib.NAMESPACE_URL, "file://" + conf).hex
     warnings.append(
-        f"{conf}: no UUID in the conf; using generated {h} (derived from the conf path; "
+        f"{conf}: {UUID_GENERATED_NOTE} {h} (derived from the conf path; "
         f'add #@#UUID = "{h}" to keep it when the file moves)'
     )
     return h, True
