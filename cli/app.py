@@ -12,6 +12,8 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer  # noqa: E402
 
+from ctys_libvirt.cli import complete as C  # noqa: E402
+
 app = typer.Typer(
     name="ctys-libvirt",
     help="Run ctys QEMU conf-file VMs through libvirt (or QEMU directly).",
@@ -62,24 +64,14 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _complete_uri(incomplete: str):
-    from ctys_libvirt.cli.complete import uris
-
-    return uris(incomplete)
-
-
-def _complete_format(incomplete: str):
-    return [f for f in ("table", "records", "json") if f.startswith(incomplete)]
-
-
 @app.callback()
 def _root(
     ctx: typer.Context,
     connect: Optional[str] = typer.Option(
-        None, "--connect", "-c", metavar="URI", autocompletion=_complete_uri,
+        None, "--connect", "-c", metavar="URI", autocompletion=C.uri,
         help="libvirt URI for every command (as virsh -c; a command's own -c wins)"),
     fmt: Optional[str] = typer.Option(
-        None, "--format", metavar="FORMAT", autocompletion=_complete_format,
+        None, "--format", metavar="FORMAT", autocompletion=C.values(*C.FORMATS),
         help="default --format of the command (table, records, json, ... where it applies)"),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False,
                                 help="log what is done to stderr (-vv: more)"),

@@ -8,6 +8,8 @@ from typing import Dict, List, Optional
 
 import typer
 
+from ctys_libvirt.cli import complete as C
+
 from ctys_libvirt.cli.app import app
 from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit
 from ctys_libvirt.errors import NotFoundError, UsageError
@@ -51,14 +53,14 @@ def _plain(value):
 
 @app.command()
 def check(
-    conf: str = typer.Argument(..., help="conf file, VM directory, <label>.sh wrapper or address"),
+    conf: str = typer.Argument(..., autocompletion=C.address, help="conf file, VM directory, <label>.sh wrapper or address"),
     mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution as ctys "
                                          "spells it (debian, Ubuntu, CentOS, ...); default: this host"),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="VAR=VALUE given to the conf "
                                              "like an environment variable (repeatable)"),
     env: bool = typer.Option(False, "--env", help="let the process environment into the conf"),
     force: bool = typer.Option(False, "--force", help="read confs marked MAGICID-IGNORE/NOENUM"),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", autocompletion=C.values("table", "json"), help="table | json"),
     base: Optional[List[str]] = BASE,
 ) -> None:
     """Parse CONF without executing it; print keys, resolved settings, variables, warnings."""

@@ -13,12 +13,13 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
+from ctys_libvirt.cli import complete as C
 from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit, warn
 from ctys_libvirt.errors import CtysTimeout, NotFoundError, NotRunning, UsageError
 
-CONNECT = typer.Option(None, "--connect", "-c", help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
+CONNECT = typer.Option(None, "--connect", "-c", metavar="URI", autocompletion=C.uri, help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
                        "qemu:///system as root, else qemu:///session)")
-BACKEND = typer.Option("auto", "--backend", help="auto | libvirt | direct")
+BACKEND = typer.Option("auto", "--backend", autocompletion=C.backend, help="auto | libvirt | direct")
 CANCEL_MODES = ("POWEROFF", "FORCE", "RESET", "REBOOT", "PAUSE", "SUSPEND", "RESUME")
 
 
@@ -193,11 +194,11 @@ def _serial_socket(be, res) -> str:
 
 @app.command()
 def create(
-    address: str = typer.Argument(..., help="conf path, VM directory, label or machine address"),
-    bootmode: Optional[str] = typer.Option(None, "--bootmode", help="MODE[%PATH]: HDD CD DVD FDD USB PXE KERNEL VHDD"),
+    address: str = typer.Argument(..., autocompletion=C.address, help="conf path, VM directory, label or machine address"),
+    bootmode: Optional[str] = typer.Option(None, "--bootmode", autocompletion=C.bootmode, help="MODE[%PATH]: HDD CD DVD FDD USB PXE KERNEL VHDD"),
     instmode: Optional[str] = typer.Option(None, "--instmode", help="SRC%SRCPATH%TGT%TGTPATH%STAGE (DEFAULT: conf defaults)"),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
-    console_: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
+    console_: Optional[str] = typer.Option(None, "--console", autocompletion=C.console, help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
     transient: bool = typer.Option(False, "--transient", help="do not define the domain persistently"),
     reuse: bool = typer.Option(False, "--reuse", help="if running: attach instead of failing"),
@@ -210,7 +211,7 @@ def create(
     qemu: Optional[str] = typer.Option(None, "--qemu", help="direct backend: the QEMU binary to run"),
     qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
                                                help="with --qemu: its version X.Y.Z when its -h banner is not recognised"),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", autocompletion=C.values("table", "json"), help="table | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
@@ -329,12 +330,12 @@ def _resolve_domains(be, addresses: List[str], bases, all_: bool, include_foreig
 
 @app.command()
 def cancel(
-    addresses: Optional[List[str]] = typer.Argument(None, help="domains (name/UUID) or conf addresses"),
+    addresses: Optional[List[str]] = typer.Argument(None, autocompletion=C.address, help="domains (name/UUID) or conf addresses"),
     all_: bool = typer.Option(False, "--all", help="every running domain of ours"),
     include_foreign: bool = typer.Option(False, "--include-foreign", help="with --all: also domains not created by ctys-libvirt"),
-    mode: str = typer.Option("POWEROFF", "--mode", "-m", help="|".join(CANCEL_MODES)),
+    mode: str = typer.Option("POWEROFF", "--mode", "-m", autocompletion=C.cancel_mode, help="|".join(CANCEL_MODES)),
     timeout: float = typer.Option(20.0, "--timeout", help="POWEROFF: seconds before destroy"),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", autocompletion=C.values("table", "json"), help="table | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
@@ -435,7 +436,7 @@ def _direct_list(include_inactive: bool):
 @app.command("list")
 def list_(
     all_: bool = typer.Option(False, "--all", "-a", help="include defined but inactive domains"),
-    fmt: str = typer.Option("table", "--format", help="table | records | json"),
+    fmt: str = typer.Option("table", "--format", autocompletion=C.values(*C.FORMATS), help="table | records | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
 ) -> None:
@@ -489,7 +490,7 @@ def _table(infos) -> None:
 
 @app.command()
 def info(
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", autocompletion=C.values("table", "json"), help="table | json"),
     connect: Optional[str] = CONNECT,
 ) -> None:
     """Host and hypervisor facts: libvirt/QEMU versions, KVM, capabilities, domain counts."""
@@ -521,7 +522,7 @@ def info(
 
 @app.command("console")
 def console_cmd(
-    address: str = typer.Argument(..., help="domain name/UUID or conf address"),
+    address: str = typer.Argument(..., autocompletion=C.address, help="domain name/UUID or conf address"),
     force: bool = typer.Option(False, "--force", help="take the console over from another client"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,

@@ -81,6 +81,9 @@ Accepted and ignored (ctys options without meaning here): -A -b -C -d -D -E -f -
     p.add_argument("-V", "-v", "--version", dest="version", action="store_true",
                    help="print the version (with -X only the number)")
     # ctys-libvirt's global options, same names and meaning (-v stays ctys's version flag)
+    p.add_argument("--print-completion", metavar="SHELL", choices=("bash", "zsh", "fish"),
+                   help="print the completion script for bash, zsh or fish (e.g. "
+                        "`ctys-qemu --print-completion bash > /etc/bash_completion.d/ctys-qemu`)")
     p.add_argument("--verbose", action="count", default=0, help="log what is done to stderr")
     p.add_argument("-q", "--quiet", action="store_true", help="no warnings on stderr (errors still are)")
     p.add_argument("--debug", action="store_true",
@@ -628,6 +631,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if args.help_topic is not None:
         parser.print_help()
         return 0
+    if args.print_completion:
+        from ctys_libvirt.cli.qemu_complete import script
+
+        print(script(args.print_completion), end="")
+        return 0
     if args.version:
         from ctys_libvirt import __version__
 
@@ -688,6 +696,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def main() -> None:
+    mode = os.environ.get("_CTYS_QEMU_COMPLETE")
+    if mode:                        # the shell asks for completions (cli/qemu_complete.py)
+        from ctys_libvirt.cli.qemu_complete import respond
+
+        sys.exit(respond(mode))
     sys.exit(run())
 
 
