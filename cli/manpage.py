@@ -142,8 +142,10 @@ def ctys_qemu_page() -> str:
         lines += [".SH ARGUMENTS"]
         for a in pos:
             lines += _tp(a.metavar or a.dest.upper(), a.help or "")
-    lines += [".SH ACTIONS", ".nf", esc(p.epilog or ""), ".fi",
-              ".SH SEE ALSO", "\\fBctys\\-libvirt\\fR(1), \\fBvirsh\\fR(1)"]
+    lines += [".SH ACTIONS", ".nf", esc(p.epilog or ""), ".fi", ".SH EXIT STATUS"]
+    for code, text in EXIT_CODES:
+        lines += _tp(code, text)
+    lines += [".SH SEE ALSO", "\\fBctys\\-libvirt\\fR(1), \\fBvirsh\\fR(1)"]
     return "\n".join(lines) + "\n"
 
 
