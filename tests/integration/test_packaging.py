@@ -61,7 +61,8 @@ def test_wheel_has_man_pages_license_schemas_and_every_package(tree, tmp_path):
     assert f"\nVersion: {__version__}\n" in meta and "License-Expression: MIT" in meta
 
     prefix = tmp_path / "prefix"
-    p = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+    # --ignore-installed: never touch (uninstall) the ctys-libvirt of the running venv
+    p = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "-I",
                         "--prefix", str(prefix), str(wheels[0])], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     page = prefix / "share" / "man" / "man1" / "ctys-libvirt.1"
