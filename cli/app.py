@@ -68,10 +68,10 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     connect: Optional[str] = typer.Option(
-        None, "--connect", "-c", metavar="URI", autocompletion=C.uri,
+        None, "--connect", "-c", metavar="URI", shell_complete=C.uri,
         help="libvirt URI for every command (as virsh -c; a command's own -c wins)"),
     fmt: Optional[str] = typer.Option(
-        None, "--format", metavar="FORMAT", autocompletion=C.values(*C.FORMATS),
+        None, "--format", metavar="FORMAT", shell_complete=C.values(*C.FORMATS),
         help="default --format of the command (table, records, json, ... where it applies)"),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False,
                                 help="log what is done to stderr (-vv: more)"),

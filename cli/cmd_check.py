@@ -53,14 +53,14 @@ def _plain(value):
 
 @app.command()
 def check(
-    conf: str = typer.Argument(..., autocompletion=C.address, help="conf file, VM directory, <label>.sh wrapper or address"),
+    conf: str = typer.Argument(..., shell_complete=C.address, help="conf file, VM directory, <label>.sh wrapper or address"),
     mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution as ctys "
                                          "spells it (debian, Ubuntu, CentOS, ...); default: this host"),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="VAR=VALUE given to the conf "
                                              "like an environment variable (repeatable)"),
     env: bool = typer.Option(False, "--env", help="let the process environment into the conf"),
     force: bool = typer.Option(False, "--force", help="read confs marked MAGICID-IGNORE/NOENUM"),
-    fmt: str = typer.Option("table", "--format", autocompletion=C.values("table", "json"), help="table | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values("table", "json"), help="table | json"),
     base: Optional[List[str]] = BASE,
 ) -> None:
     """Parse CONF without executing it; print keys, resolved settings, variables, warnings."""
@@ -77,15 +77,20 @@ def check(
         vm = load_conf(_conf_target(conf, base or ()), ctx, use_env=env, force=force, overrides=overrides)
         fields = {k: _plain(v) for k, v in dataclasses.asdict(vm).items()
                   if k not in _SECTIONLESS}
+        warnings = list(vm.warnings)
+        if not vm.uuid:     # the lasting fact `create` reports only when it defines
+            from ctys_libvirt.translate.plan import plan_uuid
+
+            plan_uuid(vm, warnings)
         if f == "json":
             emit_json({"config": fields, "keys": vm.keys, "variables": vm.variables,
-                       "warnings": vm.warnings})
+                       "warnings": warnings})
             return
         _table("keys", vm.keys)
         _table("config", {k: "" if v is None else v for k, v in fields.items()})
         _table("variables", vm.variables)
         print("[warnings]")
-        for w in vm.warnings:
+        for w in warnings:
             print(f"  {_CONTROL.sub('?', w)}")
 
 

@@ -19,7 +19,7 @@ def enumerate(  # noqa: A001 - the ctys action name
     paths: Optional[List[str]] = typer.Argument(
         None, help="Base paths to scan for *.ctys (default: $HOME)."),
     fmt: str = typer.Option("table", "--format", help="table | records | json",
-                            autocompletion=C.values(*FORMATS)),
+                            shell_complete=C.values(*FORMATS)),
     update_db: bool = typer.Option(False, "--update-db",
                                    help="Store the result in the inventory DB (atomic replace per base path)."),
     db: Optional[str] = typer.Option(None, "--db", help="Inventory DB file "
@@ -36,7 +36,7 @@ def enumerate(  # noqa: A001 - the ctys action name
                                   "unchanged since the last scan come from the scan cache, "
                                   "$CTYS_SCAN_CACHE_DIR or ~/.cache/ctys-libvirt)."),
     connect: Optional[List[str]] = typer.Option(
-        None, "--connect", "-c", metavar="URI", autocompletion=C.uri,
+        None, "--connect", "-c", metavar="URI", shell_complete=C.uri,
         help="Scan on the host of a qemu+ssh://[user@]host[:port]/... URI over ssh (repeatable; "
              "a local URI scans this host)."),
     hosts: Optional[List[str]] = typer.Option(None, "--host", "-H",

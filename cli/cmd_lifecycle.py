@@ -17,9 +17,9 @@ from ctys_libvirt.cli import complete as C
 from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit, warn
 from ctys_libvirt.errors import CtysTimeout, NotFoundError, NotRunning, UsageError
 
-CONNECT = typer.Option(None, "--connect", "-c", metavar="URI", autocompletion=C.uri, help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
+CONNECT = typer.Option(None, "--connect", "-c", metavar="URI", shell_complete=C.uri, help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
                        "qemu:///system as root, else qemu:///session)")
-BACKEND = typer.Option("auto", "--backend", autocompletion=C.backend, help="auto | libvirt | direct")
+BACKEND = typer.Option("auto", "--backend", shell_complete=C.backend, help="auto | libvirt | direct")
 CANCEL_MODES = ("POWEROFF", "FORCE", "RESET", "REBOOT", "PAUSE", "SUSPEND", "RESUME")
 
 
@@ -194,11 +194,11 @@ def _serial_socket(be, res) -> str:
 
 @app.command()
 def create(
-    address: str = typer.Argument(..., autocompletion=C.address, help="conf path, VM directory, label or machine address"),
-    bootmode: Optional[str] = typer.Option(None, "--bootmode", autocompletion=C.bootmode, help="MODE[%PATH]: HDD CD DVD FDD USB PXE KERNEL VHDD"),
+    address: str = typer.Argument(..., shell_complete=C.address, help="conf path, VM directory, label or machine address"),
+    bootmode: Optional[str] = typer.Option(None, "--bootmode", shell_complete=C.bootmode, help="MODE[%PATH]: HDD CD DVD FDD USB PXE KERNEL VHDD"),
     instmode: Optional[str] = typer.Option(None, "--instmode", help="SRC%SRCPATH%TGT%TGTPATH%STAGE (DEFAULT: conf defaults)"),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
-    console_: Optional[str] = typer.Option(None, "--console", autocompletion=C.console, help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
+    console_: Optional[str] = typer.Option(None, "--console", shell_complete=C.console, help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
     transient: bool = typer.Option(False, "--transient", help="do not define the domain persistently"),
     reuse: bool = typer.Option(False, "--reuse", help="if running: attach instead of failing"),
@@ -211,7 +211,7 @@ def create(
     qemu: Optional[str] = typer.Option(None, "--qemu", help="direct backend: the QEMU binary to run"),
     qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
                                                help="with --qemu: its version X.Y.Z when its -h banner is not recognised"),
-    fmt: str = typer.Option("table", "--format", autocompletion=C.values("table", "json"), help="table | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values("table", "json"), help="table | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
@@ -330,12 +330,12 @@ def _resolve_domains(be, addresses: List[str], bases, all_: bool, include_foreig
 
 @app.command()
 def cancel(
-    addresses: Optional[List[str]] = typer.Argument(None, autocompletion=C.address, help="domains (name/UUID) or conf addresses"),
+    addresses: Optional[List[str]] = typer.Argument(None, shell_complete=C.address, help="domains (name/UUID) or conf addresses"),
     all_: bool = typer.Option(False, "--all", help="every running domain of ours"),
     include_foreign: bool = typer.Option(False, "--include-foreign", help="with --all: also domains not created by ctys-libvirt"),
-    mode: str = typer.Option("POWEROFF", "--mode", "-m", autocompletion=C.cancel_mode, help="|".join(CANCEL_MODES)),
+    mode: str = typer.Option("POWEROFF", "--mode", "-m", shell_complete=C.cancel_mode, help="|".join(CANCEL_MODES)),
     timeout: float = typer.Option(20.0, "--timeout", help="POWEROFF: seconds before destroy"),
-    fmt: str = typer.Option("table", "--format", autocompletion=C.values("table", "json"), help="table | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values("table", "json"), help="table | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
@@ -436,7 +436,7 @@ def _direct_list(include_inactive: bool):
 @app.command("list")
 def list_(
     all_: bool = typer.Option(False, "--all", "-a", help="include defined but inactive domains"),
-    fmt: str = typer.Option("table", "--format", autocompletion=C.values(*C.FORMATS), help="table | records | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values(*C.FORMATS), help="table | records | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
 ) -> None:
@@ -490,7 +490,7 @@ def _table(infos) -> None:
 
 @app.command()
 def info(
-    fmt: str = typer.Option("table", "--format", autocompletion=C.values("table", "json"), help="table | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values("table", "json"), help="table | json"),
     connect: Optional[str] = CONNECT,
 ) -> None:
     """Host and hypervisor facts: libvirt/QEMU versions, KVM, capabilities, domain counts."""
@@ -522,7 +522,7 @@ def info(
 
 @app.command("console")
 def console_cmd(
-    address: str = typer.Argument(..., autocompletion=C.address, help="domain name/UUID or conf address"),
+    address: str = typer.Argument(..., shell_complete=C.address, help="domain name/UUID or conf address"),
     force: bool = typer.Option(False, "--force", help="take the console over from another client"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,

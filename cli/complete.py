@@ -3,7 +3,6 @@ inventory), conf paths, and the closed sets of option values.  Every source that
 (libvirtd down, no inventory) just contributes nothing: completion never prints errors."""
 from __future__ import annotations
 
-import glob
 import os
 from typing import Iterable, List, Optional
 
@@ -55,6 +54,8 @@ def conf_paths(incomplete: str) -> List[str]:
     """Directories and *.ctys files, when the word looks like a path."""
     if not incomplete.startswith(("/", ".", "~")) and "/" not in incomplete:
         return []
+    import glob
+
     pattern = os.path.expanduser(incomplete) + "*"
     out = []
     for p in sorted(glob.glob(pattern))[:200]:
@@ -87,34 +88,25 @@ def uris(incomplete: str) -> List[str]:
     return choose(URIS, incomplete)
 
 
-# -- callbacks for typer's `autocompletion=` (it passes ctx/incomplete by parameter name) --
+# -- click `shell_complete` callbacks (ctx, param, incomplete); typer passes them to click
+# as they are (its `autocompletion=` wrapper inspects every callback on every run) --
 
 def values(*vals: str):
     """Completion of a closed set of option values."""
-    def complete(incomplete):
+    def complete(ctx, param, incomplete):
         return choose(vals, incomplete)
     return complete
 
 
-def address(ctx, incomplete):
+def address(ctx, param, incomplete):
     return addresses(ctx, incomplete)
 
 
-def uri(incomplete):
+def uri(ctx, param, incomplete):
     return uris(incomplete)
 
 
-def bootmode(incomplete):
-    return choose(BOOTMODES, incomplete)
-
-
-def console(incomplete):
-    return choose(CONSOLES, incomplete)
-
-
-def backend(incomplete):
-    return choose(BACKENDS, incomplete)
-
-
-def cancel_mode(incomplete):
-    return choose(CANCEL_MODES, incomplete)
+bootmode = values(*BOOTMODES)
+console = values(*CONSOLES)
+backend = values(*BACKENDS)
+cancel_mode = values(*CANCEL_MODES)

@@ -237,6 +237,12 @@ def _plan_uuid(vm: VmConfig, warnings: List[str]) -> Tuple[str, bool]:
     return h, True
 
 
+def plan_uuid(vm: VmConfig, warnings: List[str]) -> Tuple[str, bool]:
+    """The UUID a plan of ``vm`` gets (32 hex) and whether it is generated; a generated one
+    adds its warning to ``warnings`` (`check` shows it without building a plan)."""
+    return _plan_uuid(vm, warnings)
+
+
 def _arch_cpu(vm: VmConfig) -> Tuple[str, str]:
     a = (vm.arch or "").replace(" ", "")
     low = a.lower()

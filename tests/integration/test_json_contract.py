@@ -140,4 +140,5 @@ def test_create_warnings_go_to_stderr_once_per_cause(vmroot, media, janitor):
     assert res["defined"] is False and "no UUID" not in again.stderr, again.stderr
     assert any("no UUID in the conf" in w for w in res["warnings"])     # still in the record
     assert "no UUID in the conf" in run_cli("xml", str(conf)).stderr    # and xml/check say it
+    assert "no UUID in the conf" in run_cli("check", str(conf)).stdout
     run_cli("cancel", label, "--mode", "FORCE")
