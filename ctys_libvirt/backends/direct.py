@@ -114,13 +114,9 @@ def _read_pid(path: Path) -> Optional[int]:
 def wait_gone(pid: int, timeout: float) -> bool:
     """True once ``pid`` has exited (all its threads), False after ``timeout`` s.  A plain
     poll: a process we did not fork has no event to wait on."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not _pid_alive(pid):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
+    from ctys_libvirt.retry import wait_for
+
+    return bool(wait_for(lambda: not _pid_alive(pid), timeout))
 
 
 def _tail(path: Path, n: int = 5) -> str:
@@ -390,11 +386,9 @@ class DirectBackend:
             raise BackendError(f"QEMU {probe.version_text} failed to start {label} (exit {rc})"
                                + (f": {tail}" if tail else ""),
                                hint="fix the conf/ARGSADD; `ctys-libvirt argv` shows the command")
-        deadline = time.monotonic() + 5.0
-        pid = _read_pid(rt.pidfile)
-        while pid is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-            pid = _read_pid(rt.pidfile)
+        from ctys_libvirt.retry import wait_for
+
+        pid = wait_for(lambda: _read_pid(rt.pidfile), 5.0)
         if pid is None or not _pid_alive(pid):
             tail = _tail(rt.stderr_log)
             raise BackendError(f"QEMU {probe.version_text} for {label} exited right after start"

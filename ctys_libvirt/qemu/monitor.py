@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shlex
 import socket
-import time
 from typing import Any, Dict, Optional
 
 from ctys_libvirt.errors import BackendError
@@ -218,16 +217,19 @@ class Monitor:
         uri = self.file_uri(path)
         if self.client.kind == "qmp":
             self.client.execute("migrate", {"uri": uri})
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
+
+            def done() -> bool:
                 st = self.client.execute("query-migrate") or {}
-                if st.get("status") == "completed":
-                    return
                 if st.get("status") in ("failed", "cancelled"):
                     raise BackendError(f"migration to {path} {st.get('status')}: "
                                        f"{st.get('error-desc', 'no reason given')}",
                                        hint="check free space and that 'cat' exists on the host")
-                time.sleep(0.02)
+                return st.get("status") == "completed"
+
+            from ctys_libvirt.retry import wait_for
+
+            if wait_for(done, timeout, interval=0.02, max_interval=0.2):
+                return
             raise BackendError(f"migration to {path} did not finish within {timeout:g}s",
                                hint="the VM keeps running; retry with a longer timeout")
         self.client.command(f'migrate "{uri}"')  # HMP migrate blocks until done
