@@ -9,6 +9,8 @@ from typing import Dict, List, Optional
 
 import typer
 
+from ctys_libvirt.cli import complete as C
+
 from ctys_libvirt.cli.app import app
 from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, emit_json, errors_to_exit
 from ctys_libvirt.errors import NotFoundError, UsageError
@@ -52,14 +54,14 @@ def _plain(value):
 
 @app.command()
 def check(
-    conf: str = typer.Argument(..., help="conf file, VM directory, <label>.sh wrapper or address"),
+    conf: str = typer.Argument(..., shell_complete=C.address, help="conf file, VM directory, <label>.sh wrapper or address"),
     mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution as ctys "
                                          "spells it (debian, Ubuntu, CentOS, ...); default: this host"),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="VAR=VALUE given to the conf "
                                              "like an environment variable (repeatable)"),
     env: bool = typer.Option(False, "--env", help="let the process environment into the conf"),
     force: bool = typer.Option(False, "--force", help="read confs marked MAGICID-IGNORE/NOENUM"),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values("table", "json"), help="table | json"),
     base: Optional[List[str]] = BASE,
     allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
 ) -> None:
@@ -85,10 +87,15 @@ def check(
         req = make_request(allow_argsadd=allow_argsadd or ())
         policy = policy_of(vm, req, allow=req.allow_argsadd)
         conv = conf_conversion(vm)
+        warnings = list(vm.warnings)
+        if not vm.uuid:     # the lasting fact `create` reports only when it defines
+            from ctys_libvirt.translate.plan import plan_uuid
+
+            plan_uuid(vm, warnings)
         trust = vm.trust.as_dict() if vm.trust else None
         if f == "json":
             emit_json({"config": fields, "keys": vm.keys, "variables": vm.variables,
-                       "warnings": vm.warnings, "trust": trust,
+                       "warnings": warnings, "trust": trust,
                        "argsadd": {"policy": policy,
                                    "converted": [{"words": list(c.words), "element": c.became}
                                                  for c in conv.converted],
@@ -111,7 +118,7 @@ def check(
 
                 print(f"  passed through: {_CONTROL.sub('?', shlex.join(conv.leftover))}")
             print("[warnings]")
-            for w in vm.warnings:
+            for w in warnings:
                 print(f"  {_CONTROL.sub('?', w)}")
         sys.stdout.flush()
         enforce(vm, req, allow=req.allow_argsadd)   # exit 3 (one line) when something is refused

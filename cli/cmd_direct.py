@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from ctys_libvirt.cli import complete as C
+
 from ctys_libvirt.cli.app import app
 from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, emit_json, errors_to_exit, resolve_conf, warn
 
@@ -15,7 +17,7 @@ from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, emit_json, errors_to_ex
 
 @app.command("argv")
 def argv_cmd(
-    conf: str = typer.Argument(..., help="conf file, VM directory or machine address"),
+    conf: str = typer.Argument(..., shell_complete=C.address, help="conf file, VM directory or machine address"),
     base: Optional[List[str]] = BASE,
     qemu: Optional[str] = typer.Option(None, "--qemu", help="QEMU binary to probe and build for"),
     qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
@@ -23,10 +25,10 @@ def argv_cmd(
                                                     "(with --qemu: that binary's version, if its banner is odd)"),
     kvm_fork: bool = typer.Option(False, "--kvm-fork", help="with --qemu-version: a qemu-kvm fork build"),
     kqemu: bool = typer.Option(False, "--kqemu", help="with --qemu-version: a build with KQEMU support"),
-    bootmode: Optional[str] = typer.Option(None, "--bootmode", help="HDD|VHDD|CD|DVD|FDD|USB|PXE|KERNEL[%PATH]"),
+    bootmode: Optional[str] = typer.Option(None, "--bootmode", shell_complete=C.bootmode, help="HDD|VHDD|CD|DVD|FDD|USB|PXE|KERNEL[%PATH]"),
     instmode: Optional[str] = typer.Option(None, "--instmode", help="SRC%SRCPATH%TGT%TGTPATH%STAGE or DEFAULT"),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
-    console: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
+    console: Optional[str] = typer.Option(None, "--console", shell_complete=C.console, help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
     allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
     allow_device: Optional[List[str]] = typer.Option(None, "--allow-device", help="a host block/char device a medium may be (repeatable; refused otherwise)"),
@@ -35,11 +37,11 @@ def argv_cmd(
                                                help="base of the runtime dirs (default: the backend's)"),
     foreground: bool = typer.Option(False, "--foreground", help="no -daemonize (CLI0 gets -nographic)"),
     run_as: Optional[str] = typer.Option(None, "--run-as", help="as root: the user QEMU runs as (default libvirt-qemu, else nobody; 'root' keeps root)"),
-    fmt: str = typer.Option("lines", "--format", help="lines | json"),
+    fmt: str = typer.Option("lines", "--format", shell_complete=C.values("lines", "json"), help="lines | json"),
     strict: bool = typer.Option(False, "--strict", help="ARGSADD lint findings are errors"),
     compare: bool = typer.Option(False, "--compare",
                                  help="compare with libvirt's domainXMLToNative argv for the same conf"),
-    connect: Optional[str] = typer.Option(None, "--connect", "-c", help="libvirt URI for --compare"),
+    connect: Optional[str] = typer.Option(None, "--connect", "-c", shell_complete=C.uri, help="libvirt URI for --compare"),
     mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution the conf is evaluated for"),
 ) -> None:
     """Print the QEMU argv the direct backend would run for CONF (one element a line)."""
@@ -155,9 +157,9 @@ def doctor_cmd(
                                          "which backend would run it, and why"),
     base: Optional[List[str]] = BASE,
     backend: str = typer.Option("auto", "--backend", help="auto | libvirt | direct (as create would get)"),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values("table", "json"), help="table | json"),
     qemu: Optional[str] = typer.Option(None, "--qemu", help="also probe this binary"),
-    connect: Optional[str] = typer.Option(None, "--connect", "-c", help="libvirt URI to check"),
+    connect: Optional[str] = typer.Option(None, "--connect", "-c", shell_complete=C.uri, help="libvirt URI to check"),
     no_cache: bool = typer.Option(False, "--no-cache", help="re-probe every binary"),
 ) -> None:
     """QEMU binaries with version, MAGIC and accelerators, and which backend auto picks and why;

@@ -6,8 +6,10 @@ from typing import List, Optional
 
 import typer
 
+from ctys_libvirt.cli import complete as C
+
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import errors_to_exit, warn
+from ctys_libvirt.cli.common import errors_to_exit, note, warn
 
 FORMATS = ("table", "records", "json")
 
@@ -16,7 +18,8 @@ FORMATS = ("table", "records", "json")
 def enumerate(  # noqa: A001 - the ctys action name
     paths: Optional[List[str]] = typer.Argument(
         None, help="Base paths to scan for *.ctys (default: $HOME)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | records | json"),
+    fmt: str = typer.Option("table", "--format", help="table | records | json",
+                            shell_complete=C.values(*FORMATS)),
     update_db: bool = typer.Option(False, "--update-db",
                                    help="Store the result in the inventory DB (atomic replace per base path)."),
     db: Optional[str] = typer.Option(None, "--db", help="Inventory DB file "
@@ -32,8 +35,13 @@ def enumerate(  # noqa: A001 - the ctys action name
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-read every conf (default: confs "
                                   "unchanged since the last scan come from the scan cache, "
                                   "$CTYS_SCAN_CACHE_DIR or ~/.cache/ctys-libvirt)."),
+    connect: Optional[List[str]] = typer.Option(
+        None, "--connect", "-c", metavar="URI", shell_complete=C.uri,
+        help="Scan on the host of a qemu+ssh://[user@]host[:port]/... URI over ssh (repeatable; "
+             "a local URI scans this host)."),
     hosts: Optional[List[str]] = typer.Option(None, "--host", "-H",
                                               help="Scan on [user@]host over ssh (repeatable; groups allowed)."),
+    fmt_short: Optional[str] = typer.Option(None, "-f", hidden=True),   # old spelling of --format
     export_enum: Optional[str] = typer.Option(None, "--export-enum-fdb", metavar="FILE",
                                               help="Write the DB as legacy enum.fdb."),
     import_enum: Optional[str] = typer.Option(None, "--import-enum-fdb", metavar="FILE",
@@ -50,9 +58,19 @@ def enumerate(  # noqa: A001 - the ctys action name
         from ctys_libvirt.inventory import collect, output, record
         from ctys_libvirt.inventory.store import Store, default_db_path
 
+        if fmt_short is not None:
+            fmt = fmt_short
+        fmt = fmt.lower()
+        uri_targets = []
+        if connect:
+            from ctys_libvirt import hosts as hostmod
+
+            uri_targets = [t for t in map(hostmod.target_from_uri, connect) if t is not None]
+            if not uri_targets and not hosts:
+                connect = None          # only local URIs: scan this host as without -c
         if fmt not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}", hint="use table, records or json")
-        if not hosts:                            # remote paths are the far side's business
+        if not hosts and not uri_targets:        # remote paths are the far side's business
             collect.require_bases(paths or (), hint="give existing directories (or .ctys files) to scan")
         dbpath = db or default_db_path()
         if import_enum or import_macmap or export_enum or export_macmap:
@@ -63,21 +81,21 @@ def enumerate(  # noqa: A001 - the ctys action name
                     n, ws = st.import_enum_fdb(import_enum)
                     for w in ws:
                         warn(w)
-                    print(f"imported {n} VMs from {import_enum}", file=sys.stderr)
+                    note(f"imported {n} VMs from {import_enum}")
                 if import_macmap:
                     n, ws = st.import_macmap(import_macmap)
                     for w in ws:
                         warn(w)
-                    print(f"imported {n} MAC map entries from {import_macmap}", file=sys.stderr)
+                    note(f"imported {n} MAC map entries from {import_macmap}")
             if not (export_enum or export_macmap) and not paths and not from_db and not update_db:
                 return
         vst = ("PRESENT",) if all_states else tuple(
             v for v in (matchvstat or "").upper().split("%") if v)
         failed = False
-        if hosts:
+        if hosts or uri_targets:
             from ctys_libvirt import hosts as hostmod
 
-            targets = hostmod.parse_targets(hosts)
+            targets = hostmod.parse_targets(hosts or ()) + uri_targets
             res_remote = hostmod.enumerate_hosts(targets, bases=paths or (), matchvstat=vst, full=full,
                                                  cache_dir=None if no_cache else collect.default_cache_dir())
             recs = res_remote.records
@@ -106,14 +124,17 @@ def enumerate(  # noqa: A001 - the ctys action name
                     warn(w)
                 if export_enum:
                     n = st.export_enum_fdb(export_enum)
-                    print(f"wrote {n} records to {export_enum}", file=sys.stderr)
+                    note(f"wrote {n} records to {export_enum}")
                 if export_macmap:
                     n = st.export_macmap(export_macmap)
-                    print(f"wrote {n} MAC map entries to {export_macmap}", file=sys.stderr)
+                    note(f"wrote {n} MAC map entries to {export_macmap}")
         if recs is not None:
             names = record.FIELD_NAMES
             if fmt == "json":
-                print(output.records_json(recs, names))
+                from ctys_libvirt.cli import contract
+                from ctys_libvirt.cli.common import emit_json
+
+                emit_json(contract.enum_records(recs))
             elif fmt == "records":
                 lines = []
                 if title:

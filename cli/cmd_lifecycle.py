@@ -14,12 +14,13 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
+from ctys_libvirt.cli import complete as C
 from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, emit_json, errors_to_exit, warn
 from ctys_libvirt.errors import CtysTimeout, NotFoundError, NotRunning, UsageError
 
-CONNECT = typer.Option(None, "--connect", "-c", help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
+CONNECT = typer.Option(None, "--connect", "-c", metavar="URI", shell_complete=C.uri, help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
                        "qemu:///system as root, else qemu:///session)")
-BACKEND = typer.Option("auto", "--backend", help="auto | libvirt | direct")
+BACKEND = typer.Option("auto", "--backend", shell_complete=C.backend, help="auto | libvirt | direct")
 CANCEL_MODES = ("POWEROFF", "FORCE", "RESET", "REBOOT", "PAUSE", "SUSPEND", "RESUME")
 
 
@@ -176,9 +177,23 @@ def _options(**kw):
     return CreateOptions(**{k: v for k, v in kw.items() if k in names and v is not None})
 
 
+def _create_warnings(res, transient: bool) -> None:
+    """Warnings on stderr.  The generated-UUID one is a lasting fact about the conf: said
+    when the persistent definition is written (and by `xml`, transient and direct starts,
+    where nothing remembers it), not again on every start of an unchanged definition."""
+    from ctys_libvirt.translate.plan import is_uuid_note
+
+    quiet_uuid = res.backend == "libvirt" and not transient and not res.defined
+    for w in getattr(res, "warnings", ()):
+        if not (quiet_uuid and is_uuid_note(w)):
+            warn(w)
+
+
 def _print_create(res, fmt: str) -> None:
     if fmt == "json":
-        emit_json(dataclasses.asdict(res))
+        from ctys_libvirt.cli import contract
+
+        emit_json(contract.create(res))
         return
     print(f"{res.name}: {res.state} (UUID {res.uuid}, backend {res.backend}"
           + (f", pid {res.pid}" if res.pid else "") + ")")
@@ -223,11 +238,11 @@ def _serial_socket(be, res) -> str:
 
 @app.command()
 def create(
-    address: str = typer.Argument(..., help="conf path, VM directory, label or machine address"),
-    bootmode: Optional[str] = typer.Option(None, "--bootmode", help="MODE[%PATH]: HDD CD DVD FDD USB PXE KERNEL VHDD"),
+    address: str = typer.Argument(..., shell_complete=C.address, help="conf path, VM directory, label or machine address"),
+    bootmode: Optional[str] = typer.Option(None, "--bootmode", shell_complete=C.bootmode, help="MODE[%PATH]: HDD CD DVD FDD USB PXE KERNEL VHDD"),
     instmode: Optional[str] = typer.Option(None, "--instmode", help="SRC%SRCPATH%TGT%TGTPATH%STAGE (DEFAULT: conf defaults)"),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
-    console_: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
+    console_: Optional[str] = typer.Option(None, "--console", shell_complete=C.console, help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
     allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
     allow_device: Optional[List[str]] = typer.Option(None, "--allow-device", help="a host block/char device a medium may be (repeatable; refused otherwise)"),
@@ -243,7 +258,7 @@ def create(
     run_as: Optional[str] = typer.Option(None, "--run-as", help="direct backend as root: the user QEMU runs as (default libvirt-qemu, else nobody; 'root' keeps root)"),
     qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
                                                help="with --qemu: its version X.Y.Z when its -h banner is not recognised"),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values("table", "json"), help="table | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
@@ -280,6 +295,7 @@ def create(
         be = _open(backend, connect, vm)
         try:
             res = be.create(vm, req, opts)
+            _create_warnings(res, transient)
             _print_create(res, fmt)
             sys.stdout.flush()
             if res.install and wait_install:
@@ -367,14 +383,14 @@ def _resolve_domains(be, addresses: List[str], bases, all_: bool, include_foreig
 
 @app.command()
 def cancel(
-    addresses: Optional[List[str]] = typer.Argument(None, help="domains (name/UUID) or conf addresses"),
+    addresses: Optional[List[str]] = typer.Argument(None, shell_complete=C.address, help="domains (name/UUID) or conf addresses"),
     all_: bool = typer.Option(False, "--all", help="every running domain of ours"),
     include_foreign: bool = typer.Option(False, "--include-foreign", help="with --all: also domains not created by ctys-libvirt"),
-    mode: str = typer.Option("POWEROFF", "--mode", "-m", help="|".join(CANCEL_MODES)),
+    mode: str = typer.Option("POWEROFF", "--mode", "-m", shell_complete=C.cancel_mode, help="|".join(CANCEL_MODES)),
     timeout: float = typer.Option(20.0, "--timeout", help="POWEROFF: seconds before destroy"),
     no_stack: bool = typer.Option(False, "--no-stack", help="do not cancel the VMs running inside "
                                   "the VM first (POWEROFF/REBOOT/RESET propagate; FORCE never does)"),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values("table", "json"), help="table | json"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
@@ -439,7 +455,9 @@ def cancel(
                 if fmt == "table":
                     _print_cancel(r)
             if fmt == "json":
-                emit_json([dataclasses.asdict(r) for r in results])
+                from ctys_libvirt.cli import contract
+
+                emit_json([contract.cancel(r) for r in results])
         finally:
             for b in backends:
                 b.close()
@@ -494,7 +512,7 @@ def _direct_list(include_inactive: bool):
 @app.command("list")
 def list_(
     all_: bool = typer.Option(False, "--all", "-a", help="include defined but inactive domains"),
-    fmt: str = typer.Option("table", "--format", help="table | records | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values(*C.FORMATS), help="table | records | json"),
     drift: Optional[bool] = typer.Option(None, "--drift/--no-drift",
                                          help="conf vs definition drift of our domains (default: on for "
                                               "table and json; records get it as a 23rd field only with --drift)"),
@@ -543,7 +561,9 @@ def list_(
                                      for line, i in zip(text.split("\n"), infos))
                 print(text)
         elif fmt == "json":
-            emit_json([dataclasses.asdict(i) for i in infos])
+            from ctys_libvirt.cli import contract
+
+            emit_json([contract.domain(i) for i in infos])
         else:
             _table(infos, want_drift)
 
@@ -585,7 +605,7 @@ def _table(infos, drift: bool = False) -> None:
 
 @app.command()
 def info(
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", shell_complete=C.values("table", "json"), help="table | json"),
     connect: Optional[str] = CONNECT,
 ) -> None:
     """Host and hypervisor facts: libvirt/QEMU versions, KVM, capabilities, domain counts."""
@@ -617,7 +637,7 @@ def info(
 
 @app.command("console")
 def console_cmd(
-    address: str = typer.Argument(..., help="domain name/UUID or conf address"),
+    address: str = typer.Argument(..., shell_complete=C.address, help="domain name/UUID or conf address"),
     force: bool = typer.Option(False, "--force", help="take the console over from another client"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,

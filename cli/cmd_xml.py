@@ -10,6 +10,8 @@ from typing import List, Optional
 
 import typer
 
+from ctys_libvirt.cli import complete as C
+
 from ctys_libvirt.cli.app import app
 from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, errors_to_exit, note, resolve_conf, warn
 
@@ -17,13 +19,13 @@ from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, errors_to_exit, note, r
 
 @app.command("xml")
 def xml_cmd(
-    conf: str = typer.Argument(..., help="conf file, VM directory or machine address"),
+    conf: str = typer.Argument(..., shell_complete=C.address, help="conf file, VM directory or machine address"),
     base: Optional[List[str]] = BASE,
-    bootmode: Optional[str] = typer.Option(None, "--bootmode", help="HDD|VHDD|CD|DVD|FDD|USB|PXE|KERNEL[%PATH]"),
+    bootmode: Optional[str] = typer.Option(None, "--bootmode", shell_complete=C.bootmode, help="HDD|VHDD|CD|DVD|FDD|USB|PXE|KERNEL[%PATH]"),
     instmode: Optional[str] = typer.Option(None, "--instmode",
                                            help="SRC%SRCPATH%TGT%TGTPATH%STAGE or DEFAULT (install run)"),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="img[%initrd[%append]]"),
-    console: Optional[str] = typer.Option(None, "--console", help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
+    console: Optional[str] = typer.Option(None, "--console", shell_complete=C.console, help="VNC[:N] SDL CLI CLI0 XTERM GTERM EMACS* NONE"),
     argsadd: Optional[List[str]] = typer.Option(None, "--argsadd", help="extra QEMU arguments (repeatable)"),
     allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
     allow_device: Optional[List[str]] = typer.Option(None, "--allow-device", help="a host block/char device a medium may be (repeatable; refused otherwise)"),
@@ -32,7 +34,7 @@ def xml_cmd(
     mydist: Optional[str] = typer.Option(None, "--mydist", help="host distribution the conf is evaluated for"),
     network: Optional[str] = typer.Option(None, "--network", help="libvirt network for the NIC"),
     bridge: Optional[str] = typer.Option(None, "--bridge", help="host bridge for the NIC"),
-    connect: Optional[str] = typer.Option(None, "--connect", "-c",
+    connect: Optional[str] = typer.Option(None, "--connect", "-c", shell_complete=C.uri,
                                           help="read host caps from this libvirt URI (default: local probe)"),
     serial_log: Optional[Path] = typer.Option(None, "--serial-log", help="log the serial console to this file"),
     validate: bool = typer.Option(False, "--validate", help="check the XML against libvirt's RelaxNG schema"),

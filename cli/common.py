@@ -1,11 +1,13 @@
-"""Helpers shared by the CLI command modules: error -> exit code mapping, output."""
+"""Helpers shared by the CLI command modules: global options, error -> exit code
+mapping, warnings and output."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import typer
 
@@ -41,18 +43,47 @@ def handle_sigterm() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-def fail(message: str, code: int = 1) -> "NoReturn":  # type: ignore[name-defined]
+@dataclasses.dataclass
+class GlobalOptions:
+    """What the options before the subcommand set for the whole run (virsh style)."""
+
+    verbose: int = 0
+    quiet: bool = False
+    debug: bool = False
+    fmt: Optional[str] = None        # global --format, for JSON errors before a command parsed it
+
+
+GLOBAL = GlobalOptions()
+
+
+def debug_enabled() -> bool:
+    # CTYS_DEBUG=1 is the older spelling of --debug; both keep working
+    return GLOBAL.debug or bool(os.environ.get("CTYS_DEBUG"))
+
+
+def fail(message: str, code: int = 1, json_error: Optional[dict] = None) -> "NoReturn":  # type: ignore[name-defined]
+    if _json_wanted():
+        emit_json_error(**(json_error or {"message": message, "code": code}))
     print(f"{PROG}: error: {message}", file=sys.stderr)
     raise SystemExit(code)
 
 
+_warned: set = set()
+
+
 def warn(message: str) -> None:
+    """One stderr line per distinct warning in this run; -q/--quiet silences them."""
+    if GLOBAL.quiet or message in _warned:
+        return
+    _warned.add(message)
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def note(message: str) -> None:
-    """Information on stderr that is not a problem (stdout stays the document)."""
-    print(f"{PROG}: note: {message}", file=sys.stderr)
+    """Information on stderr that is not a problem (stdout stays the document); -q/--quiet
+    silences it."""
+    if not GLOBAL.quiet:
+        print(f"{PROG}: note: {message}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -61,7 +92,9 @@ def errors_to_exit() -> Iterator[None]:
     try:
         yield
     except CtysError as exc:
-        fail(exc.one_line(), exc.exit_code)
+        _traceback_if_debug()
+        fail(exc.one_line(), exc.exit_code,
+             {"message": " ".join(exc.message.split()), "code": exc.exit_code, "hint": exc.hint})
     except KeyboardInterrupt as exc:
         if isinstance(exc, Terminated):
             fail("terminated (SIGTERM); nothing half-made was left behind", 143)
@@ -74,10 +107,18 @@ def errors_to_exit() -> Iterator[None]:
     except Exception as exc:    # a bug or an unforeseen OS condition: still one line
         from click import exceptions as click_exc
 
-        if os.environ.get("CTYS_DEBUG") or isinstance(
-                exc, (click_exc.ClickException, click_exc.Exit, click_exc.Abort)):
+        if isinstance(exc, (click_exc.ClickException, click_exc.Exit, click_exc.Abort)):
             raise               # typer.Exit and usage errors are app.py's to report
+        if debug_enabled():
+            raise
         fail(unexpected_line(exc), 4)
+
+
+def _traceback_if_debug() -> None:
+    if debug_enabled():
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
 
 
 def unexpected_line(exc: BaseException) -> str:
@@ -88,7 +129,7 @@ def unexpected_line(exc: BaseException) -> str:
         return f"{what} (check the path and its permissions)"
     text = " ".join(str(exc).split()) or type(exc).__name__
     return (f"internal error: {type(exc).__name__}: {text[:300]} "
-            "(please report it; CTYS_DEBUG=1 shows the traceback)")
+            "(please report it; --debug shows the traceback)")
 
 
 def quiet_stdout() -> None:
@@ -104,11 +145,40 @@ def emit_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
+# exit code -> the error kind named in JSON errors (docs/json.md, schema/error.json)
+ERROR_KINDS = {1: "usage", 2: "not_found", 3: "conf", 4: "backend", 5: "timeout", 130: "interrupted"}
+
+
+def _json_wanted() -> bool:
+    """--format json given to the running command (or globally): errors become JSON too."""
+    fmt = GLOBAL.fmt
+    try:
+        import click
+
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None and isinstance(ctx.params.get("fmt"), str):
+            fmt = ctx.params["fmt"]
+    except ImportError:  # pragma: no cover
+        pass
+    return (fmt or "").lower() == "json"
+
+
+def emit_json_error(message: str, code: int, hint: Optional[str] = None) -> None:
+    """The error as one JSON object on stdout, so a script reading --format json always
+    reads JSON; the human line still goes to stderr and the exit code is unchanged."""
+    obj = {"error": {"code": code, "kind": ERROR_KINDS.get(code, "backend"),
+                     "message": message, "hint": hint}}
+    try:
+        print(json.dumps(obj, sort_keys=True))
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        quiet_stdout()
+
+
 def resolve_conf(address: str, bases=()):
     """ADDRESS (conf path, VM dir, label, or a ctys machine address) -> conf path.
 
     Delegates to the inventory's resolver, which knows every address form."""
-    import os
     from pathlib import Path
 
     direct = os.path.expanduser(address)
@@ -118,6 +188,6 @@ def resolve_conf(address: str, bases=()):
 
     notes: list = []
     path = resolve_conf_path(address, bases, warnings=notes)
-    for note in notes:  # e.g. a corrupt inventory DB set aside and rebuilt
-        warn(note)
+    for n in notes:  # e.g. a corrupt inventory DB set aside and rebuilt
+        warn(n)
     return path

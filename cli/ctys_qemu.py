@@ -25,7 +25,15 @@ def _err(msg: str) -> None:
     print(f"{PROG}: error: {msg}", file=sys.stderr)
 
 
+_QUIET = False
+_warned: set = set()
+
+
 def _warn(msg: str) -> None:
+    """One stderr line per distinct warning in this run; --quiet silences them."""
+    if _QUIET or msg in _warned:
+        return
+    _warned.add(msg)
     print(f"{PROG}: warning: {msg}", file=sys.stderr)
 
 
@@ -70,8 +78,16 @@ Accepted and ignored (ctys options without meaning here): -A -b -C -d -D -E -f -
     p.add_argument("-d", dest="debug", metavar="LEVEL", help="(accepted for ctys compatibility; ignored)")
     p.add_argument("-H", dest="help_topic", nargs="?", const="", metavar="TOPIC",
                    help="ctys help: prints this help (man|html|pdf|list... all give the same text)")
-    p.add_argument("-V", "-v", dest="version", action="store_true",
+    p.add_argument("-V", "-v", "--version", dest="version", action="store_true",
                    help="print the version (with -X only the number)")
+    # ctys-libvirt's global options, same names and meaning (-v stays ctys's version flag)
+    p.add_argument("--print-completion", metavar="SHELL", choices=("bash", "zsh", "fish"),
+                   help="print the completion script for bash, zsh or fish (e.g. "
+                        "`ctys-qemu --print-completion bash > /etc/bash_completion.d/ctys-qemu`)")
+    p.add_argument("--verbose", action="count", default=0, help="log what is done to stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="no warnings on stderr (errors still are)")
+    p.add_argument("--debug", action="store_true",
+                   help="debug logging; failures show the traceback (same as CTYS_DEBUG=1)")
     p.add_argument("-n", dest="dryrun", action="store_true",
                    help="dry run: check the call (suboptions, targets, address) and act on nothing")
     p.add_argument("-M", dest="message", metavar="TEXT", help="print TEXT before the output")
@@ -273,6 +289,8 @@ def do_create(ctx: Ctx, sub: str) -> int:
             lines = [f"CREATE {host}: {res.name}: {res.state} (UUID {res.uuid}, backend {res.backend}"
                      + (f", pid {res.pid}" if res.pid else "") + ")"]
             lines += [f"  {m}" for m in res.messages]
+            for w in res.warnings:
+                _warn(w)
             if spec.waits:
                 time.sleep(spec.waits)
             if spec.ping.enabled or spec.sshping.enabled:
@@ -704,10 +722,23 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     from ctys_libvirt.errors import CtysError, UsageError
     from ctys_libvirt.suboptions import split_action
 
+    global _QUIET
     parser = build_parser()
     args = parser.parse_args(_glue_allow(sys.argv[1:] if argv is None else list(argv)))
+    _QUIET = args.quiet
+    debug = args.debug or bool(os.environ.get("CTYS_DEBUG"))
+    if args.verbose or debug:
+        import logging
+
+        logging.basicConfig(stream=sys.stderr, format=f"{PROG}: %(levelname)s: %(message)s",
+                            level=logging.DEBUG if debug or args.verbose > 1 else logging.INFO)
     if args.help_topic is not None:
         parser.print_help()
+        return 0
+    if args.print_completion:
+        from ctys_libvirt.cli.qemu_complete import script
+
+        print(script(args.print_completion), end="")
         return 0
     if args.version:
         from ctys_libvirt import __version__
@@ -745,6 +776,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
             return _dry_run(ctx, action, sub)
         return ACTIONS[action](ctx, sub)
     except CtysError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
         _err(exc.one_line())
         return exc.exit_code
     except KeyboardInterrupt:
@@ -756,7 +791,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         quiet_stdout()
         return 0
     except Exception as exc:    # a bug or an unforeseen OS condition: still one line
-        if os.environ.get("CTYS_DEBUG"):
+        if debug:
             raise
         from ctys_libvirt.cli.common import unexpected_line
 
@@ -765,6 +800,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def main() -> None:
+    mode = os.environ.get("_CTYS_QEMU_COMPLETE")
+    if mode:                        # the shell asks for completions (cli/qemu_complete.py)
+        from ctys_libvirt.cli.qemu_complete import respond
+
+        sys.exit(respond(mode))
     from ctys_libvirt.cli.common import handle_sigterm
 
     handle_sigterm()

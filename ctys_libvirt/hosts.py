@@ -291,6 +291,31 @@ def expand_group(name: str) -> List[Target]:
     return _group_members(gp, 0, (name,))
 
 
+def target_from_uri(uri: str) -> Optional[Target]:
+    """A libvirt URI as an ENUMERATE target: ``qemu+ssh://[user@]host[:port]/...`` -> that
+    host over ssh; a local URI (no host part, e.g. ``qemu:///system``) -> None (this host).
+    Other remote transports cannot run the scan: ENUMERATE reads files over ssh."""
+    from urllib.parse import urlsplit
+
+    try:
+        u = urlsplit(uri)
+        port = u.port
+    except ValueError:
+        raise UsageError(f"malformed URI {uri!r}", hint="use e.g. qemu+ssh://user@host/system") from None
+    if not u.scheme or not u.hostname:
+        if u.scheme and u.scheme.split("+")[0] in ("qemu", "test"):
+            return None
+        raise UsageError(f"malformed URI {uri!r}", hint="use e.g. qemu+ssh://user@host/system")
+    transport = u.scheme.split("+", 1)[1] if "+" in u.scheme else "tls"
+    if transport not in ("ssh", "libssh", "libssh2"):
+        raise UsageError(f"enumerate cannot scan over {u.scheme}:// ({uri})",
+                         hint="ENUMERATE reads the conf files over ssh: use qemu+ssh://[user@]host/system")
+    host = u.hostname
+    if host.startswith("-"):
+        raise UsageError(f"bad host name {host!r} in {uri!r}", hint="use a DNS name or an IP address")
+    return Target(host=host, user=u.username or None, port=port, raw=uri)
+
+
 def parse_targets(words: Sequence[str], groups: Sequence[str] = ()) -> List[Target]:
     """Target words (``user@host``, ``host(opts)``, ``a,b``, group names) and explicit groups
     -> targets, first global ``(opts)`` applied to all, duplicates removed (order kept)."""

@@ -233,7 +233,8 @@ class CreateResult:
     defined: bool = False                     # persistent definition written/updated
     install: bool = False
     created_target: Optional[str] = None      # install target created by STAGE INIT
-    messages: List[str] = field(default_factory=list)
+    messages: List[str] = field(default_factory=list)   # what was done (for the user's eyes)
+    warnings: List[str] = field(default_factory=list)   # what may be wrong (CLI: stderr)
 
 
 @dataclass
@@ -274,6 +275,7 @@ class DomainInfo:
     conf_path: Optional[str] = None
     conf_sha256: Optional[str] = None
     persistent: Optional[bool] = None
+    autostart: Optional[bool] = None
     domain_id: Optional[int] = None
     hypervisor: str = "QEMU"
     accelerator: Optional[str] = None

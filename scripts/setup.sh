@@ -1,4 +1,9 @@
 #!/bin/sh
+# FOR TEST AND DEMO MACHINES ONLY (a fresh Debian 12 VM or container, as root).  It starts
+# libvirtd under tini outside any service manager, opens /dev/kvm to the kvm group and
+# installs compilers and test tools; on a host that already runs libvirt, install the
+# package with `pip install .` or `pipx install .` instead (README.md, "Install").
+#
 # Idempotent host set-up for ctys_libvirt on Debian 12 as root (no systemd needed):
 # apt packages, virtlogd + libvirtd (under tini as a child subreaper so destroyed
 # QEMUs are reaped at once), /dev/kvm access for libvirt-qemu, the venv with the
@@ -74,6 +79,12 @@ if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
     "$VENV/bin/pip" install -q -e "$here[test]"
     touch "$stamp"
 fi
+# An editable install carries no data files: link the man pages where `man` finds them
+# for this venv (a `pip install .` installs them under share/man/man1 itself).
+mkdir -p "$VENV/share/man/man1"
+for page in "$here"/man/*.1; do
+    [ -f "$page" ] && ln -sf "$page" "$VENV/share/man/man1/"
+done
 # Byte-compile the sources: where PYTHONDONTWRITEBYTECODE is set, every CLI call would
 # otherwise recompile them (tens of ms per call).  compileall skips up-to-date files.
 "$VENV/bin/python" -m compileall -q "$here/ctys_libvirt" "$here/cli" "$here/xml_templates" >/dev/null || true

@@ -115,13 +115,9 @@ def _read_pid(path: Path) -> Optional[int]:
 def wait_gone(pid: int, timeout: float) -> bool:
     """True once ``pid`` has exited (all its threads), False after ``timeout`` s.  A plain
     poll: a process we did not fork has no event to wait on."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not _pid_alive(pid):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
+    from ctys_libvirt.retry import wait_for
+
+    return bool(wait_for(lambda: not _pid_alive(pid), timeout))
 
 
 def _failing(path: Path) -> str:
@@ -403,9 +399,9 @@ class DirectBackend:
                                     serial_log=serial_log, supervised=supervised,
                                     run_as=who.name if how == "runas" else None,
                                     sandbox=sandbox_value(probe) if supervised else None)
-            messages += res.warnings
+            warns = list(res.warnings)
             if serial_log and plan.console.is_serial:
-                messages.append(f"--serial-log {serial_log} not used: CONSOLE {plan.console.value} "
+                warns.append(f"--serial-log {serial_log} not used: CONSOLE {plan.console.value} "
                                 f"puts the serial line on {res.serial}")
             # CLI0: QEMU's serial socket drops output while no client is connected, so start
             # paused (-S) and let the console continue it once attached (RESUME).
@@ -461,7 +457,7 @@ class DirectBackend:
                               vnc_display=res.vnc_display,
                               vnc_port=VNC_BASEPORT + res.vnc_display if res.vnc_display is not None else None,
                               serial=res.serial, pid=pid, install=plan.install_phase,
-                              created_target=created, messages=messages)
+                              created_target=created, messages=messages, warnings=warns)
         if res.vnc_display is not None:
             result.messages.append(f"VNC: 127.0.0.1:{res.vnc_display} (port {VNC_BASEPORT + res.vnc_display})")
         result.messages.append(f"QEMU {probe.version_text} {probe.path}; runtime dir {rt.dir}"
@@ -554,11 +550,9 @@ class DirectBackend:
             raise BackendError(f"QEMU {probe.version_text} failed to start {label} (exit {rc})"
                                + (f": {tail}" if tail else ""),
                                hint="fix the conf/ARGSADD; `ctys-libvirt argv` shows the command")
-        deadline = time.monotonic() + 5.0
-        pid = _read_pid(rt.pidfile)
-        while pid is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-            pid = _read_pid(rt.pidfile)
+        from ctys_libvirt.retry import wait_for
+
+        pid = wait_for(lambda: _read_pid(rt.pidfile), 5.0)
         if pid is None or not _pid_alive(pid):
             tail = _failing(rt.stderr_log)
             raise BackendError(f"QEMU {probe.version_text} for {label} exited right after start"
@@ -806,7 +800,8 @@ class DirectBackend:
                           backend=self.name, host=host, ours=True, label=str(m.get("label") or v.rt.label),
                           mac=m.get("mac"), ip=m.get("ip"), console=m.get("console"),
                           conf_path=m.get("conf_path"), conf_sha256=m.get("conf_sha256"),
-                          persistent=False, hypervisor="QEMU", accelerator=m.get("accelerator"),
+                          persistent=False, autostart=False, hypervisor="QEMU",
+                          accelerator=m.get("accelerator"),
                           arch=m.get("arch"), memory_mib=m.get("memory_mib"), vcpus=m.get("vcpus"))
         if alive:
             info.pid = v.pid
@@ -879,7 +874,7 @@ class DirectBackend:
                 uuid = cmd[cmd.index("-uuid") + 1]
             info = DomainInfo(name=name or f"qemu-{pid}", uuid=uuid, state="running",
                               backend=self.name, host=host, ours=False, pid=pid,
-                              user=user(), hypervisor="QEMU")
+                              user=user(), hypervisor="QEMU", persistent=False, autostart=False)
             info.extra["emulator"] = cmd[0]
             out.append(info)
         return out

@@ -180,6 +180,9 @@ class LibvirtBackend:
         if events:
             ensure_event_loop()
         self.conn = self._open()
+        from ctys_libvirt import log
+
+        log.info("libvirt: connected to %s", self.uri)
         self._event_conn: Optional["libvirt.virConnect"] = None
         self._watcher: Optional[LifecycleWatcher] = None
         self._hostname: Optional[str] = None
@@ -551,7 +554,8 @@ class LibvirtBackend:
         if existing is not None and self.is_active(existing):
             if options.reuse:
                 res = self._result(existing, console, defined=False)
-                res.messages = warnings + [f"{label} is already running; reusing it"]
+                res.messages = [f"{label} is already running; reusing it"]
+                res.warnings = list(warnings)
                 drift = self._drift_of(existing, final_xml or xml)
                 if drift not in ("in sync", None):
                     res.messages.append(f"{label}: {drift} since the last define; the running VM "
@@ -567,7 +571,7 @@ class LibvirtBackend:
         except BaseException:
             images.remove_created_target(created_target)
             raise
-        messages = list(warnings)
+        messages: List[str] = []
         defined = False
         dom = None
         previous = None    # the definition an install run's define replaced, restored if it fails
@@ -622,6 +626,7 @@ class LibvirtBackend:
         res.install = is_install
         res.created_target = created_target
         res.messages = messages + res.messages
+        res.warnings = list(warnings)
         return res
 
     @staticmethod
@@ -821,6 +826,10 @@ class LibvirtBackend:
         finally:
             if gc_was_on:
                 gc.enable()
+        persistent, autostart = self._flag_sets()
+        for i in out:
+            key = i.uuid.replace("-", "").lower()
+            i.persistent, i.autostart = key in persistent, key in autostart
         out.sort(key=lambda i: (i.state not in ("running", "paused"), i.name))
         return out
 
@@ -863,6 +872,18 @@ class LibvirtBackend:
         finally:
             checker.close()
 
+    def _flag_sets(self):
+        """UUIDs (32 hex) of the persistent and of the autostarted domains: two calls
+        for the whole list instead of two per domain."""
+        def uuids(flag):
+            try:
+                return {d.UUIDString().replace("-", "").lower() for d in self.conn.listAllDomains(flag)}
+            except libvirt.libvirtError as exc:
+                raise self._error("listing domains", exc) from None
+
+        return (uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT),
+                uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART))
+
     def _xml_descs(self, doms, flags: int = 0) -> List[Optional[str]]:
         """XMLDesc(0) of each domain (None: it vanished since it was listed, e.g. a
         transient domain that ended), fetched by LIST_THREADS + 1 threads."""
@@ -899,8 +920,13 @@ class LibvirtBackend:
         if dom is None:
             return None
         st, reason = self._state(dom)
-        return self._info(dom, {"state.state": st, "state.reason": reason}, dom.XMLDesc(0),
+        info = self._info(dom, {"state.state": st, "state.reason": reason}, dom.XMLDesc(0),
                           domxml.METADATA_NS, self.hostname(), self.hypervisor_release(), {}, {})
+        try:
+            info.persistent, info.autostart = bool(dom.isPersistent()), bool(dom.autostart())
+        except libvirt.libvirtError:
+            pass                # it just went away: the facts stay unknown (None)
+        return info
 
     def _info(self, dom, st, xml, ns, host, hrx, users, groups) -> DomainInfo:
         f = domxml.parse(xml, ns)

@@ -389,3 +389,21 @@ def _atomic_write(path: Path, text: str) -> None:
 def open_store(path: Optional[PathLike] = None) -> Store:
     """Open (creating, or rebuilding a corrupt file) the inventory at ``path`` or the default."""
     return Store(path if path is not None else default_db_path())
+
+
+def read_names(path: Optional[PathLike] = None) -> List[Tuple[str, str]]:
+    """(label, uuid) of every VM in the inventory, read-only: never creates, migrates or sets
+    aside the file (shell completion calls this; a missing or broken DB is just empty)."""
+    p = Path(path) if path is not None else default_db_path()
+    if not p.is_file():
+        return []
+    try:
+        from urllib.parse import quote
+
+        con = sqlite3.connect(f"file:{quote(str(p))}?mode=ro", uri=True, timeout=0.5)
+        try:
+            return [(str(a), str(b)) for a, b in con.execute("SELECT label, uuid FROM vms")]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shlex
 import socket
-import time
 from typing import Any, Dict, Optional, Tuple
 
 from ctys_libvirt.errors import BackendError
@@ -241,18 +240,19 @@ class Monitor:
         self.client.command(f'migrate "{uri}"')  # HMP migrate blocks until done
 
     def _wait_migration(self, path: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def done() -> bool:
             st = self.client.execute("query-migrate") or {}
-            if st.get("status") == "completed":
-                return
             if st.get("status") in ("failed", "cancelled"):
                 raise BackendError(f"migration to {path} {st.get('status')}: "
                                    f"{st.get('error-desc', 'no reason given')}",
                                    hint="check free space and that 'cat' exists on the host")
-            time.sleep(0.02)
-        raise BackendError(f"migration to {path} did not finish within {timeout:g}s",
-                           hint="the VM keeps running; retry with a longer timeout")
+            return st.get("status") == "completed"
+
+        from ctys_libvirt.retry import wait_for
+
+        if not wait_for(done, timeout, interval=0.02, max_interval=0.2):
+            raise BackendError(f"migration to {path} did not finish within {timeout:g}s",
+                               hint="the VM keeps running; retry with a longer timeout")
 
     def close(self) -> None:
         self.client.close()

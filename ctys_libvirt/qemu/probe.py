@@ -186,8 +186,9 @@ def _kqemu_present() -> bool:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "ctys-libvirt"
+    from ctys_libvirt.paths import user_cache_dir
+
+    return user_cache_dir()
 
 
 def _cache_file(key: str) -> Path:

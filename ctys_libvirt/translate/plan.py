@@ -220,6 +220,15 @@ def _format(path: str, st: Optional[os.stat_result] = None) -> str:
         return "raw"
 
 
+# The generated-UUID warning states a lasting fact about the conf: front ends may show it
+# once per definition rather than on every start (is_uuid_note tells it apart).
+UUID_GENERATED_NOTE = "no UUID in the conf; using generated"
+
+
+def is_uuid_note(warning: str) -> bool:
+    return UUID_GENERATED_NOTE in warning
+
+
 def _plan_uuid(vm: VmConfig, warnings: List[str]) -> Tuple[str, bool]:
     if vm.uuid:
         h = vm.uuid.replace("-", "").lower()
@@ -230,7 +239,7 @@ def _plan_uuid(vm: VmConfig, warnings: List[str]) -> Tuple[str, bool]:
     conf = os.path.abspath(str(vm.source_path))
     h = uuidlib.uuid5(uuidlib.NAMESPACE_URL, "file://" + conf).hex
     warnings.append(
-        f"{conf}: no UUID in the conf; using generated {h} (derived from the conf path; "
+        f"{conf}: {UUID_GENERATED_NOTE} {h} (derived from the conf path; "
         f'add #@#UUID = "{h}" to keep it when the file moves)'
     )
     return h, True
@@ -242,6 +251,10 @@ def mac_from_uuid(uuid_hex: str) -> str:
 
     h = hashlib.sha256(("ctys-mac:" + uuid_hex.replace("-", "").lower()).encode()).hexdigest()
     return f"52:54:00:{h[0:2]}:{h[2:4]}:{h[4:6]}"
+def plan_uuid(vm: VmConfig, warnings: List[str]) -> Tuple[str, bool]:
+    """The UUID a plan of ``vm`` gets (32 hex) and whether it is generated; a generated one
+    adds its warning to ``warnings`` (`check` shows it without building a plan)."""
+    return _plan_uuid(vm, warnings)
 
 
 def _arch_cpu(vm: VmConfig) -> Tuple[str, str]:

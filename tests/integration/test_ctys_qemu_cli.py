@@ -59,8 +59,8 @@ def test_libvirt_enumerate_formats_and_db(shared_dir, env, tmp_path):
     assert len(lines) == 3 and all(l.count(";") == 46 for l in lines)
     j = libvirt_cli("enumerate", str(root), "--format", "json", env=env)
     data = json.loads(j.stdout)
-    assert [d["Label"] for d in data] == ["centos55", "debian5", "kvmkern"]
-    assert data[2]["DefCONSOLE"] == "CLI"
+    assert [d["label"] for d in data] == ["centos55", "debian5", "kvmkern"]
+    assert data[2]["def_console"] == "CLI" and data[2]["vram"] == 2048 and data[2]["vcpu"] == 4
     fromdb = libvirt_cli("enumerate", "--from-db", "--db", str(db), "--format", "records", env=env)
     assert fromdb.stdout.splitlines() == lines
     fdb = tmp_path / "enum.fdb"

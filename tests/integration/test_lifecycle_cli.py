@@ -37,7 +37,7 @@ def test_cancel_poweroff_acpi_and_plain_via_cli(vmroot, media, janitor, libvirt_
     p = run_cli("cancel", str(ca), "--format", "json")
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)[0]
-    assert (r["name"], r["action"], r["state"]) == (a, "shutdown", "shutoff (shutdown)")
+    assert (r["name"], r["action"], r["state"], r["reason"]) == (a, "shutdown", "shutoff", "shutdown")
     p = run_cli("cancel", h, "--timeout", "1")
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[0].startswith(f"{h}: POWEROFF -> destroyed; now shutoff (destroyed)")

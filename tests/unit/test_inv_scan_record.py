@@ -312,8 +312,36 @@ def test_scan_cache_damaged_file_is_a_cold_cache(tmp_path):
     write_conf(tmp_path / "vms", "a")
     collect.enumerate_local([tmp_path / "vms"], cache_dir=cache)
     for f in cache.iterdir():
-        f.write_bytes(b"not a pickle")
+        f.write_bytes(b"not a database")
     assert [r[2] for r in collect.enumerate_local([tmp_path / "vms"], cache_dir=cache).records] == ["a"]
+
+
+def test_scan_cache_is_data_only_a_planted_pickle_never_runs(tmp_path):
+    """The cache lives in a directory others may reach ($CTYS_SCAN_CACHE_DIR): a pickle
+    planted under the cache's name must never be unpickled (that would run its code)."""
+    import pickle
+
+    cache = tmp_path / "cache"
+    canary = tmp_path / "canary"
+    write_conf(tmp_path / "vms", "a")
+    collect.enumerate_local([tmp_path / "vms"], cache_dir=cache)
+
+    class Boom:
+        def __reduce__(self):
+            return (open, (str(canary), "w"))
+
+    files = list(cache.iterdir())
+    assert files and all(f.suffix == ".sqlite" for f in files)
+    for f in files:
+        f.write_bytes(pickle.dumps({"v": 2, "base": str(tmp_path / "vms"), "time": 0, "entries": Boom()}))
+        f.with_suffix(".pickle").write_bytes(f.read_bytes())     # the old name too
+    assert [r[2] for r in collect.enumerate_local([tmp_path / "vms"], cache_dir=cache).records] == ["a"]
+    assert not canary.exists()
+    # the cold scan rewrote a valid cache, which the next scan uses
+    import sqlite3
+
+    for f in cache.glob("*.sqlite"):
+        assert sqlite3.connect(f).execute("SELECT count(*) FROM confs").fetchone() == (1,)
 
 
 def test_scan_cache_keeps_duplicate_stem_rule_and_warnings(tmp_path):
