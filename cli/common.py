@@ -146,7 +146,8 @@ def emit_json(obj: Any) -> None:
 
 
 # exit code -> the error kind named in JSON errors (docs/json.md, schema/error.json)
-ERROR_KINDS = {1: "usage", 2: "not_found", 3: "conf", 4: "backend", 5: "timeout", 130: "interrupted"}
+ERROR_KINDS = {1: "usage", 2: "not_found", 3: "conf", 4: "backend", 5: "timeout", 6: "conflict",
+               130: "interrupted", 143: "terminated"}
 
 
 def _json_wanted() -> bool:
