@@ -81,17 +81,17 @@ def xml_cmd(
         enforce(vm, req, _emulator_probe(caps.emulator), allow=req.allow_argsadd)
         for w in build.warnings:
             warn(w)
-        from ctys_libvirt.translate.legacy_args import describe
+        from ctys_libvirt.qemu.lint import lint_passthrough
+
+        for w in lint_passthrough(build.plan, emulator=caps.emulator, strict=strict):
+            warn(w)
+        from ctys_libvirt.translate.legacy_args import describe   # after the lint: an error stays one line
 
         for plan in (build.plan,) + ((build.final_plan,) if build.final_plan else ()):
             if plan.native is not None:
                 for line in describe(plan.native):
                     note(f"ARGSADD converted: {line}")
                 break
-        from ctys_libvirt.qemu.lint import lint_passthrough
-
-        for w in lint_passthrough(build.plan, emulator=caps.emulator, strict=strict):
-            warn(w)
         docs = [build.xml] + ([build.final_xml] if build.final_xml else [])
         if validate:
             from ctys_libvirt.translate.xml import validate_domain_xml

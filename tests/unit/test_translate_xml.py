@@ -179,9 +179,9 @@ def test_console_vnc_autoport(tmp_path):
 
 
 def test_console_sdl(vm):
-    _, root = build(vm, console="SDL", argsadd=["-no-hpet"])
+    _, root = build(vm, console="SDL", argsadd=["-smbios type=1"])   # no libvirt element: passed through
     assert _graphics(root) == [("sdl", {"type": "sdl"})]
-    assert qemu_args(root) == ["-no-hpet"]
+    assert qemu_args(root) == ["-smbios", "type=1"]
 
 
 @pytest.mark.parametrize("console", ["CLI0", "NONE"])
