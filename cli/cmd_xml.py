@@ -70,13 +70,6 @@ def xml_cmd(
         build = build_domain(vm, req, caps, opts)
         for w in build.warnings:
             warn(w)
-        from ctys_libvirt.translate.legacy_args import describe
-
-        for plan in (build.plan,) + ((build.final_plan,) if build.final_plan else ()):
-            if plan.native is not None:
-                for line in describe(plan.native):
-                    note(f"ARGSADD converted: {line}")
-                break
         from ctys_libvirt.qemu.lint import lint_passthrough
 
         for w in lint_passthrough(build.plan, emulator=caps.emulator, strict=strict):
@@ -90,5 +83,13 @@ def xml_cmd(
                 if problem:
                     raise BackendError(f"{build.name}: generated XML does not validate: {problem}",
                                        hint="report this as a bug together with the conf")
+        # after every check that can fail: an error stays the only line on stderr
+        from ctys_libvirt.translate.legacy_args import describe
+
+        for plan in (build.plan,) + ((build.final_plan,) if build.final_plan else ()):
+            if plan.native is not None:
+                for line in describe(plan.native):
+                    note(f"ARGSADD converted: {line}")
+                break
         for doc in docs:
             typer.echo(doc, nl=False)
