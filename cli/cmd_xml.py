@@ -85,13 +85,6 @@ def xml_cmd(
 
         for w in lint_passthrough(build.plan, emulator=caps.emulator, strict=strict):
             warn(w)
-        from ctys_libvirt.translate.legacy_args import describe   # after the lint: an error stays one line
-
-        for plan in (build.plan,) + ((build.final_plan,) if build.final_plan else ()):
-            if plan.native is not None:
-                for line in describe(plan.native):
-                    note(f"ARGSADD converted: {line}")
-                break
         docs = [build.xml] + ([build.final_xml] if build.final_xml else [])
         if validate:
             from ctys_libvirt.translate.xml import validate_domain_xml
@@ -101,6 +94,14 @@ def xml_cmd(
                 if problem:
                     raise BackendError(f"{build.name}: generated XML does not validate: {problem}",
                                        hint="report this as a bug together with the conf")
+        # after every check that can fail: an error stays the only line on stderr
+        from ctys_libvirt.translate.legacy_args import describe
+
+        for plan in (build.plan,) + ((build.final_plan,) if build.final_plan else ()):
+            if plan.native is not None:
+                for line in describe(plan.native):
+                    note(f"ARGSADD converted: {line}")
+                break
         for doc in docs:
             typer.echo(doc, nl=False)
 

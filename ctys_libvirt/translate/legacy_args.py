@@ -53,7 +53,7 @@ SERIAL_CONSOLE = ("pty", "vc", "stdio", "mon:stdio")
 _WITH_VALUE = frozenset("""-m -smp -cpu -vga -k -rtc -boot -name -net -netdev -device -serial
  -parallel -soundhw -usbdevice -balloon -watchdog -watchdog-action -M -machine -drive -hda -hdb
  -hdc -hdd -fda -fdb -cdrom -monitor -qmp -chardev -display -vnc -smbios -global -object -L
- -bios -kernel -initrd -append -audiodev -accel -redir -tftp -smb -bootp -option-rom""".split())
+ -bios -kernel -initrd -append -audiodev -accel -redir -tftp -smb -bootp -option-rom -uuid""".split())
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 _SIZE = re.compile(r"(\d+)([MmGg]?)")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -218,6 +218,16 @@ def _one(b: _Builder, opt: str, val: Optional[str]) -> bool:
         return b.ok(w, "<domain type='kvm'> (as ACCELERATOR=KVM)", accelerator="KVM")
     if opt == "-no-kvm" or (opt == "-accel" and val == "tcg"):
         return b.ok(w, "<domain type='qemu'> (as ACCELERATOR=QEMU)", accelerator="QEMU")
+    if opt == "-no-kqemu":
+        return b.ok(w, "nothing (the QEMU libvirt runs has no KQEMU to disable)")
+    if opt == "-daemonize":
+        return b.ok(w, "nothing (libvirt runs QEMU in the background itself)")
+    if opt == "-rtc-td-hack":
+        return b.ok(w, "<timer name='rtc' tickpolicy='catchup'/> (its -rtc driftfix=slew spelling)",
+                    rtc_tickpolicy="catchup")
+    if opt == "-uuid" and val:
+        b.warn.append(f"ARGSADD -uuid {val}: the domain keeps the conf's UUID (#@#UUID); dropped")
+        return b.ok(w, "nothing (the domain UUID is the conf's)")
     if opt == "-name" and val:
         b.warn.append(f"ARGSADD -name {val}: the domain is named after the conf's LABEL; dropped")
         return b.ok(w, "nothing (the domain name is the LABEL)")
@@ -407,7 +417,8 @@ def _device(b: _Builder, w, val: str) -> bool:
 
 
 def _serial(b: _Builder, w, val: str) -> bool:
-    if val in SERIAL_CONSOLE and not b.serial_seen and not b.serials:
+    console = val in SERIAL_CONSOLE or val.startswith("vc:")       # vc:WxH: a sized console
+    if console and not b.serial_seen and not b.serials:
         b.serial_seen = True
         return b.ok(w, "the console's <serial type='pty'> port 0 (ctys-libvirt console attaches)")
     if val == "null":
@@ -458,7 +469,7 @@ def _netdev_text(kind: str, kv: Dict[str, str]) -> str:
 _FLAGS = frozenset("""-usb -localtime -no-acpi -no-hpet -enable-kvm -no-kvm -nographic -std-vga
  -snapshot -no-reboot -no-shutdown -full-screen -no-fd-bootchk -win2k-hack -no-quit -S -sdl
  -curses -alt-grab -ctrl-grab -no-frame -daemonize -nodefaults -enable-kqemu -no-kqemu
- -kernel-kqemu""".split())
+ -kernel-kqemu -rtc-td-hack -no-kvm-irqchip -no-kvm-pit -tdf""".split())
 
 
 # ---------------------------------------------------------------------------

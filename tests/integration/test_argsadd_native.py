@@ -144,7 +144,8 @@ def test_localtime_vga_kvm_ich9_isa_cards_ehci(vmroot, media, janitor, libvirt_c
                      "-localtime -vga cirrus -enable-kvm -net tap -device ich9-intel-hda "
                      "-device hda-micro -device sb16 -device ib700 -watchdog-action pause "
                      "-usbdevice keyboard -device usb-tablet -device usb-ehci -parallel pty "
-                     "-serial vc -boot menu=off -smp cpus=1 -m 32M",
+                     "-serial vc:1000x300 -boot menu=off -smp cpus=1 -m 32M -rtc-td-hack -no-kqemu "
+                     "-daemonize -uuid 00000000-1111-2222-3333-444444444444",
                      "--console", "VNC")
     root = live(libvirt_conn, name)
     dev = root.find("devices")
@@ -163,7 +164,11 @@ def test_localtime_vga_kvm_ich9_isa_cards_ehci(vmroot, media, janitor, libvirt_c
     usb = hmp(name, "info usb")
     assert "QEMU USB Keyboard" in usb and "QEMU USB Tablet" in usb
     assert [p.get("type") for p in dev.iterfind("parallel")] == ["pty"]
-    assert [s.get("type") for s in dev.iterfind("serial")] == ["pty"]      # -serial vc: the console port
+    assert [s.get("type") for s in dev.iterfind("serial")] == ["pty"]      # -serial vc:WxH: the console port
+    assert root.find("clock/timer[@name='rtc']").get("tickpolicy") == "catchup"
+    assert root.findtext("uuid") != "00000000-1111-2222-3333-444444444444" and "-uuid" in err
+    a = argv(res["pid"])
+    assert "-no-kqemu" not in a and "-daemonize" not in a and a.count("-uuid") == 1
     assert root.find("os/bootmenu").get("enable") == "no"
     assert root.findtext("vcpu") == "1" and root.find("memory").text == str(32 * 1024)
     assert len(dev.findall("interface")) == 1                               # -net tap: the conf's NIC, wired as usual

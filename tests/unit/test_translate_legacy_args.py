@@ -62,6 +62,9 @@ def devices(root, tag):
     ("-net nic,model=e1000,macaddr=52:54:00:AA:BB:CC", "nics",
      (legacy_args.NativeNic("e1000", "52:54:00:aa:bb:cc"),)),
     ("-serial null", "extra_serials", ("null",)), ("-parallel null", "parallels", ("null",)),
+    ("-rtc-td-hack", "rtc_tickpolicy", "catchup"), ("-no-kqemu", "leftover", ()),
+    ("-daemonize", "leftover", ()), ("-uuid 12345678-1234-1234-1234-123456789abc", "leftover", ()),
+    ("-serial vc:1000x300", "extra_serials", ()),
 ])
 def test_each_conversion(text, field, value):
     c = conv(text)

@@ -246,9 +246,10 @@ def test_qemubios_timeopt_and_argsadd_quoting(tmp_path):
     vm = make_vm(tmp_path, qemubios="/usr/share/kvm", timeopt="-rtc-td-hack",
                  argsadd="-usb -usbdevice tablet -device 'e1000,netdev=x'")
     _, root = build(vm, argsadd=["-name 'a b'"])
-    # -usb/-usbdevice tablet became elements, -name is the LABEL; a -device whose netdev is
-    # not given stays as written
-    assert qemu_args(root) == ["-L", "/usr/share/kvm", "-rtc-td-hack", "-device", "e1000,netdev=x"]
+    # -rtc-td-hack, -usb/-usbdevice tablet became elements, -name is the LABEL; a -device
+    # whose netdev is not given stays as written
+    assert qemu_args(root) == ["-L", "/usr/share/kvm", "-device", "e1000,netdev=x"]
+    assert root.find("clock/timer[@name='rtc']").get("tickpolicy") == "catchup"
     cmd = root.find("{http://libvirt.org/schemas/domain/qemu/1.0}commandline")
     assert cmd.nsmap["qemu"] == "http://libvirt.org/schemas/domain/qemu/1.0"
 
