@@ -422,13 +422,13 @@ class LibvirtBackend:
         with label_lock(vm.label):
             b = self.build(vm, request, options)
             plan = getattr(b, "plan", None)
-            normal = None
+            definition, note = b.xml, None
             if not options.transient:
-                normal = self.build(vm, normal_request(vm), definition_options(options))
+                definition, note = self._definition_xml(vm, request, options)
             try:
-                return self.create_from_build(
+                res = self.create_from_build(
                     name=b.name, uuid=b.uuid,
-                    xml=normal.xml if normal is not None else b.xml,
+                    xml=definition,
                     final_xml=None,
                     run_xml=b.xml,
                     warnings=list(getattr(b, "warnings", []) or []), options=options,
@@ -437,12 +437,31 @@ class LibvirtBackend:
                     is_install=request.instmode is not None,
                     conf_path=getattr(plan, "conf_path", None),
                     uuid_generated=bool(getattr(plan, "uuid_generated", False)))
+                if note:
+                    res.messages.append(note)
+                return res
             except BackendError as exc:
                 # A QEMU that refuses to start usually refuses what the lint flagged: say so.
                 lint = [w for w in b.warnings if w.startswith("ARGSADD ")]
                 if lint:
                     exc.hint = lint[0] + (f"; {exc.hint}" if exc.hint else "")
                 raise
+
+    def _definition_xml(self, vm: VmConfig, request: BootRequest, options: CreateOptions):
+        """(XML of the persistent definition, note).  The conf's normal boot when it can be
+        built; when it cannot yet (its HDDBOOTIMAGE is the target an install is about to
+        create, a kernel-only conf without a disk), the definition boots as this run does
+        (an install run: its final, normal boot order), as before the split."""
+        from ctys_libvirt.errors import ConfError, UsageError
+
+        dopts = definition_options(options)
+        try:
+            return self.build(vm, normal_request(vm), dopts).xml, None
+        except (NotFoundError, UsageError, ConfError) as exc:
+            b = self.build(vm, request, dopts)
+            return (b.final_xml or b.xml,
+                    f"the conf's normal boot cannot be defined ({exc.message}); the persistent "
+                    "definition boots as this run does")
 
     def create_from_build(self, *, name: str, uuid: str, xml: str, final_xml: Optional[str],
                           warnings: List[str], options: CreateOptions, console: str,
