@@ -770,7 +770,7 @@ class LibvirtBackend:
                 xml = inactive.get(i) or xmls[i]
                 if xml is None:
                     continue
-                infos[i].drift = checker.drift(F.parse(xml), infos[i].conf_path, infos[i].conf_sha256)
+                infos[i].drift = checker.drift(xml, infos[i].conf_path, infos[i].conf_sha256)
         finally:
             checker.close()
 
