@@ -75,6 +75,9 @@ def _batch(addresses, all_, base, prefer, dry_run, fmt, connect, threads: int = 
     paths: List[str] = []
     errors = {}
     for i, a in enumerate(todo):
+        if all_:
+            paths.append(a)             # the scan's absolute conf paths: nothing to resolve
+            continue
         try:
             paths.append(str(_conf_path(a, base)))
         except Exception as exc:      # its row says why; the batch goes on
