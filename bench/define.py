@@ -97,6 +97,11 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=300, help="number of confs (default 300)")
     args = ap.parse_args()
     n = args.n
+    # bytecode as an installed package has it (PYTHONDONTWRITEBYTECODE would otherwise make
+    # every CLI run compile the modules it imports)
+    import compileall
+
+    compileall.compile_dir(str(REPO / "ctys_libvirt"), quiet=1)
     conn = libvirt.open(URI)
     purge_all(conn)
     confs = write_confs(n)

@@ -75,6 +75,9 @@ def _batch(addresses, all_, base, prefer, dry_run, fmt, connect, threads: int = 
     paths: List[str] = []
     errors = {}
     for i, a in enumerate(todo):
+        if all_:
+            paths.append(a)             # the scan's absolute conf paths: nothing to resolve
+            continue
         try:
             paths.append(str(_conf_path(a, base)))
         except Exception as exc:      # its row says why; the batch goes on
@@ -238,10 +241,14 @@ def show(
         if fmt == "json":
             emit_json(facts)
             return
-        for k in ("name", "uuid", "state", "ours", "conf", "conf_state", "drift", "persistent",
-                  "autostart", "console", "vnc", "mac", "memory_mib", "vcpus", "pid", "backend", "uri"):
+        labels = (("name", "Name"), ("uuid", "UUID"), ("state", "State"), ("ours", "Ours"),
+                  ("conf", "Conf"), ("conf_state", "Conf state"), ("drift", "Drift"),
+                  ("persistent", "Persistent"), ("autostart", "Autostart"), ("console", "Console"),
+                  ("vnc", "VNC"), ("mac", "MAC"), ("memory_mib", "Memory MiB"), ("vcpus", "vCPUs"),
+                  ("pid", "PID"), ("backend", "Backend"), ("uri", "URI"))
+        for k, label in labels:
             v = facts.get(k)
-            print(f"{k.replace('_', ' ').capitalize() + ':':14} {'-' if v is None else v}")
+            print(f"{label + ':':14} {'-' if v is None else v}")
 
 
 @app.command()

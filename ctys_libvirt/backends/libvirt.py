@@ -500,27 +500,33 @@ class LibvirtBackend:
         one, coexist/merge.py); the request's one-off choices go into this run's live
         configuration only."""
         with label_lock(vm.label):
-            if is_install:
-                if not options.transient:
-                    if existing is not None:
-                        previous = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-                    dom, defined = self._define_if_changed(existing, final_xml or xml)
-                dom = self.conn.createXML(xml, 0)
-                messages.append(f"install domain {name} started (transient, on_reboot=destroy); "
-                                f"the persistent definition keeps the normal boot order")
-            elif options.transient:
+            log, log_created = None, False
+            if getattr(options, "serial_log", None):
+                from dataclasses import replace as _replace
+
+                from ctys_libvirt.security import seriallog
+
+                log, log_created = seriallog.claim(options.serial_log, str(vm.source_path))
+                options = _replace(options, serial_log=log)
+            try:
+                return self._create_locked(vm, request, options)
+            except BaseException:
+                if log_created:
+                    from ctys_libvirt.security import seriallog
+
+                    seriallog.release_unused(log, log_created)
                 raise
 
     def _create_locked(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
         b = self.build(vm, request, options)
         plan = getattr(b, "plan", None)
-        normal = None
+        definition, note = b.xml, None
         if not options.transient:
-            normal = self.build(vm, normal_request(vm), definition_options(options))
+            definition, note = self._definition_xml(vm, request, options)
         try:
-            return self.create_from_build(
+            res = self.create_from_build(
                 name=b.name, uuid=b.uuid,
-                xml=normal.xml if normal is not None else b.xml,
+                xml=definition,
                 final_xml=None,
                 run_xml=b.xml,
                 warnings=list(getattr(b, "warnings", []) or []), options=options,
@@ -529,12 +535,31 @@ class LibvirtBackend:
                 is_install=request.instmode is not None,
                 conf_path=getattr(plan, "conf_path", None),
                 uuid_generated=bool(getattr(plan, "uuid_generated", False)))
+            if note:
+                res.messages.append(note)
+            return res
         except BackendError as exc:
             # A QEMU that refuses to start usually refuses what the lint flagged: say so.
             lint = [w for w in b.warnings if w.startswith("ARGSADD ")]
             if lint:
                 exc.hint = lint[0] + (f"; {exc.hint}" if exc.hint else "")
             raise
+
+    def _definition_xml(self, vm: VmConfig, request: BootRequest, options: CreateOptions):
+        """(XML of the persistent definition, note).  The conf's normal boot when it can be
+        built; when it cannot yet (its HDDBOOTIMAGE is the target an install is about to
+        create, a kernel-only conf without a disk), the definition boots as this run does
+        (an install run: its final, normal boot order), as before the split."""
+        from ctys_libvirt.errors import ConfError, UsageError
+
+        dopts = definition_options(options)
+        try:
+            return self.build(vm, normal_request(vm), dopts).xml, None
+        except (NotFoundError, UsageError, ConfError) as exc:
+            b = self.build(vm, request, dopts)
+            return (b.final_xml or b.xml,
+                    f"the conf's normal boot cannot be defined ({exc.message}); the persistent "
+                    "definition boots as this run does")
 
     def create_from_build(self, *, name: str, uuid: str, xml: str, final_xml: Optional[str],
                           warnings: List[str], options: CreateOptions, console: str,
@@ -868,7 +893,7 @@ class LibvirtBackend:
                 xml = inactive.get(i) or xmls[i]
                 if xml is None:
                     continue
-                infos[i].drift = checker.drift(F.parse(xml), infos[i].conf_path, infos[i].conf_sha256)
+                infos[i].drift = checker.drift(xml, infos[i].conf_path, infos[i].conf_sha256)
         finally:
             checker.close()
 

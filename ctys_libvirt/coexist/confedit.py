@@ -41,6 +41,9 @@ def apply(text: str, assignments: Dict[str, str], keys: Dict[str, str]) -> Tuple
     refused: List[str] = []
     appended: List[str] = []
     for var, value in assignments.items():
+        if any(c in value for c in "\n\r\0"):
+            refused.append(f"{var}: the value {value!r} spans lines; set it by hand")
+            continue
         word = shell_word(value)
         rx, any_rx = _assign_re(var), _any_assign_re(var)
         hits = [i for i, line in enumerate(lines)
@@ -66,6 +69,9 @@ def apply(text: str, assignments: Dict[str, str], keys: Dict[str, str]) -> Tuple
         lines[i] = f"{m.group('lead')}{var}={word}{m.group('tail')}"
         changes.append(f"line {i + 1}: {var}={old} -> {var}={word}")
     for key, value in keys.items():
+        if any(c in value for c in '\n\r\0"'):
+            refused.append(f"#@#{key}: the value {value!r} cannot be a key value; set it by hand")
+            continue
         krx = re.compile(rf'^(?P<lead>[ \t]*#@#{re.escape(key)}[ \t]*=[ \t]*)(?P<val>.*)$')
         hits = [i for i, line in enumerate(lines) if krx.match(line)]
         new = f'"{value}"'

@@ -23,6 +23,10 @@ class Values:
         self.by_field: Dict[str, List[str]] = {}
 
     def set(self, fieldname: str, var: str, value: str, key: bool = False) -> None:
+        # a conf is line-based and keys are "…"-quoted: what cannot be written is a note
+        if any(c in value for c in "\n\r\0") or (key and '"' in value):
+            self.notes.append(f"{'#@#' if key else ''}{var}: value {value!r} cannot be written to a conf")
+            return
         (self.keys if key else self.vars)[var] = value
         self.by_field.setdefault(fieldname, []).append(("#@#" if key else "") + var)
 

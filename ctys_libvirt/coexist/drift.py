@@ -31,57 +31,77 @@ def cache_path() -> Path:
 
 
 class DriftCache:
-    """path -> (stat key, sha256, conf field digests as JSON or NULL = as last defined)."""
+    """Two tables, read whole on first use (LIST asks for every domain anyway):
+
+    confs: path -> (stat key, sha256, caps, conf field digests as JSON or NULL = as at
+           the last define);
+    defs:  sha1 of a definition's XML -> (its baseline as JSON, its edited fields as
+           JSON): a definition nobody touched is not parsed again."""
+
+    MAX_DEFS = 20000
 
     def __init__(self, path: Optional[Path] = None):
         self.path = Path(path or cache_path())
         self.db: Optional[sqlite3.Connection] = None
-        self._dirty = False
+        self.confs: Optional[dict] = None
+        self.defs: Optional[dict] = None
+        self._new_confs: dict = {}
+        self._new_defs: dict = {}
 
-    def _open(self) -> Optional[sqlite3.Connection]:
-        if self.db is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                self.db = sqlite3.connect(str(self.path), timeout=5, check_same_thread=False)
-                self.db.execute("CREATE TABLE IF NOT EXISTS confs (path TEXT PRIMARY KEY, "
-                                "stat TEXT NOT NULL, sha256 TEXT NOT NULL, caps TEXT NOT NULL, "
-                                "digests TEXT)")
-            except sqlite3.Error:
-                self.db = None      # a cache we cannot use costs time, never correctness
-        return self.db
+    def _load(self) -> None:
+        if self.confs is not None:
+            return
+        self.confs, self.defs = {}, {}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.db = sqlite3.connect(str(self.path), timeout=5)
+            self.db.execute("CREATE TABLE IF NOT EXISTS confs (path TEXT PRIMARY KEY, "
+                            "stat TEXT NOT NULL, sha256 TEXT NOT NULL, caps TEXT NOT NULL, digests TEXT)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS defs (xml TEXT PRIMARY KEY, "
+                            "baseline TEXT, edited TEXT NOT NULL)")
+            for path, st, sha, caps, dg in self.db.execute("SELECT * FROM confs"):
+                self.confs[path] = (st, sha, caps, dg)
+            for key, base, edited in self.db.execute("SELECT * FROM defs"):
+                self.defs[key] = (base, edited)
+        except sqlite3.Error:
+            self.db = None      # a cache we cannot use costs time, never correctness
 
     def get(self, path: str, stat_key: str, caps: str):
-        db = self._open()
-        if db is None:
-            return None
-        try:
-            row = db.execute("SELECT stat, sha256, caps, digests FROM confs WHERE path=?", (path,)).fetchone()
-        except sqlite3.Error:
-            return None
+        self._load()
+        row = self.confs.get(path)
         if row is None or row[0] != stat_key or row[2] != caps:
             return None
         return row[1], (json.loads(row[3]) if row[3] else None)
 
     def put(self, path: str, stat_key: str, sha: str, caps: str, digests: Optional[Dict[str, str]]) -> None:
-        db = self._open()
-        if db is None:
-            return
-        try:
-            db.execute("INSERT OR REPLACE INTO confs VALUES (?,?,?,?,?)",
-                       (path, stat_key, sha, caps, json.dumps(digests) if digests is not None else None))
-            self._dirty = True
-        except sqlite3.Error:
-            pass
+        self._load()
+        row = (stat_key, sha, caps, json.dumps(digests) if digests is not None else None)
+        self.confs[path] = self._new_confs[path] = row
+
+    def get_def(self, key: str):
+        self._load()
+        return self.defs.get(key)
+
+    def put_def(self, key: str, baseline: Optional[str], edited: str) -> None:
+        self._load()
+        self.defs[key] = self._new_defs[key] = (baseline, edited)
 
     def close(self) -> None:
-        if self.db is not None:
-            try:
-                if self._dirty:
-                    self.db.commit()
-                self.db.close()
-            except sqlite3.Error:
-                pass
-            self.db = None
+        if self.db is None:
+            return
+        try:
+            if self._new_confs or self._new_defs:
+                with self.db:
+                    if len(self.defs) > self.MAX_DEFS:
+                        self.db.execute("DELETE FROM defs")
+                    self.db.executemany("INSERT OR REPLACE INTO confs VALUES (?,?,?,?,?)",
+                                        [(k,) + v for k, v in self._new_confs.items()])
+                    self.db.executemany("INSERT OR REPLACE INTO defs VALUES (?,?,?)",
+                                        [(k,) + v for k, v in self._new_defs.items()])
+            self.db.close()
+        except sqlite3.Error:
+            pass
+        self.db = None
 
 
 def _stat_key(st: os.stat_result) -> str:
@@ -117,7 +137,7 @@ class DriftChecker:
         self.caps_key = caps_key
         self.cache = cache if cache is not None else DriftCache()
 
-    def conf_changes(self, path: str, recorded_sha: Optional[str], base) -> Optional[Dict[str, str]]:
+    def conf_changes(self, path: str, recorded_sha: Optional[str], fields) -> Optional[Dict[str, str]]:
         """{field: the conf's digest now} of the fields whose conf value changed since the
         baseline; None: the conf is missing."""
         try:
@@ -148,20 +168,30 @@ class DriftChecker:
             except Exception:
                 digests = {}
             self.cache.put(path, key, sha, self.caps_key, digests)
-        return {n: digests.get(n, "") for n, (c, _d) in base.fields.items() if digests.get(n) != c}
+        return {n: digests.get(n, "") for n, (c, _d) in fields.items() if digests.get(n) != c}
 
-    def drift(self, root, conf_path: Optional[str], recorded_sha: Optional[str]) -> str:
-        base = read_baseline(root)
+    def drift(self, xml: str, conf_path: Optional[str], recorded_sha: Optional[str]) -> str:
+        """The drift of the definition ``xml`` (inactive) made from ``conf_path``."""
+        import hashlib
+
+        key = hashlib.sha1(xml.encode("utf-8", "surrogateescape")).hexdigest()
+        hit = self.cache.get_def(key)
+        if hit is None:
+            root = F.parse(xml)
+            base = read_baseline(root)
+            fields = base.fields if base is not None and base.fields else None
+            dom = domain_edits(root, base) if fields else {}
+            self.cache.put_def(key, json.dumps(fields) if fields else None, json.dumps(dom))
+        else:
+            fields = json.loads(hit[0]) if hit[0] else None
+            dom = json.loads(hit[1])
         if not conf_path:
             return CONF_MISSING
-        if base is None or not base.fields:
-            if not os.path.exists(conf_path):
-                return CONF_MISSING
-            return UNTRACKED
-        conf = self.conf_changes(conf_path, recorded_sha, base)
+        if fields is None:
+            return UNTRACKED if os.path.exists(conf_path) else CONF_MISSING
+        conf = self.conf_changes(conf_path, recorded_sha, fields)
         if conf is None:
             return CONF_MISSING
-        dom = domain_edits(root, base)
         states = []
         for n, c in conf.items():
             if n not in dom:

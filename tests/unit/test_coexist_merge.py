@@ -180,3 +180,18 @@ def test_confedit_values_are_read_back_literally(tmp_path, value):
     conf.parent.mkdir()
     conf.write_text(new)
     assert load_conf(conf).variables["APPEND"] == value
+
+
+def test_confedit_refuses_values_that_span_lines():
+    new, changes, refused = confedit.apply(CONF, {"MEMSIZE": "16\nrm -rf /"}, {"MAC0": 'x"\ny'})
+    assert new == CONF and changes == [] and len(refused) == 2
+
+
+def test_export_drops_values_a_conf_cannot_hold():
+    from ctys_libvirt.coexist.export import conf_from_xml
+
+    xml = ("<domain type='qemu'><name>odd</name><memory>65536</memory><vcpu>1</vcpu>"
+           "<os><type arch='x86_64'>hvm</type><kernel>/k</kernel><cmdline>a&#10;touch /tmp/x</cmdline></os>"
+           "<devices/></domain>")
+    _label, text, notes = conf_from_xml(xml)
+    assert "touch" not in text and any("APPEND" in n for n in notes)
