@@ -69,10 +69,10 @@ def xml_cmd(
             caps = local_host_caps()
         opts = XmlOptions(network=network, bridge=bridge,
                           serial_log=str(serial_log.resolve()) if serial_log else None)
-        build = build_domain(vm, req, caps, opts)
         from ctys_libvirt.security.argsadd import enforce
 
         enforce(vm, req, _emulator_probe(caps.emulator), allow=req.allow_argsadd)
+        build = build_domain(vm, req, caps, opts)
         for w in build.warnings:
             warn(w)
         from ctys_libvirt.qemu.lint import lint_passthrough

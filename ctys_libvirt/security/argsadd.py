@@ -55,6 +55,14 @@ GUEST_VALUED = frozenset({
     "-compat", "-prom-env", "-object", "-display", "-d", "-fw_cfg", "-append", "-serial",
     "-parallel",
 })
+# Guest-only options whose value QEMU never reads as a host thing (free text, names, numbers):
+# not scanned for keys or programs (a kernel command line may say anything).
+FREE_TEXT = frozenset({"-append", "-name", "-uuid", "-m", "-smp", "-cpu", "-vga", "-soundhw",
+                       "-watchdog", "-watchdog-action", "-d", "-echr", "-g", "-rotate",
+                       "-prom-env", "-tb-size", "-kvm-shadow-memory", "-balloon", "-hdachs"})
+# Options that take JSON values (QEMU 6.2+); elsewhere a '{' is just text.
+_JSON_OPTIONS = frozenset({"-device", "-object", "-machine", "-M", "-accel", "-display",
+                           "-compat", "-numa", "-audiodev", "-netdev", "-blockdev"})
 # Host-reaching options we know, with the reason shown.  Anything else not guest-only is
 # refused as UNKNOWN; these only make the message precise.
 HOST_REASON = {
@@ -229,12 +237,14 @@ def _value_paths(value: str) -> List[str]:
 def _check_value(opt: str, word: str, value: str) -> List[Finding]:
     """Findings for a guest-only option whose value reaches the host anyway."""
     text = f"{word} {value}"
+    if opt in FREE_TEXT:
+        return []
     found = _programs(value, opt)
 
     def host(reason: str, path: Optional[str] = None) -> None:
         found.append(Finding(opt, text, reason, opt, path=path))
 
-    if value.lstrip().startswith("{"):      # QEMU 6.2+ takes JSON for -device, -object, ...
+    if opt in _JSON_OPTIONS and value.lstrip().startswith("{"):   # QEMU 6.2+: JSON values
         opts = _json_opts(value)
         if opts is None:
             host(f"{FILES} (a JSON value we cannot judge)")

@@ -539,6 +539,11 @@ def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None
     caps = caps or HostCaps()
     opts = _options(options)
     plan = resolve_plan(vm, req)
+    # backstop for every caller (define, sync, ...): no host-reaching ARGSADD reaches a
+    # definition unless allowed; the commands check earlier, against the probed binary
+    from ctys_libvirt.security.argsadd import enforce
+
+    enforce(vm, req, None, allow=req.allow_argsadd)
     warnings = list(plan.warnings)
     if plan.install_phase:
         xml = _to_xml(vm, plan, caps, opts, "install", warnings)
