@@ -258,3 +258,19 @@ def test_synthetic_probe_classifies_too():
     pr = synthetic_probe("0.9.1")
     assert classify(["-usb", "-localtime"], pr) == []
     assert classify(["-pidfile", "/x"], pr)[0].option == "-pidfile"
+
+
+def test_every_xml_build_is_checked(tmp_path):
+    """build_domain is the backstop for callers other than the commands (define, sync...)."""
+    from ctys_libvirt.translate.xml import build_domain
+
+    vm = _vm(tmp_path, argsadd="-pidfile /root/v")
+    with pytest.raises(ConfError, match="-pidfile"):
+        build_domain(vm, make_request())
+    ok = _vm(tmp_path, argsadd=f"-pidfile {tmp_path}/qemu.pid")
+    xml = build_domain(ok, make_request(allow_argsadd=["-pidfile"])).xml
+    assert f"{tmp_path}/qemu.pid" in xml
+
+
+def test_free_text_values_are_guest_data():
+    assert classify(["-append", "script=/x,file=/etc/shadow exec:y", "-name", "{x"], PROBE) == []
