@@ -316,7 +316,11 @@ class Source:
     what: str                        # 'ARGSADD' | 'TIMEOPT' | '--argsadd'
     words: Tuple[str, ...]
     conf_path: Optional[str] = None  # None: the command line
-    line: Optional[int] = None
+
+    @property
+    def line(self) -> Optional[int]:
+        """Looked up only for a message (it reads the conf again)."""
+        return conf_line(self.conf_path, self.what) if self.conf_path else None
 
 
 def conf_line(conf_path: str, var: str) -> Optional[int]:
@@ -333,20 +337,28 @@ def conf_line(conf_path: str, var: str) -> Optional[int]:
     return last
 
 
+def _split(text: str) -> List[str]:
+    from ctys_libvirt.translate.plan import _shlex_split     # the plan's cached splitter
+
+    return list(_shlex_split(text)) if len(text) <= 1024 else shlex.split(text)
+
+
 def sources(vm, request) -> List[Source]:
     """The conf's ARGSADD and TIMEOPT words and the request's --argsadd words."""
     out = []
     for what, raw in (("ARGSADD", vm.argsadd), ("TIMEOPT", vm.timeopt)):
+        if not raw or raw == "-localtime":
+            continue
         try:
-            words = tuple(w for w in shlex.split(raw or "") if not (what == "TIMEOPT" and w == "-localtime"))
+            words = tuple(w for w in _split(raw) if not (what == "TIMEOPT" and w == "-localtime"))
         except ValueError:
             continue        # the plan reports unbalanced quotes itself
         if words:
-            out.append(Source(what, words, str(vm.source_path), conf_line(str(vm.source_path), what)))
-    cli = []
+            out.append(Source(what, words, str(vm.source_path)))
+    cli: List[str] = []
     for raw in getattr(request, "argsadd", ()) or ():
         try:
-            cli += shlex.split(raw)
+            cli += _split(raw)
         except ValueError:
             continue
     if cli:
@@ -362,10 +374,10 @@ def judge(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None,
     from ctys_libvirt.security.policy import load_policy
     from ctys_libvirt.security.trust import assess
 
-    policy = policy if policy is not None else load_policy()
     srcs = sources(vm, request)
     if not srcs:
         return []
+    policy = policy if policy is not None else load_policy()
     trust = getattr(vm, "trust", None)
     if trust is None and os.path.isfile(str(vm.source_path)):
         trust = assess(Path(vm.source_path), policy)
