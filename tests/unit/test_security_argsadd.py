@@ -2,7 +2,6 @@
 ARGSADD passes, refusals name conf, line and option, and who may allow what."""
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 
