@@ -79,6 +79,7 @@ def xml_cmd(
         from ctys_libvirt.security.argsadd import enforce
 
         enforce(vm, req, _emulator_probe(caps.emulator), allow=req.allow_argsadd)
+        build = build_domain(vm, req, caps, opts)
         for w in build.warnings:
             warn(w)
         from ctys_libvirt.qemu.lint import lint_passthrough

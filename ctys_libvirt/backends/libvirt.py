@@ -421,8 +421,8 @@ class LibvirtBackend:
         from ctys_libvirt.translate.xml import build_domain
 
         caps = libvirt_host_caps(self.conn)
-        b = build_domain(vm, request, caps, options)
         self._enforce(vm, request, caps)
+        b = build_domain(vm, request, caps, options)
         self._lint(b, caps, options)
         return b
 

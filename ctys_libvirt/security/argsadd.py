@@ -44,7 +44,7 @@ GUEST_FLAGS = frozenset({
     "-no-kvm-pit-reinjection", "-tdf", "-no-kqemu", "-kernel-kqemu", "-enable-kqemu", "-std-vga",
     "-nodefaults", "-no-user-config", "-nodefconfig", "-snapshot", "-mem-prealloc",
     "-full-screen", "-alt-grab", "-ctrl-grab", "-no-frame", "-portrait", "-no-quit",
-    "-singlestep", "-only-migratable",
+    "-singlestep", "-only-migratable", "-nographic",
 })
 # Options with a value that only shape the guest; the value is still checked (_check_value).
 GUEST_VALUED = frozenset({
@@ -53,8 +53,16 @@ GUEST_VALUED = frozenset({
     "-smbios", "-global", "-device", "-usbdevice", "-net", "-nic", "-icount", "-rotate", "-g",
     "-echr", "-overcommit", "-action", "-msg", "-tb-size", "-kvm-shadow-memory", "-realtime",
     "-compat", "-prom-env", "-object", "-display", "-d", "-fw_cfg", "-append", "-serial",
-    "-parallel",
+    "-parallel", "-netdev",
 })
+# Guest-only options whose value QEMU never reads as a host thing (free text, names, numbers):
+# not scanned for keys or programs (a kernel command line may say anything).
+FREE_TEXT = frozenset({"-append", "-name", "-uuid", "-m", "-smp", "-cpu", "-vga", "-soundhw",
+                       "-watchdog", "-watchdog-action", "-d", "-echr", "-g", "-rotate",
+                       "-prom-env", "-tb-size", "-kvm-shadow-memory", "-balloon", "-hdachs"})
+# Options that take JSON values (QEMU 6.2+); elsewhere a '{' is just text.
+_JSON_OPTIONS = frozenset({"-device", "-object", "-machine", "-M", "-accel", "-display",
+                           "-compat", "-numa", "-audiodev", "-netdev", "-blockdev"})
 # Host-reaching options we know, with the reason shown.  Anything else not guest-only is
 # refused as UNKNOWN; these only make the message precise.
 HOST_REASON = {
@@ -62,20 +70,20 @@ HOST_REASON = {
     "-daemonize": RUNCTL, "-runas": RUNCTL, "-chroot": RUNCTL, "-run-with": RUNCTL,
     "-sandbox": RUNCTL, "-S": RUNCTL, "-preconfig": RUNCTL, "-async-teardown": RUNCTL,
     "-incoming": RUNCTL, "-loadvm": RUNCTL, "-h": RUNCTL, "-help": RUNCTL, "-version": RUNCTL,
-    "-qtest": RUNCTL, "-set": RUNCTL, "-nographic": RUNCTL,
+    "-qtest": RUNCTL, "-set": RUNCTL,
 }
 for _o in ("-chardev", "-monitor", "-qmp", "-qmp-pretty", "-mon", "-debugcon", "-gdb", "-s",
            "-D", "-trace", "-pidfile", "-drive", "-blockdev", "-hda", "-hdb", "-hdc", "-hdd",
            "-fda", "-fdb", "-cdrom", "-sd", "-mtdblock", "-pflash", "-readconfig", "-writeconfig",
            "-kernel", "-initrd", "-dtb", "-bios", "-L", "-option-rom", "-acpitable", "-mem-path",
-           "-netdev", "-audiodev", "-audio", "-fsdev", "-virtfs", "-virtfs_synth", "-tpmdev",
+           "-audiodev", "-audio", "-fsdev", "-virtfs", "-virtfs_synth", "-tpmdev",
            "-vnc", "-spice", "-sdl", "-curses", "-add-fd", "-iscsi", "-semihosting",
            "-semihosting-config", "-pcidevice", "-bt", "-tftp", "-smb", "-bootp", "-redir",
            "-qtest-log", "-xen-domid", "-xen-attach", "-xen-domid-restrict"):
     HOST_REASON[_o] = FILES
 # Host options taking a value, for binaries/versions whose -h we cannot read (no probe).
 _HOST_NOARG = frozenset({"-daemonize", "-S", "-preconfig", "-async-teardown", "-h", "-help",
-                         "-version", "-nographic", "-s", "-semihosting", "-sdl", "-curses",
+                         "-version", "-s", "-semihosting", "-sdl", "-curses",
                          "-xen-attach", "-xen-domid-restrict"})
 
 # Keys of QEMU "a=b,c=d" values that name host things.  Exact key names.
@@ -229,12 +237,14 @@ def _value_paths(value: str) -> List[str]:
 def _check_value(opt: str, word: str, value: str) -> List[Finding]:
     """Findings for a guest-only option whose value reaches the host anyway."""
     text = f"{word} {value}"
+    if opt in FREE_TEXT:
+        return []
     found = _programs(value, opt)
 
     def host(reason: str, path: Optional[str] = None) -> None:
         found.append(Finding(opt, text, reason, opt, path=path))
 
-    if value.lstrip().startswith("{"):      # QEMU 6.2+ takes JSON for -device, -object, ...
+    if opt in _JSON_OPTIONS and value.lstrip().startswith("{"):   # QEMU 6.2+: JSON values
         opts = _json_opts(value)
         if opts is None:
             host(f"{FILES} (a JSON value we cannot judge)")
@@ -263,12 +273,20 @@ def _check_value(opt: str, word: str, value: str) -> List[Finding]:
         qtype = head or dict((k, v) for k, v in opts if k).get("qom-type", "").lower()
         if qtype not in _GUEST_OBJECTS:
             host(f"{FILES} (object {qtype or '?'} is a host backend)")
+    # user-mode networking (slirp) is what the conf's own NIC gets by default: it opens no
+    # host file or device; its host-reaching keys (hostfwd=, guestfwd=, smb=, tftp=, ...) are
+    # HOST_KEYS and judged above.  Every other backend (tap, bridge, socket, vde, ...) reaches
+    # the host.
     elif opt == "-net":
-        if head not in ("nic", "none"):
+        if head not in ("nic", "none", "user"):
             host(f"{FILES} (network backend {head or '?'})")
     elif opt == "-nic":
-        if head != "none":
+        if head not in ("none", "user"):
             host(f"{FILES} (network backend {head or '?'})")
+    elif opt == "-netdev":
+        kind = head or dict((k, v) for k, v in opts if k).get("type", "").lower()
+        if kind != "user":
+            host(f"{FILES} (network backend {kind or '?'})")
     elif opt == "-usbdevice":
         if value.strip().lower() not in _GUEST_USBDEVICES:
             host(f"{FILES} (usb device {value})", path=value.split(":", 1)[1] if ":" in value else None)
@@ -276,7 +294,7 @@ def _check_value(opt: str, word: str, value: str) -> List[Finding]:
         if head != "none":
             host(f"{FILES} (display {head or '?'} opens a host display)")
     elif opt in ("-serial", "-parallel"):
-        if value.strip().lower() not in ("none", "null"):
+        if not re.fullmatch(r"none|null|pty|vc(:\d+x\d+C?)?", value.strip().lower()):
             host(f"{FILES} (character device {value})", path=_path_of(opt, value))
     return found
 
@@ -306,7 +324,11 @@ class Source:
     what: str                        # 'ARGSADD' | 'TIMEOPT' | '--argsadd'
     words: Tuple[str, ...]
     conf_path: Optional[str] = None  # None: the command line
-    line: Optional[int] = None
+
+    @property
+    def line(self) -> Optional[int]:
+        """Looked up only for a message (it reads the conf again)."""
+        return conf_line(self.conf_path, self.what) if self.conf_path else None
 
 
 def conf_line(conf_path: str, var: str) -> Optional[int]:
@@ -323,20 +345,28 @@ def conf_line(conf_path: str, var: str) -> Optional[int]:
     return last
 
 
+def _split(text: str) -> List[str]:
+    from ctys_libvirt.translate.plan import _shlex_split     # the plan's cached splitter
+
+    return list(_shlex_split(text)) if len(text) <= 1024 else shlex.split(text)
+
+
 def sources(vm, request) -> List[Source]:
     """The conf's ARGSADD and TIMEOPT words and the request's --argsadd words."""
     out = []
     for what, raw in (("ARGSADD", vm.argsadd), ("TIMEOPT", vm.timeopt)):
+        if not raw or raw == "-localtime":
+            continue
         try:
-            words = tuple(w for w in shlex.split(raw or "") if not (what == "TIMEOPT" and w == "-localtime"))
+            words = tuple(w for w in _split(raw) if not (what == "TIMEOPT" and w == "-localtime"))
         except ValueError:
             continue        # the plan reports unbalanced quotes itself
         if words:
-            out.append(Source(what, words, str(vm.source_path), conf_line(str(vm.source_path), what)))
-    cli = []
+            out.append(Source(what, words, str(vm.source_path)))
+    cli: List[str] = []
     for raw in getattr(request, "argsadd", ()) or ():
         try:
-            cli += shlex.split(raw)
+            cli += _split(raw)
         except ValueError:
             continue
     if cli:
@@ -352,10 +382,10 @@ def judge(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None,
     from ctys_libvirt.security.policy import load_policy
     from ctys_libvirt.security.trust import assess
 
-    policy = policy if policy is not None else load_policy()
     srcs = sources(vm, request)
     if not srcs:
         return []
+    policy = policy if policy is not None else load_policy()
     trust = getattr(vm, "trust", None)
     if trust is None and os.path.isfile(str(vm.source_path)):
         trust = assess(Path(vm.source_path), policy)

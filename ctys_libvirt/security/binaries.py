@@ -35,17 +35,28 @@ def binary_problem(path: str, *, policy=None, vm_dir: Optional[str] = None) -> O
     for allowed in policy.allow_binaries:
         if real == allowed or real.startswith(allowed.rstrip("/") + "/"):
             return None
+    given = os.path.abspath(path)
     if vm_dir:
         vd = os.path.realpath(vm_dir)
-        if real == vd or real.startswith(vd.rstrip("/") + "/"):
-            return f"(resolving to {real}) lies in the VM directory {vd}, where the conf's author may write"
+        for p in (real, given, os.path.join(os.path.realpath(os.path.dirname(given)), os.path.basename(given))):
+            if p == vd or p.startswith(vd.rstrip("/") + "/"):
+                return f"(resolving to {real}) lies in the VM directory {vd}, where the conf's author may write"
     if not stat.S_ISREG(st.st_mode):
         return f"(resolving to {real}) is not a regular file"
     if not _owner_ok(st.st_uid):
         return f"(resolving to {real}) is owned by uid {st.st_uid}, not by root"
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return f"(resolving to {real}) is writable by group/others"
-    d = os.path.dirname(real)
+    # the directories of the file and of the name it is run by (a symlink there could be
+    # re-pointed between our check and the exec)
+    for start in (os.path.dirname(real), os.path.dirname(given)):
+        why = _dir_chain_problem(start, real)
+        if why:
+            return why
+    return None
+
+
+def _dir_chain_problem(d: str, real: str) -> Optional[str]:
     first = True
     while True:
         try:
@@ -55,9 +66,9 @@ def binary_problem(path: str, *, policy=None, vm_dir: Optional[str] = None) -> O
         writable = dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         sticky_root = not first and dst.st_uid == 0 and dst.st_mode & stat.S_ISVTX
         if not _owner_ok(dst.st_uid):
-            return f"(resolving to {real}) is in directory {d}, owned by uid {dst.st_uid}, not by root"
+            return f"(resolving to {real}) is reached through directory {d}, owned by uid {dst.st_uid}, not by root"
         if writable and not sticky_root:
-            return f"(resolving to {real}) is in directory {d}, writable by group/others"
+            return f"(resolving to {real}) is reached through directory {d}, writable by group/others"
         first = False
         parent = os.path.dirname(d)
         if parent == d:

@@ -655,6 +655,11 @@ def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None
     caps = caps or HostCaps()
     opts = _options(options)
     plan = native_plan(resolve_plan(vm, req))
+    # backstop for every caller (define, sync, ...): no host-reaching ARGSADD reaches a
+    # definition unless allowed; the commands check earlier, against the probed binary
+    from ctys_libvirt.security.argsadd import enforce
+
+    enforce(vm, req, None, allow=req.allow_argsadd)
     if caps.max_vcpus is not None and plan.smp > caps.max_vcpus:
         raise ConfError(f"SMP={plan.smp} is above the {caps.max_vcpus} vCPUs machine type "
                         f"{plan.machine} allows on this host", path=str(vm.source_path),

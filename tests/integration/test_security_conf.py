@@ -357,3 +357,21 @@ def test_ctys_qemu_allow_argsadd_for_roots_conf(vmroot, media, janitor, libvirt_
     assert r.returncode == 0, r.stderr
     assert libvirt_conn.lookupByName(label).isActive()
     assert b"null,id=ctysq" in _qemu_argv_of(label)
+
+
+@pytest.mark.parametrize("backend", ["direct", "libvirt"])
+def test_refusal_comes_before_anything_is_touched(backend, vmroot, media, janitor, libvirt_conn, direct_janitor):
+    """An INSTMODE ... INIT run with a refused ARGSADD creates no install target."""
+    label = unique_label("init")
+    janitor.add(label)
+    direct_janitor.append(label)
+    target = vmroot / label / "target.img"
+    conf = write_conf(vmroot, label, extra=(
+        "QEMU_IMG=raw\nHDDBOOTIMAGE_INST_SIZE=1M\n"
+        'HDDBOOTIMAGE="${CTYSWRAPPERPATH}/target.img"\n'
+        'ARGSADD="-pidfile ${CTYSWRAPPERPATH}/../pid"\n'))
+    r = run_cli("create", str(conf), "--backend", backend, "--console", "NONE",
+                "--instmode", f"CD%{media['hello-iso']}%HDD%{target}%INIT")
+    assert_one_line_error(r, 3, "-pidfile", "refused")
+    assert not target.exists() and not list(target.parent.glob(".target.img*"))
+    assert not defined(libvirt_conn, label)

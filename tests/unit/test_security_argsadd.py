@@ -2,7 +2,6 @@
 ARGSADD passes, refusals name conf, line and option, and who may allow what."""
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 
@@ -63,7 +62,13 @@ HOST = [
     ("-net user,guestfwd=tcp:10.0.2.100:1-cmd:/bin/sh", "-net"),
     ("-net tap,script=/home/u/up", "-net"),
     ("-net socket,listen=:1234", "-net"),
-    ("-nic user", "-nic"),
+    ("-nic user,hostfwd=tcp::2222-:22", "-nic"),
+    ("-nic tap", "-nic"),
+    ("-netdev socket,id=n,listen=:1234", "-netdev"),
+    ("-netdev bridge,id=n,br=virbr0", "-netdev"),
+    ("-netdev user,id=n,smb=/", "-netdev"),
+    ("-serial tcp::4444,server=on,wait=off", "-serial"),
+    ("-serial stdio", "-serial"),
     ("-usbdevice disk:/etc/shadow", "-usbdevice"),
     ("-usbdevice host:1234:5678", "-usbdevice"),
     ("-smbios file=/etc/shadow", "-smbios"),
@@ -127,6 +132,8 @@ GUEST = [
     "-object iothread,id=io0", "-object memory-backend-ram,id=m0,size=16M", "-display none",
     "-serial none", "-parallel none", "-numa node,memdev=m0", "-fw_cfg name=opt/x,string=y",
     "-localtime", "-no-kvm", "-enable-kvm", "-snapshot", "-watchdog i6300esb",
+    "-net nic -net user", "-nic user,model=e1000", "-netdev user,id=n1 -device e1000,netdev=n1",
+    "-serial pty", "-serial vc:80Cx24C", "-parallel pty", "-nographic",
     "-append 'console=ttyS0 quiet'", """-device '{"driver":"usb-tablet","id":"t0"}'""", "-d int", "-icount shift=1", "-uuid 3f2a6c1e-9b7d-4e0a-8c5b-1d2e3f4a5b6c",
 ]
 
@@ -258,3 +265,19 @@ def test_synthetic_probe_classifies_too():
     pr = synthetic_probe("0.9.1")
     assert classify(["-usb", "-localtime"], pr) == []
     assert classify(["-pidfile", "/x"], pr)[0].option == "-pidfile"
+
+
+def test_every_xml_build_is_checked(tmp_path):
+    """build_domain is the backstop for callers other than the commands (define, sync...)."""
+    from ctys_libvirt.translate.xml import build_domain
+
+    vm = _vm(tmp_path, argsadd="-pidfile /root/v")
+    with pytest.raises(ConfError, match="-pidfile"):
+        build_domain(vm, make_request())
+    ok = _vm(tmp_path, argsadd=f"-pidfile {tmp_path}/qemu.pid")
+    xml = build_domain(ok, make_request(allow_argsadd=["-pidfile"])).xml
+    assert f"{tmp_path}/qemu.pid" in xml
+
+
+def test_free_text_values_are_guest_data():
+    assert classify(["-append", "script=/x,file=/etc/shadow exec:y", "-name", "{x"], PROBE) == []

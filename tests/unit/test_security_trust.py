@@ -170,6 +170,10 @@ def test_binary_rule(root_dir):
     link = root_dir / "bin" / "kvm"
     link.symlink_to(user)
     assert "65534" in binary_problem(str(link), policy=NOPOL)
+    # a symlink to root's QEMU, in a user's directory: re-pointable between check and exec
+    ulink = root_dir / "ud" / "qemu-system-x86_64"
+    ulink.symlink_to("/usr/bin/qemu-system-x86_64")
+    assert "directory" in binary_problem(str(ulink), policy=NOPOL)
     # root's own file in a VM directory is never run either
     invm = script(root_dir / "vm" / "qemu-system-x86_64", canary)
     assert "VM directory" in binary_problem(str(invm), policy=NOPOL, vm_dir=str(root_dir / "vm"))

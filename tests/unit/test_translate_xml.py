@@ -285,13 +285,13 @@ def test_final_phase_request(tmp_path):
 def test_metadata_round_trip(tmp_path):
     vm = make_vm(tmp_path, keys={"LABEL": "vm1", "UUID": UUID, "DIST": "debian", "WEIRD": "a<b>&'\"ü\x01"},
                  vnc_display=None)
-    b, _ = build(vm, console="VNC:7", argsadd=["-no-hpet -x 'y z'"], kernel=None, bootmode="HDD")
+    b, _ = build(vm, console="VNC:7", argsadd=["-no-hpet -name 'y z'"], kernel=None, bootmode="HDD")
     md = read_metadata(b.xml)
     assert md == {
         "conf_path": str(vm.source_path), "conf_sha256": "ab" * 32, "label": "vm1",
         "tool_version": __import__("ctys_libvirt").__version__,
         "console": "VNC", "phase": "boot", "bootmode": "HDD", "bootpath": None, "instmode": None,
-        "kernel": None, "vnc_display": 7, "argsadd": ["-no-hpet -x 'y z'"], "install_phase": False,
+        "kernel": None, "vnc_display": 7, "argsadd": ["-no-hpet -name 'y z'"], "install_phase": False,
         "keys": {"LABEL": "vm1", "UUID": UUID, "DIST": "debian", "WEIRD": "a<b>&'\"ü\ufffd"},
     }
     # the fragment libvirt's dom.metadata() returns parses the same way
@@ -357,11 +357,13 @@ _xml_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
 def test_property_values_round_trip(tmp_path, value, word):
     import shlex
 
-    vm = make_vm(tmp_path, keys={"K": value}, argsadd=shlex.quote(word), append=value,
+    # passed through as values of a guest-only option (a bare word would be refused: QEMU
+    # opens it as a disk image)
+    vm = make_vm(tmp_path, keys={"K": value}, argsadd="-append " + shlex.quote(word), append=value,
                  kernel=touch(tmp_path / "k"))
-    b = build_domain(vm, make_request(argsadd=[shlex.quote(value)]), FIXED_CAPS)
+    b = build_domain(vm, make_request(argsadd=["-append " + shlex.quote(value)]), FIXED_CAPS)
     root = assert_valid(b.xml)
-    assert qemu_args(root) == [word, value]
+    assert qemu_args(root) == ["-append", word, "-append", value]
     assert read_metadata(b.xml)["keys"]["K"] == value
     assert root.findtext("os/cmdline") == value
 
