@@ -294,7 +294,7 @@ def _check_value(opt: str, word: str, value: str) -> List[Finding]:
         if head != "none":
             host(f"{FILES} (display {head or '?'} opens a host display)")
     elif opt in ("-serial", "-parallel"):
-        if not re.fullmatch(r"none|null|pty|vc(:\d+x\d+C?)?", value.strip().lower()):
+        if not re.fullmatch(r"none|null|pty|vc(:\d+c?x\d+c?)?", value.strip().lower()):
             host(f"{FILES} (character device {value})", path=_path_of(opt, value))
     return found
 
