@@ -47,7 +47,7 @@ def test_enumerate_lists_the_conf_not_the_wrapper(vmroot, media):
         r = run_cli("enumerate", str(vmroot), "--format", "json", *extra)
         assert r.returncode == 0, r.stderr
         recs = json.loads(r.stdout)
-        assert [(x["Label"], x["ID"]) for x in recs] == [("tst0107", str(d / "tst0107.conf"))], recs
+        assert [(x["label"], x["id"]) for x in recs] == [("tst0107", str(d / "tst0107.conf"))], recs
         assert "Redundancy" not in r.stderr
     assert not (d / "EXECUTED-MARKER").exists()
 
