@@ -351,6 +351,7 @@ class DirectBackend:
 
         options = options or CreateOptions()
         plan = resolve_plan(vm, request)
+        self._refuse_shared_disks(plan)
         probe = self.probe_for(vm, options)
         rt = self.runtime(plan.name)
         rt.create()
@@ -424,6 +425,7 @@ class DirectBackend:
                 "paused": hold,
                 "run_as": who.name if who else None, "run_as_uid": who.uid if who else None,
                 "sandbox": supervised, "lent": [],
+                "disks": [[d.path, d.readonly] for d in plan.disks],
             }
             _write_ours(rt.argv_file, json.dumps(res.argv, indent=1))
             _write_ours(rt.sha_file, plan.conf_sha256 + "\n")
@@ -465,6 +467,18 @@ class DirectBackend:
                                + (f"; runs as {who.name}" if who else "")
                                + ("; sandboxed" if supervised else ""))
         return result
+
+    def _refuse_shared_disks(self, plan) -> None:
+        """No disk a running domain holds (ours or libvirt's), unless both only read it."""
+        from ctys_libvirt.security import inuse
+        from ctys_libvirt.security.media import conflicts
+
+        skip = (plan.name, plan.uuid_dashed)
+        msg = conflicts(plan.disks, inuse.merge(inuse.direct_disks(self.base, skip),
+                                                inuse.local_libvirt_disks(skip)))
+        if msg:
+            raise BackendError(f"{plan.name}: {msg}",
+                               hint="stop the other domain first, or give this VM its own image")
 
     def _privileges(self, probe: QemuProbe, options: CreateOptions, messages: List[str]):
         who, how, note = privileges(probe, getattr(options, "run_as", None), self.run_as)

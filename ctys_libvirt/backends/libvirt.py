@@ -397,6 +397,27 @@ class LibvirtBackend:
         self._lint(b, caps, options)
         return b
 
+    def _refuse_shared_disks(self, b) -> None:
+        """No disk another running domain holds (libvirt's, or the direct backend's on this
+        host), unless both only read it: libvirt would hand it to a second QEMU."""
+        from urllib.parse import urlparse
+
+        from ctys_libvirt.qemu.runtime import runtime_base
+        from ctys_libvirt.security import inuse
+        from ctys_libvirt.security.media import conflicts
+
+        plan = getattr(b, "plan", None)
+        if plan is None:
+            return
+        skip = (b.name, b.uuid)
+        held = inuse.libvirt_disks(self.conn, skip)
+        if not urlparse(self.uri).hostname:
+            held = inuse.merge(held, inuse.direct_disks(runtime_base(), skip))
+        msg = conflicts(plan.disks, held)
+        if msg:
+            raise BackendError(f"{b.name}: {msg}",
+                               hint="stop the other domain first, or give this VM its own image")
+
     def _lint(self, b, caps, options: CreateOptions) -> None:
         """ARGSADD against the emulator libvirt will run: its `-h` when it is on this host,
         else the QEMU version the (remote) daemon reports.  --strict turns findings into
@@ -438,6 +459,7 @@ class LibvirtBackend:
 
     def _create_locked(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
         b = self.build(vm, request, options)
+        self._refuse_shared_disks(b)
         plan = getattr(b, "plan", None)
         try:
             return self.create_from_build(
