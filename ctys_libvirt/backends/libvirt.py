@@ -137,7 +137,11 @@ def label_lock(label: str) -> Iterator[None]:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "_"
     path = lock_dir() / f"{safe}.lock"
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            lock_dir()      # another holder removed the empty directory meanwhile
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             st = os.fstat(fd)
@@ -157,6 +161,7 @@ def label_lock(label: str) -> Iterator[None]:
     finally:
         try:
             os.unlink(path)
+            os.rmdir(path.parent)       # only when no other lock is in it
         except OSError:
             pass
         os.close(fd)

@@ -258,3 +258,23 @@ def test_label_lock_still_excludes_while_the_file_is_replaced(tmp_path):
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+# --- a failed install run keeps the definition ---------------------------------------------
+
+@pytest.mark.libvirt
+@pytest.mark.qemu
+def test_failed_install_run_never_rewrites_the_definition(vmroot, media, janitor, libvirt_conn):
+    import libvirt
+
+    label = janitor.add(unique_label("inst"))
+    conf = write_conf(vmroot, label, image=media["hello"])
+    assert run_cli("create", str(conf), "--backend", "libvirt", "--console", "NONE").returncode == 0
+    assert run_cli("cancel", label, "--backend", "libvirt", "--mode", "FORCE").returncode == 0
+    dom = libvirt_conn.lookupByName(label)
+    before = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    r = run_cli("create", str(conf), "--backend", "libvirt", "--console", "NONE",
+                "--instmode", f"CD%{media['hello-iso']}%HDD%{conf.parent / 'hda.img'}",
+                "--argsadd", "-device ctys-no-such-device")
+    assert r.returncode == 4 and "ctys-no-such-device" in r.stderr, r.stderr
+    assert libvirt_conn.lookupByName(label).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) == before
