@@ -2,7 +2,7 @@
 source and target, the QEMUBIOS directory): resolved and checked in this one place, before
 any backend sees them.  The backends only ever get the resolved path.
 
-Rules (docs/media-security.md):
+Rules (docs/run-security.md):
 
 * Every path is resolved through symlinks (``realpath``); the plan carries the result.
 * Block and character devices are refused for every conf, root's own included, unless the
