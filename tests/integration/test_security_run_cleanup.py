@@ -192,7 +192,7 @@ def test_serial_log_of_ours_is_reused(vmroot, media, tmp_path, backend, janitor)
     label = janitor.add(unique_label("slog"))
     conf = write_conf(vmroot, label, image=media["hello"])
     log = vmroot / "serial.log"
-    rt = tmp_path / "rt"
+    rt = vmroot / "rt"      # QEMU runs as libvirt-qemu: a reachable runtime base
     for _ in range(2):
         r = _create(conf, backend, rt, "--serial-log", str(log))
         assert r.returncode == 0, r.stderr
@@ -207,7 +207,7 @@ def test_serial_log_created_for_a_failed_start_is_removed(vmroot, media, tmp_pat
     label = unique_label("slog")
     conf = write_conf(vmroot, label, image=media["hello"], extra='ARGSADD="-device ctys-no-such-device"\n')
     log = vmroot / "never.log"
-    r = _create(conf, "direct", tmp_path / "rt", "--serial-log", str(log))
+    r = _create(conf, "direct", vmroot / "rt", "--serial-log", str(log))
     assert r.returncode == 4, r.stderr
     assert not log.exists()
 
