@@ -64,7 +64,11 @@ def conf_trust(vm):
         return trust
     from ctys_libvirt.security.trust import assess
 
-    return assess(vm.source_path)
+    try:
+        return assess(vm.source_path)
+    except OSError as exc:
+        raise NotFoundError(f"conf {vm.source_path}: {exc.strerror}",
+                            hint="the conf went away after it was read; run the command again") from None
 
 
 def policy_for(vm, allow_devices: Iterable[str] = ()) -> MediaPolicy:
