@@ -164,6 +164,14 @@ def _media_paths(plan, serial_log: Optional[str]) -> List[str]:
     return paths
 
 
+def _find_by_runtime(rt: RuntimeDirs, argv: List[str]) -> Optional[int]:
+    """The live process started with exactly ``argv`` (it names our runtime dir)."""
+    for pid, cmd, _user in _qemu_processes():
+        if cmd[-len(argv):] == argv and str(rt.dir) in " ".join(cmd) and _pid_alive(pid):
+            return pid
+    return None
+
+
 def _give_back(rt: RuntimeDirs) -> None:
     from ctys_libvirt.security import runas
 
@@ -570,6 +578,12 @@ class DirectBackend:
         while pid is None and time.monotonic() < deadline:
             time.sleep(0.005)
             pid = _read_pid(rt.pidfile)
+        if pid is None:
+            # no pidfile (something made QEMU write it elsewhere): a QEMU is never lost;
+            # it is ours when its argv names our runtime dir's monitor socket
+            pid = _find_by_runtime(rt, argv)
+            if pid is not None:
+                _write_ours(rt.pidfile, f"{pid}\n")
         if pid is None or not _pid_alive(pid):
             tail = _failing(rt.stderr_log)
             raise BackendError(f"QEMU {probe.version_text} for {label} exited right after start"

@@ -13,7 +13,8 @@ drops to USER once everything is open; ``getfd`` + ``migrate fd:`` and ``-incomi
 work on passed descriptors.
 
 ``behaviour`` selects a fault: normal (ACPI powerdown exits), ignore-acpi,
-ignore-all (ignores powerdown, quit and SIGTERM), die-at-start, hang-start, hang-help,
+ignore-all (ignores powerdown, quit and SIGTERM), no-pidfile (daemonizes but writes no
+pidfile, as when something redirected it), die-at-start, hang-start, hang-help,
 crash-help, garbage-help."""
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ if "-daemonize" in opts:
         os.dup2(fd, n)
 else:
     w = None
-if pidfile:
+if pidfile and BEHAVIOUR != "no-pidfile":
     with open(pidfile, "w") as f:
         f.write("%d\n" % os.getpid())
 servers = []

@@ -265,3 +265,30 @@ def test_sandboxed_fake_suspend_resume_through_descriptors(tmp_path):
         be.cancel(vm.label, CancelMode.FORCE)
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_a_qemu_without_our_pidfile_is_still_found(tmp_path):
+    """Every QEMU we started stays visible to list and cancel, even when its pidfile is
+    not where we asked (found by its argv, which names our runtime dir)."""
+    from ctys_libvirt.backends.direct import DirectBackend
+    from ctys_libvirt.model import BootRequest, CancelMode, ConsoleType, CreateOptions
+    from fakeqemu import vms
+    import dataclasses
+
+    base = Path(tempfile.mkdtemp(prefix="ctysnp", dir="/tmp"))
+    try:
+        fake = make_fake(tmp_path / "bin", "0.9.1", behaviour="no-pidfile")
+        be = DirectBackend(qemu=str(fake), base=base)
+        vm = dataclasses.replace(vms.debian5(tmp_path), label=unique_label("nopid"), nic_model=None,
+                                 memory_mib=16)
+        res = be.create(vm, BootRequest(console=ConsoleType.NONE), CreateOptions())
+        assert res.pid and psutil.Process(res.pid).is_running()
+        assert [i.pid for i in be.list() if i.name == vm.label] == [res.pid]
+        r = be.cancel(vm.label, CancelMode.FORCE)
+        assert r.state == "shutoff"
+        assert not psutil.pid_exists(res.pid) or psutil.Process(res.pid).status() == psutil.STATUS_ZOMBIE
+    finally:
+        for p in psutil.process_iter(["cmdline"]):
+            if any(str(tmp_path) in c for c in (p.info["cmdline"] or [])[:3]):
+                p.kill()
+        shutil.rmtree(base, ignore_errors=True)
