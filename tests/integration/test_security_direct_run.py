@@ -292,3 +292,29 @@ def test_a_qemu_without_our_pidfile_is_still_found(tmp_path):
             if any(str(tmp_path) in c for c in (p.info["cmdline"] or [])[:3]):
                 p.kill()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.libvirt
+@pytest.mark.parametrize("backend", ["libvirt", "direct"])
+def test_root_conf_with_image_in_the_pool_directory_keeps_working(vmroot, media, rt, janitor, backend):
+    """Positive control of item 3: root's own conf, its image in libvirt's pool directory
+    (reached through a symlink in the VM dir, too), boots through both backends."""
+    pool = Path("/var/lib/libvirt/images")
+    label = janitor.add(unique_label("pool"))
+    img = pool / f"{label}.img"
+    shutil.copyfile(media["hello"], img)
+    os.chmod(img, 0o600)
+    try:
+        conf = write_conf(vmroot, label, extra='HDDBOOTIMAGE="${CTYSWRAPPERPATH}/disk.img"\n')
+        (conf.parent / "disk.img").symlink_to(img)
+        log = vmroot / f"{label}.log"
+        r = run_cli("create", str(conf), "--backend", backend, "--console", "NONE", "--serial-log", str(log),
+                    env={"CTYS_RUNTIME_DIR": str(rt)})
+        assert r.returncode == 0, r.stderr
+        wait_marker(log, "CTYS-GUEST-OK", timeout=90)
+        assert run_cli("cancel", label, "--backend", backend, "--mode", "FORCE",
+                       env={"CTYS_RUNTIME_DIR": str(rt)}).returncode == 0
+        st = os.stat(img)
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o600)
+    finally:
+        img.unlink(missing_ok=True)

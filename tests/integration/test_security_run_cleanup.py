@@ -278,3 +278,29 @@ def test_failed_install_run_never_rewrites_the_definition(vmroot, media, janitor
                 "--argsadd", "-device ctys-no-such-device")
     assert r.returncode == 4 and "ctys-no-such-device" in r.stderr, r.stderr
     assert libvirt_conn.lookupByName(label).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) == before
+
+
+def test_named_temporary_fallback_without_o_tmpfile(tmp_path, monkeypatch):
+    """Filesystems without O_TMPFILE: the named temporary is created O_EXCL|O_NOFOLLOW (a
+    symlink planted at its name stops the create, the victim untouched) and is gone after."""
+    import errno
+
+    from ctys_libvirt import images
+    from ctys_libvirt.errors import BackendError
+
+    real_open = os.open
+
+    def no_tmpfile(path, flags, *a, **kw):
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        return real_open(path, flags, *a, **kw)
+
+    monkeypatch.setattr(images.os, "open", no_tmpfile)
+    assert ensure_install_target(tmp_path / "a.img", "qcow2", "1M") is True
+    assert sorted(os.listdir(tmp_path)) == ["a.img"]
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (tmp_path / f".b.img.ctys-new.{os.getpid()}").symlink_to(victim)
+    with pytest.raises(BackendError, match="ctys-new"):
+        ensure_install_target(tmp_path / "b.img", "raw", "1M")
+    assert victim.read_bytes() == b"keep" and not (tmp_path / "b.img").exists()
