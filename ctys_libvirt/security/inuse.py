@@ -59,10 +59,49 @@ def direct_disks(base: Path, skip: Tuple[str, ...] = ()) -> InUse:
         if not e.is_dir(follow_symlinks=False) or e.name in skip:
             continue
         v = _Vm(RuntimeDirs(Path(e.path)))
-        if not v.meta.get("disks") or not v.alive():
+        if not v.meta or not v.alive():
             continue
-        for path, ro in v.meta["disks"]:
+        # meta.json's list; a QEMU started before it was recorded: its argv
+        for path, ro in v.meta.get("disks") or argv_disks(v.argv):
             _add(out, path, e.name, bool(ro))
+    return out
+
+
+_LEGACY = {"-hda": False, "-hdb": False, "-hdc": False, "-hdd": False, "-fda": False,
+           "-fdb": False, "-cdrom": True}
+
+
+def argv_disks(argv: List[str]) -> List[Tuple[str, bool]]:
+    """(path, read-only) of the media in a QEMU argv as translate.argv writes them."""
+    out: List[Tuple[str, bool]] = []
+    for i, w in enumerate(argv[:-1]):
+        val = argv[i + 1]
+        if w in _LEGACY:
+            out.append((val, _LEGACY[w]))
+        elif w == "-usbdevice" and val.startswith("disk:"):
+            out.append((val[5:], False))
+        elif w == "-drive":
+            # "file=" up to the first single comma (",," is a literal comma)
+            parts, cur, j = {}, "", 0
+            fields = []
+            while j < len(val):
+                if val[j] == ",":
+                    if val[j + 1:j + 2] == ",":
+                        cur += ","
+                        j += 2
+                        continue
+                    fields.append(cur)
+                    cur = ""
+                else:
+                    cur += val[j]
+                j += 1
+            fields.append(cur)
+            for f in fields:
+                k, _, x = f.partition("=")
+                parts[k] = x
+            if parts.get("file"):
+                ro = parts.get("media") == "cdrom" or parts.get("readonly") in ("on", "true")
+                out.append((parts["file"], ro))
     return out
 
 
