@@ -160,6 +160,14 @@ def _media_paths(plan, serial_log: Optional[str]) -> List[str]:
     return paths
 
 
+def _find_by_runtime(rt: RuntimeDirs, argv: List[str]) -> Optional[int]:
+    """The live process started with exactly ``argv`` (it names our runtime dir)."""
+    for pid, cmd, _user in _qemu_processes():
+        if cmd[-len(argv):] == argv and str(rt.dir) in " ".join(cmd) and _pid_alive(pid):
+            return pid
+    return None
+
+
 def _give_back(rt: RuntimeDirs) -> None:
     from ctys_libvirt.security import runas
 
@@ -347,6 +355,7 @@ class DirectBackend:
 
         options = options or CreateOptions()
         plan = resolve_plan(vm, request)
+        self._refuse_shared_disks(plan)
         probe = self.probe_for(vm, options)
         from ctys_libvirt.security.argsadd import enforce
 
@@ -423,6 +432,7 @@ class DirectBackend:
                 "paused": hold,
                 "run_as": who.name if who else None, "run_as_uid": who.uid if who else None,
                 "sandbox": supervised, "lent": [],
+                "disks": [[d.path, d.readonly] for d in plan.disks],
             }
             _write_ours(rt.argv_file, json.dumps(res.argv, indent=1))
             _write_ours(rt.sha_file, plan.conf_sha256 + "\n")
@@ -464,6 +474,18 @@ class DirectBackend:
                                + (f"; runs as {who.name}" if who else "")
                                + ("; sandboxed" if supervised else ""))
         return result
+
+    def _refuse_shared_disks(self, plan) -> None:
+        """No disk a running domain holds (ours or libvirt's), unless both only read it."""
+        from ctys_libvirt.security import inuse
+        from ctys_libvirt.security.media import conflicts
+
+        skip = (plan.name, plan.uuid_dashed)
+        msg = conflicts(plan.disks, inuse.merge(inuse.direct_disks(self.base, skip),
+                                                inuse.local_libvirt_disks(skip)))
+        if msg:
+            raise BackendError(f"{plan.name}: {msg}",
+                               hint="stop the other domain first, or give this VM its own image")
 
     def _privileges(self, probe: QemuProbe, options: CreateOptions, messages: List[str]):
         who, how, note = privileges(probe, getattr(options, "run_as", None), self.run_as)
@@ -553,6 +575,12 @@ class DirectBackend:
         from ctys_libvirt.retry import wait_for
 
         pid = wait_for(lambda: _read_pid(rt.pidfile), 5.0)
+        if pid is None:
+            # no pidfile (something made QEMU write it elsewhere): a QEMU is never lost;
+            # it is ours when its argv names our runtime dir's monitor socket
+            pid = _find_by_runtime(rt, argv)
+            if pid is not None:
+                _write_ours(rt.pidfile, f"{pid}\n")
         if pid is None or not _pid_alive(pid):
             tail = _failing(rt.stderr_log)
             raise BackendError(f"QEMU {probe.version_text} for {label} exited right after start"

@@ -138,7 +138,11 @@ def label_lock(label: str) -> Iterator[None]:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "_"
     path = lock_dir() / f"{safe}.lock"
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            lock_dir()      # another holder removed the empty directory meanwhile
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             st = os.fstat(fd)
@@ -158,6 +162,7 @@ def label_lock(label: str) -> Iterator[None]:
     finally:
         try:
             os.unlink(path)
+            os.rmdir(path.parent)       # only when no other lock is in it
         except OSError:
             pass
         os.close(fd)
@@ -473,6 +478,26 @@ class LibvirtBackend:
                 if path:
                     out[os.path.realpath(path)] = dom.name()
         return out
+    def _refuse_shared_disks(self, b) -> None:
+        """No disk another running domain holds (libvirt's, or the direct backend's on this
+        host), unless both only read it: libvirt would hand it to a second QEMU."""
+        from urllib.parse import urlparse
+
+        from ctys_libvirt.qemu.runtime import runtime_base
+        from ctys_libvirt.security import inuse
+        from ctys_libvirt.security.media import conflicts
+
+        plan = getattr(b, "plan", None)
+        if plan is None:
+            return
+        skip = (b.name, b.uuid)
+        held = inuse.libvirt_disks(self.conn, skip)
+        if not urlparse(self.uri).hostname:
+            held = inuse.merge(held, inuse.direct_disks(runtime_base(), skip))
+        msg = conflicts(plan.disks, held)
+        if msg:
+            raise BackendError(f"{b.name}: {msg}",
+                               hint="stop the other domain first, or give this VM its own image")
 
     def _lint(self, b, caps, options: CreateOptions) -> None:
         """ARGSADD against the emulator libvirt will run: its `-h` when it is on this host,
@@ -519,6 +544,7 @@ class LibvirtBackend:
 
     def _create_locked(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
         b = self.build(vm, request, options)
+        self._refuse_shared_disks(b)
         plan = getattr(b, "plan", None)
         definition, note = b.xml, None
         if not options.transient:

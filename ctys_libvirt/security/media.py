@@ -2,7 +2,7 @@
 source and target, the QEMUBIOS directory): resolved and checked in this one place, before
 any backend sees them.  The backends only ever get the resolved path.
 
-Rules (docs/media-security.md):
+Rules (docs/run-security.md):
 
 * Every path is resolved through symlinks (``realpath``); the plan carries the result.
 * Block and character devices are refused for every conf, root's own included, unless the
@@ -64,7 +64,11 @@ def conf_trust(vm):
         return trust
     from ctys_libvirt.security.trust import assess
 
-    return assess(vm.source_path)
+    try:
+        return assess(vm.source_path)
+    except OSError as exc:
+        raise NotFoundError(f"conf {vm.source_path}: {exc.strerror}",
+                            hint="the conf went away after it was read; run the command again") from None
 
 
 def policy_for(vm, allow_devices: Iterable[str] = ()) -> MediaPolicy:

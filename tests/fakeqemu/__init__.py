@@ -7,8 +7,14 @@ release) and which, when run for real, records its argv (JSON lines in
 to ``-serial file:PATH`` and serves an HMP (``-monitor unix:``) and a QMP (``-qmp
 unix:``) socket well enough for powerdown/quit/reset/stop/cont/migrate.
 
+``-sandbox on,...,spawn=deny`` / ``elevateprivileges=deny`` act as QEMU's seccomp filter does:
+``-daemonize``, an ``exec:`` migration or ``-runas`` under them end in SIGSYS; ``-runas USER``
+drops to USER once everything is open; ``getfd`` + ``migrate fd:`` and ``-incoming fd:N``
+work on passed descriptors.
+
 ``behaviour`` selects a fault: normal (ACPI powerdown exits), ignore-acpi,
-ignore-all (ignores powerdown, quit and SIGTERM), die-at-start, hang-start, hang-help,
+ignore-all (ignores powerdown, quit and SIGTERM), no-pidfile (daemonizes but writes no
+pidfile, as when something redirected it), die-at-start, hang-start, hang-help,
 crash-help, garbage-help."""
 from __future__ import annotations
 
@@ -47,7 +53,7 @@ opts = {}
 i = 1
 while i < len(argv):
     a = argv[i]
-    if a in ("-pidfile", "-monitor", "-qmp", "-serial", "-incoming", "-name"):
+    if a in ("-pidfile", "-monitor", "-qmp", "-serial", "-incoming", "-name", "-runas", "-sandbox"):
         opts.setdefault(a, []).append(argv[i + 1] if i + 1 < len(argv) else "")
         i += 2
         continue
@@ -68,8 +74,21 @@ def bind(path):
     s.listen(4)
     return s
 
-state = {"status": "running", "exit": False}
+state = {"status": "running", "exit": False, "fds": {}}
 pidfile = (opts.get("-pidfile") or [None])[0]
+# -sandbox as real QEMU's seccomp filter: spawn=deny kills fork/exec, elevateprivileges=deny
+# kills setuid (so -daemonize resp. -runas under them end in SIGSYS, "Bad system call")
+SANDBOX = (opts.get("-sandbox") or [""])[-1]
+SPAWN_DENY = SANDBOX.startswith("on") and "spawn=deny" in SANDBOX
+ELEV_DENY = SANDBOX.startswith("on") and "elevateprivileges=deny" in SANDBOX
+
+def sigsys():
+    os.kill(os.getpid(), signal.SIGSYS)
+    time.sleep(5)
+    os._exit(159)
+
+if "-daemonize" in opts and SPAWN_DENY:
+    sigsys()
 if "-daemonize" in opts:
     r, w = os.pipe()
     if os.fork() > 0:
@@ -85,7 +104,7 @@ if "-daemonize" in opts:
         os.dup2(fd, n)
 else:
     w = None
-if pidfile:
+if pidfile and BEHAVIOUR != "no-pidfile":
     with open(pidfile, "w") as f:
         f.write("%d\n" % os.getpid())
 servers = []
@@ -98,11 +117,28 @@ for spec in opts.get("-qmp", []):
     if p:
         servers.append((bind(p), "qmp"))
 if "-incoming" in opts:
+    src = opts["-incoming"][0]
+    if src.startswith("fd:"):
+        data = os.read(int(src[3:]), 64)
+        if not data.startswith(b"FAKE-VMSTATE"):
+            sys.stderr.write("qemu: load of migration failed: Invalid argument\n")
+            sys.exit(1)
+    elif src.startswith("exec:") and SPAWN_DENY:
+        sigsys()
     state["status"] = "paused"
 for spec in opts.get("-serial", []):
     if spec.startswith("file:"):
         with open(spec[5:], "a") as f:
             f.write("FAKE SeaBIOS\r\nCTYS-GUEST-OK\r\n")
+if "-runas" in opts:
+    # like QEMU: every file and socket is open, then it becomes the user
+    if ELEV_DENY:
+        sigsys()
+    import pwd
+    pw = pwd.getpwnam(opts["-runas"][0])
+    os.setgroups([])
+    os.setgid(pw.pw_gid)
+    os.setuid(pw.pw_uid)
 if w is not None:
     os.write(w, b"1")
     os.close(w)
@@ -144,18 +180,27 @@ def do(cmd, arg=""):
                     f.write("CTYS-GUEST-OK\r\n")
     elif cmd == "migrate":
         target = arg.strip().strip('"')
-        if target.startswith("exec:cat > "):
+        if target.startswith("exec:") and SPAWN_DENY:
+            sigsys()
+        if target.startswith("fd:"):
+            fd = state["fds"].pop(target[3:])
+            os.write(fd, b"FAKE-VMSTATE\n")
+            os.close(fd)
+            state["status"] = "postmigrate"
+        elif target.startswith("exec:cat > "):
             # as /bin/sh reads the exec: command line (the monitor shell-quotes the path)
             with open(shlex.split(target[len("exec:cat > "):])[0], "w") as f:
                 f.write("FAKE-VMSTATE\n")
             state["status"] = "postmigrate"
     return ""
 
-def lines(conn):
-    """The monitor client's lines, until it hangs up."""
+def lines(conn, fds=None):
+    """The monitor client's lines, until it hangs up (descriptors passed along go to ``fds``)."""
     buf = b""
     while True:
-        ch = conn.recv(4096)
+        ch, got, _flags, _addr = socket.recv_fds(conn, 4096, 4)
+        if fds is not None:
+            fds.extend(got)
         if not ch:
             return
         buf += ch
@@ -179,7 +224,8 @@ def hmp(conn):
 
 def qmp(conn):
     conn.sendall(b'{"QMP": {"version": {"qemu": {"micro": 0, "minor": 12, "major": 0}, "package": ""}, "capabilities": []}}\r\n')
-    for line in lines(conn):
+    passed = []
+    for line in lines(conn, passed):
         if line.strip():
             req = json.loads(line)
             ex = req.get("execute")
@@ -192,6 +238,9 @@ def qmp(conn):
                 cmd, _, arg = args.get("command-line", "").partition(" ")
                 do(cmd, arg)
                 ret = ""
+            elif ex == "getfd":
+                state["fds"][args["fdname"]] = passed.pop(0)
+                ret = {}
             elif ex == "migrate":
                 do("migrate", args.get("uri", ""))
                 ret = {}
@@ -225,8 +274,10 @@ def fix_host(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CTYS_KQEMU_DEVICE", str(tmp_path / "kqemu-absent"))
 
 
-def make_fake(directory: Path, key: str, *, behaviour: str = "normal", name: str = None) -> Path:
-    """Write a fake QEMU for release ``key`` (e.g. '0.9.1', '0.12.5-qemu-kvm').
+def make_fake(directory: Path, key: str, *, behaviour: str = "normal", name: str = None,
+              python: str = None) -> Path:
+    """Write a fake QEMU for release ``key`` (e.g. '0.9.1', '0.12.5-qemu-kvm').  ``python``:
+    its interpreter (default ours; the system one for a fake that runs as another user).
 
     It is run only because it passes the binary rule (security/binaries.py) by ownership:
     the suite runs as root and ``directory`` is below pytest's root-owned 0700 tmp dirs (or a
@@ -236,7 +287,7 @@ def make_fake(directory: Path, key: str, *, behaviour: str = "normal", name: str
         raise ValueError(f"no fake help for {key}; have {VERSIONS}")
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / (name or f"qemu-{key}")
-    text = (_SCRIPT.replace("__PYTHON__", sys.executable)
+    text = (_SCRIPT.replace("__PYTHON__", python or sys.executable)
             .replace("__HELP__", json.dumps(str(help_file)))
             .replace("__BEHAVIOUR__", json.dumps(behaviour)))
     path.write_text(text)

@@ -192,7 +192,7 @@ def test_serial_log_of_ours_is_reused(vmroot, media, tmp_path, backend, janitor)
     label = janitor.add(unique_label("slog"))
     conf = write_conf(vmroot, label, image=media["hello"])
     log = vmroot / "serial.log"
-    rt = tmp_path / "rt"
+    rt = vmroot / "rt"      # QEMU runs as libvirt-qemu: a reachable runtime base
     for _ in range(2):
         r = _create(conf, backend, rt, "--serial-log", str(log))
         assert r.returncode == 0, r.stderr
@@ -207,7 +207,7 @@ def test_serial_log_created_for_a_failed_start_is_removed(vmroot, media, tmp_pat
     label = unique_label("slog")
     conf = write_conf(vmroot, label, image=media["hello"], extra='ARGSADD="-device ctys-no-such-device"\n')
     log = vmroot / "never.log"
-    r = _create(conf, "direct", tmp_path / "rt", "--serial-log", str(log))
+    r = _create(conf, "direct", vmroot / "rt", "--serial-log", str(log))
     assert r.returncode == 4, r.stderr
     assert not log.exists()
 
@@ -258,3 +258,49 @@ def test_label_lock_still_excludes_while_the_file_is_replaced(tmp_path):
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+# --- a failed install run keeps the definition ---------------------------------------------
+
+@pytest.mark.libvirt
+@pytest.mark.qemu
+def test_failed_install_run_never_rewrites_the_definition(vmroot, media, janitor, libvirt_conn):
+    import libvirt
+
+    label = janitor.add(unique_label("inst"))
+    conf = write_conf(vmroot, label, image=media["hello"])
+    assert run_cli("create", str(conf), "--backend", "libvirt", "--console", "NONE").returncode == 0
+    assert run_cli("cancel", label, "--backend", "libvirt", "--mode", "FORCE").returncode == 0
+    dom = libvirt_conn.lookupByName(label)
+    before = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    r = run_cli("create", str(conf), "--backend", "libvirt", "--console", "NONE",
+                "--instmode", f"CD%{media['hello-iso']}%HDD%{conf.parent / 'hda.img'}",
+                "--argsadd", "-device ctys-no-such-device")
+    assert r.returncode == 4 and "ctys-no-such-device" in r.stderr, r.stderr
+    assert libvirt_conn.lookupByName(label).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) == before
+
+
+def test_named_temporary_fallback_without_o_tmpfile(tmp_path, monkeypatch):
+    """Filesystems without O_TMPFILE: the named temporary is created O_EXCL|O_NOFOLLOW (a
+    symlink planted at its name stops the create, the victim untouched) and is gone after."""
+    import errno
+
+    from ctys_libvirt import images
+    from ctys_libvirt.errors import BackendError
+
+    real_open = os.open
+
+    def no_tmpfile(path, flags, *a, **kw):
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        return real_open(path, flags, *a, **kw)
+
+    monkeypatch.setattr(images.os, "open", no_tmpfile)
+    assert ensure_install_target(tmp_path / "a.img", "qcow2", "1M") is True
+    assert sorted(os.listdir(tmp_path)) == ["a.img"]
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (tmp_path / f".b.img.ctys-new.{os.getpid()}").symlink_to(victim)
+    with pytest.raises(BackendError, match="ctys-new"):
+        ensure_install_target(tmp_path / "b.img", "raw", "1M")
+    assert victim.read_bytes() == b"keep" and not (tmp_path / "b.img").exists()

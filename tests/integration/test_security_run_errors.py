@@ -24,10 +24,10 @@ def test_direct_start_failure_shows_the_error_not_the_warning(vmroot, media, tmp
     label = unique_label("failline")
     conf = write_conf(vmroot, label, image=media["hello"], extra=BAD_ARGS)
     r = run_cli("create", str(conf), "--backend", "direct", "--console", "NONE",
-                env={"CTYS_RUNTIME_DIR": str(tmp_path / "rt")})
+                env={"CTYS_RUNTIME_DIR": str(vmroot / "rt")})
     line = assert_one_line_error(r, 4, label, "ctys-no-such-device")
     assert "avx512f" not in line and "warning" not in line.lower(), line
-    assert not (tmp_path / "rt" / label).exists()      # nothing of the failed start stays
+    assert not (vmroot / "rt" / label).exists()      # nothing of the failed start stays
 
 
 @pytest.mark.libvirt

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pwd
+import re
 import shlex
 import shutil
 import stat
@@ -387,10 +389,13 @@ def test_argv_structure_every_release(tree, key, case):
 
 @pytest.fixture
 def base(tmp_path):
-    b = Path(tempfile.mkdtemp(prefix="ctqv", dir="/tmp"))   # short: unix socket paths
+    # short (unix socket paths) and reachable: as root, a QEMU with -sandbox runs as
+    # libvirt-qemu, so its runtime dir, the fake script and its interpreter must be too
+    b = Path(tempfile.mkdtemp(prefix="ctqv", dir="/tmp"))
+    os.chmod(b, 0o755)
     yield b
     for p in psutil.process_iter(["cmdline"]):
-        if any(str(tmp_path) in c for c in (p.info["cmdline"] or [])[:3]):
+        if any(str(b) in c for c in (p.info["cmdline"] or [])[:3]):
             p.kill()
     shutil.rmtree(b, ignore_errors=True)
 
@@ -399,8 +404,9 @@ def base(tmp_path):
 def test_fake_binary_end_to_end(key, tmp_path, base):
     from ctys_libvirt.backends.direct import DirectBackend
 
-    fake = make_fake(tmp_path / "bin", key)
-    be = DirectBackend(qemu=str(fake), base=base)
+    fake = make_fake(base / "bin", key, python="/usr/bin/python3")
+    os.chmod(base / "bin", 0o777)       # the fake logs its argv next to itself
+    be = DirectBackend(qemu=str(fake), base=base / "rt")
     vm = dataclasses.replace(vms.debian5(tmp_path), label="ctystest-qv", memory_mib=16)
     res = be.create(vm, BootRequest(console=ConsoleType.VNC, vnc_display=9), CreateOptions())
     try:
@@ -411,6 +417,18 @@ def test_fake_binary_end_to_end(key, tmp_path, base):
         ver, magic, _fork, _tag, _kq = RELEASES[key]
         assert (meta["qemu_version"], meta["magic"]) == (optsets.vstr(ver), magic)
         assert "CTYS-GUEST-OK" in rt.serial_log.read_text()
+        argv = json.loads(rt.argv_file.read_text())
+        help_text = (HELP_DIR / f"qemu-{key}.txt").read_text()
+        lists = lambda o: re.search(rf"^{o}\b", help_text, re.M) is not None   # noqa: E731
+        if os.geteuid() == 0 and lists("-sandbox"):       # as libvirt: sandboxed, not root
+            assert meta["sandbox"] and meta["run_as"] == "libvirt-qemu"
+            assert "-sandbox" in argv and "-daemonize" not in argv and "-pidfile" not in argv
+            assert os.stat(f"/proc/{res.pid}").st_uid == pwd.getpwnam("libvirt-qemu").pw_uid
+        elif os.geteuid() == 0 and lists("-runas"):
+            assert argv[argv.index("-runas") + 1] == "libvirt-qemu" and "-daemonize" in argv
+            assert os.stat(f"/proc/{res.pid}").st_uid == pwd.getpwnam("libvirt-qemu").pw_uid
+        else:
+            assert "-sandbox" not in argv and "-runas" not in argv
     finally:
         r = be.cancel(vm.label, CancelMode.FORCE)
     assert r.state == "shutoff" and not be.runtime(vm.label).dir.exists()

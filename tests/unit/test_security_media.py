@@ -135,6 +135,7 @@ def test_untrusted_install_target_only_where_the_owner_may_write(base):
         resolve_plan(vm, make_request(instmode=f"CD%{base}/vm1/hda.img%HDD%{root_dir}/x.img%INIT"))
     plan = resolve_plan(vm, make_request(instmode=f"CD%{base}/vm1/hda.img%HDD%{base}/vm1/x.img%INIT"))
     assert plan.create_target.path == f"{base}/vm1/x.img"
+    assert plan.create_target.owner == (NOBODY, NOBODY)      # the new image is the owner's
 
 
 def test_untrusted_positive_controls(base):
@@ -224,3 +225,13 @@ def test_conflicts_either_side_writing():
     assert "running domain B" in conflicts([D("/b.iso", False)], in_use)
     assert conflicts([D("/b.iso", True)], in_use) is None
     assert conflicts([D("/c.img", False)], in_use) is None
+
+
+def test_argv_disks_reads_what_translate_argv_writes():
+    from ctys_libvirt.security.inuse import argv_disks
+
+    argv = ["qemu", "-hda", "/a.img", "-cdrom", "/c.iso", "-usbdevice", "disk:/u.img",
+            "-drive", "file=/x,,y.img,format=raw,if=ide,index=0,media=disk",
+            "-drive", "file=/d.iso,format=raw,if=ide,index=2,media=cdrom", "-m", "16"]
+    assert argv_disks(argv) == [("/a.img", False), ("/c.iso", True), ("/u.img", False),
+                                ("/x,y.img", False), ("/d.iso", True)]
