@@ -160,6 +160,12 @@ def from_domain(root, *, meta_console: Optional[str] = None) -> Values:
     cmd = root.find(F._QCMD)
     if cmd is not None:
         args = [a.get("value", "") for a in cmd.iterfind(F._QARG)]
+        # "-L DIR" is how QEMUBIOS reaches QEMU: back to QEMUBIOS, not into ARGSADD (where the
+        # ARGSADD policy would refuse it as host-reaching)
+        if "-L" in args[:-1]:
+            i = args.index("-L")
+            v.set("qemu:commandline", "QEMUBIOS", args[i + 1])
+            args = args[:i] + args[i + 2:]
         if args:
             v.set("qemu:commandline", "ARGSADD", shlex.join(args))
     return v
