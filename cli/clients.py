@@ -58,6 +58,9 @@ def launch(be, name: str, console: ConsoleType, vnc_port: Optional[int],
         if geometry is not None:
             warn(f"-g/--geometry {geometry} ignored: CONSOLE {console.value} has no client window")
         return None
+    if console is ConsoleType.VNC and not vnc_port:
+        _say(f"{name}: has no VNC display (started with another CONSOLE), so no VNC viewer was started")
+        return None
     if reconnect:
         ended = cc.end_clients(name)
         if ended:

@@ -263,3 +263,43 @@ def test_cli0_in_tmux_shows_guest_and_destroys_on_detach(vmroot, media, janitor,
         assert not libvirt_conn.lookupByName(label).isActive()
     finally:
         subprocess.run(tmux + ["kill-server"], capture_output=True)
+
+
+# --- the ctys front end: CREATE / CONNECT / RECONNECT / CANCEL CLIENT ------------------------
+
+def test_ctys_qemu_clients(xvfb, vmroot, media, janitor, libvirt_conn, clients, tmp_path):
+    from ctysq_helpers import qemu
+
+    label = janitor.add(unique_label("cqx"))
+    write_conf(vmroot, label, image=media["hello"])
+    xlog = tmp_path / "xterm.log"
+    env = xvfb.env(**xterm_logging(tmp_path, xlog))
+    p = qemu("-a", f"CREATE=L:{label},CONSOLE:XTERM", "-g", "90x25+3+4", "--base", str(vmroot), env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(f"CREATE localhost: {label}: running")
+    xterm = started(p.stderr, label, "XTERM", "xterm")
+    clients.append(xterm)
+    assert geometry(xvfb, one_window(xvfb, xterm))[0] == (3, 4)
+    wait_for(lambda: f"Connected to {label}" in text_of(xlog), WAIT, "the console in the xterm")
+    # CONNECT a VNC viewer to the port prepared for the XTERM console
+    p = qemu("-a", f"CREATE=L:{label},CONNECT,CONSOLE:VNC", "--base", str(vmroot), env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(f"CONNECT localhost: {label}: running, VNC :")
+    viewer = started(p.stderr, label, "VNC", "vncviewer")
+    clients.append(viewer)
+    dom = libvirt_conn.lookupByName(label)
+    wait_for(lambda: windows_of_pid(xvfb, viewer), WAIT, "the viewer window")
+    # CANCEL ...,CLIENT ends the clients and leaves the VM running
+    p = qemu("-a", f"CANCEL=L:{label},CLIENT", env=env)
+    assert p.returncode == 0, p.stderr
+    line = p.stdout.strip()
+    assert line.startswith(f"CANCEL-CLIENT localhost: {label}: ended client(s), pid "), line
+    assert sorted(int(x) for x in line.rsplit("pid ", 1)[1].split(", ")) == sorted([xterm, viewer])
+    wait_for(lambda: not pid_alive(xterm) and not pid_alive(viewer), WAIT, "the clients' end")
+    assert dom.isActive()                             # ... the VM keeps running
+    # RECONNECT: a fresh client on the running VM
+    p = qemu("-a", f"CREATE=L:{label},RECONNECT,CONSOLE:XTERM", "--base", str(vmroot), env=env)
+    assert p.returncode == 0, p.stderr
+    again = started(p.stderr, label, "XTERM", "xterm")
+    clients.append(again)
+    one_window(xvfb, again)
