@@ -128,43 +128,53 @@ def test_vnc_console_opens_a_connected_viewer(xvfb, vmroot, media, janitor, clie
 
 # --- XTERM / EMACS: the serial console in a terminal window -----------------------------------
 
-@pytest.mark.parametrize("console,program", [("XTERM", "xterm"), ("EMACS", "xterm")])
+@pytest.mark.parametrize("console,program,backend", [
+    ("XTERM", "xterm", "libvirt"), ("EMACS", "xterm", "libvirt"), ("XTERM", "xterm", "direct")])
 def test_terminal_console_shows_the_guest_serial(xvfb, vmroot, media, janitor, libvirt_conn,
-                                                  clients, tmp_path, console, program):
+                                                  clients, tmp_path, console, program, backend):
     """The client's screen output (xterm's own log) carries the guest's serial marker: the
     window runs a console that is really attached.  EMACS: emacs-nox in term mode inside an
-    xterm (Debian's emacs-gtk would open its own frame)."""
+    xterm (Debian's emacs-gtk would open its own frame).  direct: the xterm attaches QEMU's
+    serial socket."""
     label = janitor.add(unique_label(console.lower()))
     conf = write_conf(vmroot, label, image=media["hello"])
     xlog = tmp_path / "xterm.log"
-    res, err = create(conf, "--console", console, "-g", "100x30+10+20",
-                      env=xvfb.env(**xterm_logging(tmp_path, xlog)))
+    extra = {"CTYS_RUNTIME_DIR": str(tmp_path / "run")} if backend == "direct" else {}
+    env = xvfb.env(**xterm_logging(tmp_path, xlog), **extra)
+    res, err = create(conf, "--console", console, "-g", "100x30+10+20", "--backend", backend, env=env)
     pid = started(err, label, console, program)
     clients.append(pid)
-    assert res["vnc_port"]                            # VNC prepared for later attachment too
+    if backend == "libvirt":
+        assert res["vnc_port"]                        # VNC prepared for later attachment too
     wid = one_window(xvfb, pid)
     assert window_title(xvfb, wid).startswith(f"{label} ({console})")
     pos, _ = geometry(xvfb, wid)
     assert pos == (10, 20)
     wait_for(lambda: f"Connected to {label}" in text_of(xlog), WAIT, "the console in the client")
     # the guest printed its marker before the console attached: reset it and read it again
-    reset_guest(label)
+    p = run_cli("cancel", label, "--mode", "RESET", "--backend", backend, env=extra)
+    assert p.returncode == 0, p.stderr
     wait_for(lambda: "CTYS-GUEST-OK" in text_of(xlog), WAIT, "the guest's marker in the client")
-    # the console is taken: another (non-forcing) console attach is refused
-    p = run_cli("console", label, input="")
-    assert p.returncode == 4 and "no other client attached" in p.stderr, p.stderr
+    if backend == "libvirt":
+        # the console is taken: another (non-forcing) console attach is refused
+        p = run_cli("console", label, input="")
+        assert p.returncode == 4 and "no other client attached" in p.stderr, p.stderr
     # the client ends with the VM
-    p = run_cli("cancel", label, "--mode", "FORCE")
+    p = run_cli("cancel", label, "--mode", "FORCE", "--backend", backend, env=extra)
     assert p.returncode == 0, p.stderr
     wait_for(lambda: not pid_alive(pid), WAIT, "the client's exit after the VM ended")
 
 
 # --- SDL: QEMU's own window ---------------------------------------------------------------
 
-def test_sdl_opens_qemus_window_under_libvirt(xvfb, vmroot, media, janitor, libvirt_conn):
+@pytest.mark.parametrize("backend", ["libvirt", "direct"])
+def test_sdl_opens_qemus_window(xvfb, vmroot, media, janitor, libvirt_conn, tmp_path, backend):
+    """libvirt: <graphics type='sdl' display=...> (QEMU runs as libvirt-qemu; this Xvfb takes
+    local clients without a cookie); direct: QEMU inherits $DISPLAY."""
     label = janitor.add(unique_label("sdl"))
     conf = write_conf(vmroot, label, image=media["hello"])
-    res, err = create(conf, "--console", "SDL", "--backend", "libvirt", env=xvfb.env(),
+    extra = {"CTYS_RUNTIME_DIR": str(tmp_path / "run")} if backend == "direct" else {}
+    res, err = create(conf, "--console", "SDL", "--backend", backend, env=xvfb.env(**extra),
                       log=vmroot / "s.log")
     assert "started for CONSOLE" not in err           # no client: QEMU draws the window
     wids = wait_for(lambda: [int(w) for w in xvfb.run("xdotool", "search", "--onlyvisible", "--name",
@@ -175,6 +185,8 @@ def test_sdl_opens_qemus_window_under_libvirt(xvfb, vmroot, media, janitor, libv
     shot = wait_for(lambda: (lambda s: s if s.colours() > 1 else None)(screenshot(xvfb, wids[0])),
                     WAIT, "a non-blank SDL window")
     assert shot.colours() > 1
+    p = run_cli("cancel", label, "--mode", "FORCE", "--backend", backend, env=extra)
+    assert p.returncode == 0, p.stderr
 
 
 def test_sdl_without_display_is_a_usage_error(vmroot, media, janitor, libvirt_conn):
@@ -209,6 +221,12 @@ def test_connect_and_reconnect_a_viewer_to_the_prepared_vnc_port(xvfb, vmroot, m
     clients.append(second)
     wait_for(lambda: not pid_alive(first), WAIT, "the earlier viewer's end")
     wait_for(lambda: vnc_peer(second, port), WAIT, "the new viewer's connection")
+    # REUSE: create on the running VM attaches the console's client instead of failing
+    res2, err = create(conf, "--reuse", "--console", "XTERM", env=xvfb.env())
+    assert res2["pid"] == res["pid"]
+    xterm = started(err, label, "XTERM", "xterm")
+    clients.append(xterm)
+    one_window(xvfb, xterm)
     p = run_cli("cancel", label, "--mode", "FORCE")
     assert p.returncode == 0, p.stderr
     # CONNECT needs a running VM
