@@ -144,8 +144,7 @@ def test_terminal_console_shows_the_guest_serial(xvfb, vmroot, media, janitor, l
     res, err = create(conf, "--console", console, "-g", "100x30+10+20", "--backend", backend, env=env)
     pid = started(err, label, console, program)
     clients.append(pid)
-    if backend == "libvirt":
-        assert res["vnc_port"]                        # VNC prepared for later attachment too
+    assert res["vnc_port"]                            # VNC prepared for later attachment too
     wid = one_window(xvfb, pid)
     assert window_title(xvfb, wid).startswith(f"{label} ({console})")
     pos, _ = geometry(xvfb, wid)
