@@ -212,6 +212,10 @@ def do_create(ctx: Ctx, sub: str) -> int:
     spec = parse_create(sub)
     for w in spec.warnings:
         _warn(w)
+    if ctx.args.geometry is not None:
+        from ctys_libvirt.console_client import parse_geometry
+
+        parse_geometry(ctx.args.geometry)      # a usage error before any conf is looked for
     # bad suboption values are usage errors before any conf is looked for
     req = make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
                        console=spec.console, argsadd=spec.argsadd)
@@ -230,10 +234,6 @@ def do_create(ctx: Ctx, sub: str) -> int:
     opts = CreateOptions(timeout=ctx.args.timeout)
     if req.console is ConsoleType.SDL and os.environ.get("DISPLAY"):
         opts.sdl_display, opts.sdl_xauth = os.environ["DISPLAY"], os.environ.get("XAUTHORITY") or None
-    if ctx.args.geometry is not None:
-        from ctys_libvirt.console_client import parse_geometry
-
-        parse_geometry(ctx.args.geometry)
 
     def one(t):
         be = _backend(ctx, t, vm)

@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import libvirt
@@ -320,3 +319,37 @@ def test_ctys_qemu_clients(xvfb, vmroot, media, janitor, libvirt_conn, clients, 
     again = started(p.stderr, label, "XTERM", "xterm")
     clients.append(again)
     one_window(xvfb, again)
+
+
+def test_missing_client_program_fails_before_anything_starts(xvfb, vmroot, media, janitor, libvirt_conn,
+                                                            tmp_path):
+    """GTERM with no gnome-terminal on PATH: exit 2 naming the package, no domain defined."""
+    label = janitor.add(unique_label("nogt"))
+    conf = write_conf(vmroot, label, image=media["hello"])
+    path = tmp_path / "bin"
+    path.mkdir()
+    for tool in ("xterm",):
+        (path / tool).symlink_to(f"/usr/bin/{tool}")
+    env = xvfb.env(PATH=f"{path}:/usr/sbin:/sbin")
+    p = run_cli("create", str(conf), "--console", "GTERM", env=env)
+    assert_one_line_error(p, 2, "gnome-terminal is not installed")
+    with pytest.raises(libvirt.libvirtError):
+        libvirt_conn.lookupByName(label)
+
+
+def test_no_client_option_starts_no_window(xvfb, vmroot, media, janitor, libvirt_conn):
+    label = janitor.add(unique_label("nocl"))
+    conf = write_conf(vmroot, label, image=media["hello"])
+    before = xvfb.run("xdotool", "search", "--onlyvisible", "--name", ".")
+    res, err = create(conf, "--console", "VNC", "--no-client", env=xvfb.env())
+    assert err.strip() == "" and res["vnc_port"]
+    assert xvfb.run("xdotool", "search", "--onlyvisible", "--name", ".") == before
+    p = run_cli("cancel", label, "--mode", "FORCE")
+    assert p.returncode == 0, p.stderr
+
+
+def test_ctys_qemu_bad_geometry_is_a_usage_error(vmroot):
+    from ctysq_helpers import one_error, qemu
+
+    one_error(qemu("-a", "CREATE=L:whatever,CONSOLE:XTERM", "-g", "100x", "--base", str(vmroot)), 1,
+              "bad geometry '100x'")
