@@ -179,7 +179,7 @@ def spawn(argv: Sequence[str], *, label: str, env: Optional[Dict[str, str]] = No
     carrying the end of its output."""
     e = dict(os.environ if env is None else env)
     e[CLIENT_ENV] = label
-    out = open(log, "ab") if log is not None else open(os.devnull, "wb")
+    out = open(log, "wb") if log is not None else open(os.devnull, "wb")   # last client only
     try:
         try:
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out,

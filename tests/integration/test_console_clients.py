@@ -27,6 +27,12 @@ WAIT = 90.0          # generous: clients and TCG guests on 2 shared cores
 STARTED = re.compile(r"^(\S+): (\S+) started for CONSOLE (\S+) \(pid (\d+)\)$", re.M)
 
 
+@pytest.fixture(autouse=True)
+def private_runtime(tmp_path, monkeypatch):
+    """Client logs and direct-backend VMs of these tests under the test's own dir."""
+    monkeypatch.setenv("CTYS_RUNTIME_DIR", str(tmp_path / "run"))
+
+
 @pytest.fixture(scope="module")
 def xvfb():
     x = start_xvfb()
