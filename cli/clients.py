@@ -26,6 +26,20 @@ def console_command(be, name: str) -> List[str]:
     return cmd
 
 
+def _remote_host(be) -> Optional[str]:
+    """The host of a remote libvirt connection (None for this host)."""
+    conn = getattr(be, "conn", None)
+    if conn is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(conn.getURI()).hostname
+    except Exception:       # a connection that cannot say: treat it as local
+        return None
+    return host if host and host not in ("localhost", "127.0.0.1", "::1") else None
+
+
 def _log_path(name: str, console: ConsoleType) -> Optional[Path]:
     from ctys_libvirt.qemu.runtime import runtime_base
 
@@ -60,6 +74,12 @@ def launch(be, name: str, console: ConsoleType, vnc_port: Optional[int],
         return None
     if console is ConsoleType.VNC and not vnc_port:
         _say(f"{name}: has no VNC display (started with another CONSOLE), so no VNC viewer was started")
+        return None
+    remote = _remote_host(be)
+    if console is ConsoleType.VNC and remote:
+        # its VNC listens on the remote host's loopback: a local viewer would reach ours
+        _say(f"{name}: VNC listens on 127.0.0.1 of {remote}, so no viewer was started here; "
+             f"tunnel it: ssh -L {vnc_port}:127.0.0.1:{vnc_port} {remote}")
         return None
     if reconnect:
         ended = cc.end_clients(name)

@@ -138,3 +138,48 @@ def test_spawn_reports_a_client_that_fails_at_once(tmp_path):
 def test_spawn_of_a_missing_program():
     with pytest.raises(BackendError, match="cannot start"):
         cc.spawn(["/nonexistent/viewer"], label="vm1")
+
+
+class _FakeConn:
+    def __init__(self, uri):
+        self.uri = uri
+
+    def getURI(self):
+        return self.uri
+
+
+class _FakeBackend:
+    name = "libvirt"
+
+    def __init__(self, uri):
+        self.conn = _FakeConn(uri)
+
+
+def test_cli_launch_starts_no_local_viewer_for_a_remote_vnc(monkeypatch, capsys):
+    from ctys_libvirt.cli.clients import launch
+
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(cc, "spawn", lambda *a, **k: pytest.fail("no client may be spawned"))
+    pid = launch(_FakeBackend("qemu+ssh://root@vmhost.example/system"), "vm1", ConsoleType.VNC, 5905, None)
+    assert pid is None
+    assert capsys.readouterr().err.strip() == (
+        "vm1: VNC listens on 127.0.0.1 of vmhost.example, so no viewer was started here; "
+        "tunnel it: ssh -L 5905:127.0.0.1:5905 vmhost.example")
+
+
+def test_cli_launch_console_command_carries_backend_and_uri(monkeypatch, capsys):
+    from ctys_libvirt.cli import clients
+
+    seen = {}
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(cc, "spawn", lambda argv, **k: seen.setdefault("argv", argv) and 4321)
+    monkeypatch.setattr(clients, "_log_path", lambda *a: None)
+    pid = clients.launch(_FakeBackend("qemu+ssh://root@vmhost.example/system"), "vm1",
+                         ConsoleType.XTERM, 5905, "80x24+1+1")
+    assert pid == 4321
+    argv = seen["argv"]
+    assert argv[argv.index("-geometry") + 1] == "80x24+1+1"
+    # the terminal runs `ctys-libvirt console` through the same backend and connection
+    assert argv[-6:] == ["console", "vm1", "--backend", "libvirt",
+                         "--connect", "qemu+ssh://root@vmhost.example/system"]
+    assert capsys.readouterr().err.strip() == "vm1: xterm started for CONSOLE XTERM (pid 4321)"
