@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ctys_libvirt.cli.common import warn
+from ctys_libvirt.errors import BackendError
 from ctys_libvirt.model import ConsoleType
 
 
@@ -62,15 +63,18 @@ def preflight(name: str, console: ConsoleType) -> None:
 
 
 def launch(be, name: str, console: ConsoleType, vnc_port: Optional[int],
-           geometry: Optional[str], *, reconnect: bool = False) -> Optional[int]:
+           geometry: Optional[str], *, reconnect: bool = False, strict: bool = True,
+           warn_with=warn) -> Optional[int]:
     """Start the client window of ``console`` for the running VM ``name``; returns its pid,
-    or None (no window console, or no $DISPLAY: then one line with the access details)."""
+    or None (no window console, or no $DISPLAY: then one line with the access details).
+    ``strict=False`` (after a create): a client that dies at once is a warning, since the VM
+    itself runs; CONNECT keeps it an error."""
     from ctys_libvirt import console_client as cc
 
     geo = cc.parse_geometry(geometry) if geometry is not None else None
     if console not in cc.WINDOW_CONSOLES:
         if geometry is not None:
-            warn(f"-g/--geometry {geometry} ignored: CONSOLE {console.value} has no client window")
+            warn_with(f"-g/--geometry {geometry} ignored: CONSOLE {console.value} has no client window")
         return None
     if console is ConsoleType.VNC and not vnc_port:
         _say(f"{name}: has no VNC display (started with another CONSOLE), so no VNC viewer was started")
@@ -94,6 +98,12 @@ def launch(be, name: str, console: ConsoleType, vnc_port: Optional[int],
     target = cc.ClientTarget(label=name, console=console, vnc_port=vnc_port,
                              console_argv=tuple(console_command(be, name)))
     argv = cc.client_argv(target, geo)
-    pid = cc.spawn(argv, label=name, log=_log_path(name, console))
+    try:
+        pid = cc.spawn(argv, label=name, log=_log_path(name, console))
+    except BackendError as exc:
+        if strict:
+            raise
+        warn_with(f"{exc.message}; {name} runs on without it")
+        return None
     _say(f"{name}: {os.path.basename(argv[0])} started for CONSOLE {console.value} (pid {pid})")
     return pid

@@ -246,7 +246,7 @@ def create(
             if not no_client:
                 from ctys_libvirt.cli.clients import launch
 
-                launch(be, res.name, req.console, res.vnc_port, geometry)
+                launch(be, res.name, req.console, res.vnc_port, geometry, strict=False)
             if res.install and wait_install:
                 _wait_install(be, res.name, timeout)
             if req.console is ConsoleType.CLI0 and getattr(be, "name", "") == "libvirt":

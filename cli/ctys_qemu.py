@@ -247,7 +247,7 @@ def do_create(ctx: Ctx, sub: str) -> int:
                     lines = [f"{spec.attach} {host}: {_connect_info(info)}"]
                     sys.stdout.flush()
                     _client(ctx, t, be, info.name, req.console, info.vnc_port,
-                            reconnect=spec.attach == "RECONNECT", lines=lines)
+                            reconnect=spec.attach == "RECONNECT", attach=True, lines=lines)
                     return lines
                 if spec.attach == "RESUME" and info.state == "paused":
                     r = be.cancel(vm.label, CancelMode.RESUME, ctx.args.timeout)
@@ -297,7 +297,7 @@ def do_create(ctx: Ctx, sub: str) -> int:
 
 
 def _client(ctx: Ctx, t, be, name: str, console, vnc_port, *, reconnect: bool = False,
-            lines: List[str]) -> None:
+            attach: bool = False, lines: List[str]) -> None:
     """The console's client window (VNC viewer, xterm, ...) for a VM on this host; remote
     targets only get the access details (their 127.0.0.1 ports are not ours)."""
     from ctys_libvirt.cli.clients import launch
@@ -308,7 +308,9 @@ def _client(ctx: Ctx, t, be, name: str, console, vnc_port, *, reconnect: bool = 
         print(line)
     lines.clear()
     sys.stdout.flush()
-    launch(be, name, console, vnc_port, ctx.args.geometry, reconnect=reconnect)
+    # CREATE: the VM runs even if its client dies at once (a warning); CONNECT & co: an error
+    launch(be, name, console, vnc_port, ctx.args.geometry, reconnect=reconnect,
+           strict=attach, warn_with=_warn)
 
 
 def _cli0(be, name: str) -> None:

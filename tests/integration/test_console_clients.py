@@ -359,3 +359,19 @@ def test_ctys_qemu_bad_geometry_is_a_usage_error(vmroot):
 
     one_error(qemu("-a", "CREATE=L:whatever,CONSOLE:XTERM", "-g", "100x", "--base", str(vmroot)), 1,
               "bad geometry '100x'")
+
+
+def test_client_that_cannot_open_the_display(vmroot, media, janitor, libvirt_conn):
+    """create: the VM runs, the dead client is one warning; CONNECT: the client is the point,
+    so exit 4 with the client's own complaint."""
+    label = janitor.add(unique_label("baddisp"))
+    conf = write_conf(vmroot, label, image=media["hello"])
+    env = {"DISPLAY": ":31999"}              # no X server there
+    p = run_cli("create", str(conf), "--console", "VNC", env=env)
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"ctys-libvirt: warning: vncviewer for {label} exited at once"), lines
+    assert lines[0].endswith(f"; {label} runs on without it")
+    assert libvirt_conn.lookupByName(label).isActive()
+    p = run_cli("console", label, "--client", "VNC", env=env)
+    assert_one_line_error(p, 4, f"vncviewer for {label} exited at once")
