@@ -259,11 +259,15 @@ def create(
     qemu_version: Optional[str] = typer.Option(None, "--qemu-version",
                                                help="with --qemu: its version X.Y.Z when its -h banner is not recognised"),
     fmt: str = typer.Option("table", "--format", shell_complete=C.values("table", "json"), help="table | json"),
+    geometry: Optional[str] = typer.Option(None, "--geometry", "-g",
+                                           help="client window WxH+X+Y (pixels for VNC, characters for terminals)"),
+    no_client: bool = typer.Option(False, "--no-client", help="start no client window even with $DISPLAY"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
 ) -> None:
-    """Start a VM from its ctys conf (define persistently, start, wait until running)."""
+    """Start a VM from its ctys conf (define persistently, start, wait until running); with
+    $DISPLAY, VNC / XTERM / GTERM / EMACS* also open their client window."""
     _skip_exit_gc()
     with errors_to_exit():
         fmt = _check_format(fmt, ("table", "json"))
@@ -278,6 +282,10 @@ def create(
 
         if wait_install and instmode is None:
             raise UsageError("--wait-install needs --instmode", hint="add --instmode DEFAULT")
+        if geometry is not None:
+            from ctys_libvirt.console_client import parse_geometry
+
+            parse_geometry(geometry)
         stacked = _stack_address(address, connect)
         if stacked is not None:     # the conf is read here, the VM runs inside the stack
             connect, address = stacked
@@ -287,17 +295,27 @@ def create(
                            console=console_ if console_ is not None else (vm.default_console or None),
                            argsadd=argsadd or (), allow_argsadd=allow_argsadd or (),
                            allow_devices=allow_device or ())
+        sdl_display, sdl_xauth = _sdl_display(req.console)
+        if not no_client:
+            from ctys_libvirt.cli.clients import preflight
+
+            preflight(vm.label, req.console)    # a missing client program: before any start
         opts = _options(transient=transient, reuse=reuse, wait_install=wait_install,
                         timeout=timeout, strict=strict, network=network, bridge=bridge, qemu=qemu,
                         qemu_version=qemu_version, run_as=run_as,
                         # absolute, but symlinks are not followed (security.seriallog)
-                        serial_log=os.path.abspath(serial_log) if serial_log else None)
+                        serial_log=os.path.abspath(serial_log) if serial_log else None,
+                        sdl_display=sdl_display, sdl_xauth=sdl_xauth)
         be = _open(backend, connect, vm)
         try:
             res = be.create(vm, req, opts)
             _create_warnings(res, transient)
             _print_create(res, fmt)
             sys.stdout.flush()
+            if not no_client:
+                from ctys_libvirt.cli.clients import launch
+
+                launch(be, res.name, req.console, res.vnc_port, geometry, strict=False)
             if res.install and wait_install:
                 _wait_install(be, res.name, timeout)
             if req.console is ConsoleType.CLI0 and getattr(be, "name", "") == "libvirt":
@@ -338,6 +356,21 @@ def create(
                 _attach(be, res.name)
         finally:
             be.close()
+
+
+def _sdl_display(console):
+    """CONSOLE SDL: the X display (and Xauthority) for QEMU's window, which needs one."""
+    from ctys_libvirt.model import ConsoleType
+
+    if console is not ConsoleType.SDL:
+        return None, None
+    import os
+
+    display = os.environ.get("DISPLAY")
+    if not display:
+        raise UsageError("CONSOLE SDL opens QEMU's own window on an X display, and $DISPLAY is not set",
+                         hint="set DISPLAY, or use CONSOLE VNC")
+    return display, os.environ.get("XAUTHORITY") or None
 
 
 def _wait_install(be, name: str, timeout: float) -> None:
@@ -639,15 +672,23 @@ def info(
 def console_cmd(
     address: str = typer.Argument(..., shell_complete=C.address, help="domain name/UUID or conf address"),
     force: bool = typer.Option(False, "--force", help="take the console over from another client"),
+    client: Optional[str] = typer.Option(None, "--client",
+                                         help="CONNECT a client window instead: VNC XTERM GTERM EMACS EMACSM EMACSA EMACSAM"),
+    geometry: Optional[str] = typer.Option(None, "--geometry", "-g", help="with --client: WxH+X+Y"),
+    reconnect: bool = typer.Option(False, "--reconnect", help="with --client: end this VM's earlier clients first (RECONNECT)"),
     connect: Optional[str] = CONNECT,
     backend: str = BACKEND,
     base: Optional[List[str]] = BASE,
 ) -> None:
-    """Attach the VM's serial console (Ctrl-] detaches)."""
+    """Attach the VM's serial console (Ctrl-] detaches), or with --client open a client
+    window on the running VM (ctys CONNECT; --reconnect: RECONNECT)."""
     with errors_to_exit():
         from ctys_libvirt.errors import LibvirtUnavailable
 
         kind = _check_backend(backend)
+        if client is not None or geometry is not None or reconnect:
+            _connect_client(address, client, geometry, reconnect, connect, kind, base)
+            return
         not_libvirts = None
         if kind in ("auto", "libvirt"):
             try:
@@ -676,6 +717,55 @@ def console_cmd(
                     be.close()
         if not _direct_console(address, base, missing_ok=not_libvirts is not None):
             raise not_libvirts  # known to neither backend: libvirt's error, as before
+
+
+def _connect_client(address: str, client: Optional[str], geometry: Optional[str], reconnect: bool,
+                    connect: Optional[str], kind: str, base) -> None:
+    """CONNECT / RECONNECT: a client window on a running VM of either backend."""
+    from ctys_libvirt.console_client import WINDOW_CONSOLES, parse_geometry
+    from ctys_libvirt.model import ConsoleType
+    from ctys_libvirt.translate.request import parse_console
+
+    if client is None:
+        raise UsageError("-g/--geometry and --reconnect go with --client TYPE",
+                         hint="add --client VNC (or XTERM, GTERM, EMACS...)")
+    ctype, _ = parse_console(client)
+    if ctype not in WINDOW_CONSOLES:
+        raise UsageError(f"--client {client}: CONSOLE {ctype.value} has no client window",
+                         hint="use VNC, XTERM, GTERM, EMACS, EMACSM, EMACSA or EMACSAM "
+                              "(CLI: `ctys-libvirt console` without --client)")
+    if geometry is not None:
+        parse_geometry(geometry)
+    be = _open(kind, connect)
+    backends = [be]
+    if kind == "auto" and getattr(be, "name", "") == "libvirt" and _direct_available():
+        from ctys_libvirt.backends.direct import DirectBackend
+
+        backends.append(DirectBackend())
+    try:
+        err = None
+        for b in backends:
+            try:
+                name = _resolve_domains(b, [address], base, False, True)[0]
+            except NotFoundError as exc:
+                err = err or exc
+                continue
+            info = b.lookup(name)
+            if info is None or info.state not in ("running", "paused", "blocked"):
+                raise NotRunning(f"CONNECT and RECONNECT require a running server: {name} is "
+                                 f"{info.state if info else 'gone'}",
+                                 hint=f"start it with `ctys-libvirt create {address} --reuse`")
+            if ctype is ConsoleType.VNC and not info.vnc_port:
+                raise NotRunning(f"{name} has no VNC display to connect to",
+                                 hint="it was started with CONSOLE NONE/CLI0/SDL; use --client XTERM")
+            from ctys_libvirt.cli.clients import launch
+
+            launch(b, name, ctype, info.vnc_port, geometry, reconnect=reconnect)
+            return
+        raise err
+    finally:
+        for b in backends:
+            b.close()
 
 
 def _direct_console(address: str, base, missing_ok: bool = False) -> bool:

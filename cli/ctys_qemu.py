@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
   INFO[=MACHINE]
 Addresses: L|LABEL, U|UUID, M|MAC, F|FILENAME, B|BASEPATH, I|ID|P|PNAME, T|TCP, DR|DBRECORD.
 Exit codes: 0 ok, 1 usage, 2 not found/ambiguous, 3 conf error, 4 backend/host error, 5 timeout.
-Accepted and ignored (ctys options without meaning here): -A -b -C -d -D -E -f -F -g -j -k -L -O -s
+Accepted and ignored (ctys options without meaning here): -A -b -C -d -D -E -f -F -j -k -L -O -s
 -S -w -W -x -y -Y -z -Z.""",
     )
     p.add_argument("-a", dest="action", action="append", metavar="ACTION[=SUBOPTS]",
@@ -98,8 +98,10 @@ Accepted and ignored (ctys options without meaning here): -A -b -C -d -D -E -f -
     p.add_argument("-r", dest="resolution", metavar="XxY", help="not supported for QEMU (rejected)")
     # ctys generic options that have no meaning here: accepted (so ctys command lines and group
     # files work unchanged) and ignored.
+    p.add_argument("-g", dest="geometry", metavar="WxH+X+Y",
+                   help="CREATE: the client window's geometry (pixels for VNC, characters for terminals)")
     for opt, meta in (("-A", "0|1"), ("-C", "MODE"), ("-D", "DISPLAY"), ("-F", "VERSION"),
-                      ("-g", "GEOMETRY"), ("-j", "JOBID"), ("-k", "REUSE"), ("-L", "LOCATION"),
+                      ("-j", "JOBID"), ("-k", "REUSE"), ("-L", "LOCATION"),
                       ("-O", "OPTS"), ("-s", "SCOPE"), ("-S", "SIGNALS"), ("-W", "WORKSPACE"),
                       ("-x", "MODE"), ("-Z", "MODE")):
         p.add_argument(opt, dest="ignored_" + opt[1], metavar=meta, help=argparse.SUPPRESS)
@@ -242,6 +244,10 @@ def do_create(ctx: Ctx, sub: str) -> int:
     spec = parse_create(sub)
     for w in spec.warnings:
         _warn(w)
+    if ctx.args.geometry is not None:
+        from ctys_libvirt.console_client import parse_geometry
+
+        parse_geometry(ctx.args.geometry)      # a usage error before any conf is looked for
     # bad suboption values are usage errors before any conf is looked for
     req = make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
                        console=spec.console, argsadd=spec.argsadd,
@@ -259,6 +265,8 @@ def do_create(ctx: Ctx, sub: str) -> int:
                          hint=f"{conf} has LABEL {vm.label}")
     _apply_user(ctx, spec.user)
     opts = CreateOptions(timeout=ctx.args.timeout)
+    if req.console is ConsoleType.SDL and os.environ.get("DISPLAY"):
+        opts.sdl_display, opts.sdl_xauth = os.environ["DISPLAY"], os.environ.get("XAUTHORITY") or None
 
     def one(t):
         be = _backend(ctx, t, vm)
@@ -269,7 +277,11 @@ def do_create(ctx: Ctx, sub: str) -> int:
                 if spec.attach in ("CONNECT", "REUSE", "RECONNECT"):
                     if spec.waitc:
                         time.sleep(spec.waitc)
-                    return [f"{spec.attach} {host}: {_connect_info(info)}"]
+                    lines = [f"{spec.attach} {host}: {_connect_info(info)}"]
+                    sys.stdout.flush()
+                    _client(ctx, t, be, info.name, req.console, info.vnc_port,
+                            reconnect=spec.attach == "RECONNECT", attach=True, lines=lines)
+                    return lines
                 if spec.attach == "RESUME" and info.state == "paused":
                     r = be.cancel(vm.label, CancelMode.RESUME, ctx.args.timeout)
                     return [f"RESUME {host}: {r.name}: {r.action}; now {r.state}"]
@@ -285,6 +297,10 @@ def do_create(ctx: Ctx, sub: str) -> int:
                     return [f"RESUME {host}: {r.name}: {r.action}; now {r.state}"]
                 except NotRunning:
                     pass  # nothing saved: start normally
+            if t.is_local and not t.uri:
+                from ctys_libvirt.cli.clients import preflight
+
+                preflight(vm.label, req.console)     # a missing client program: before any start
             res = be.create(vm, req, opts)
             lines = [f"CREATE {host}: {res.name}: {res.state} (UUID {res.uuid}, backend {res.backend}"
                      + (f", pid {res.pid}" if res.pid else "") + ")"]
@@ -307,11 +323,29 @@ def do_create(ctx: Ctx, sub: str) -> int:
                 lines = []
                 sys.stdout.flush()
                 _cli0(be, res.name)
+            _client(ctx, t, be, res.name, req.console, res.vnc_port, lines=lines)
             return lines
         finally:
             be.close()
 
     return _per_target(ctx, one)
+
+
+def _client(ctx: Ctx, t, be, name: str, console, vnc_port, *, reconnect: bool = False,
+            attach: bool = False, lines: List[str]) -> None:
+    """The console's client window (VNC viewer, xterm, ...) for a VM on this host; remote
+    targets only get the access details (their 127.0.0.1 ports are not ours)."""
+    from ctys_libvirt.cli.clients import launch
+
+    if not t.is_local or t.uri:
+        return
+    for line in lines:          # the CREATE/CONNECT line before the client's own line
+        print(line)
+    lines.clear()
+    sys.stdout.flush()
+    # CREATE: the VM runs even if its client dies at once (a warning); CONNECT & co: an error
+    launch(be, name, console, vnc_port, ctx.args.geometry, reconnect=reconnect,
+           strict=attach, warn_with=_warn)
 
 
 def _cli0(be, name: str) -> None:
@@ -345,9 +379,6 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
     for w in spec.warnings:
         _warn(w)
     _apply_user(ctx, spec.user)
-    if spec.scope == "CLIENT":
-        _warn("CLIENT: ctys-qemu starts no console client processes; nothing to cancel")
-        return 0
     wait = spec.wait_seconds
     if spec.method == "POWEROFF":
         mode = CancelMode.FORCE if (spec.delay == 0 or spec.timeout == 0) else CancelMode.POWEROFF
@@ -429,6 +460,15 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
                 if info.name in done:
                     continue
                 done.add(info.name)
+                if spec.scope in ("CLIENT", "BOTH"):
+                    from ctys_libvirt.console_client import end_clients
+
+                    ended = end_clients(info.label or info.name) if t.is_local and not t.uri else []
+                    lines.append(f"CANCEL-CLIENT {t.display}: {info.name}: "
+                                 + (f"ended client(s), pid {', '.join(map(str, ended))}" if ended
+                                    else "no client of ours"))
+                    if spec.scope == "CLIENT":
+                        continue
                 if not _active(info) and mode is not CancelMode.RESUME:
                     raise NotRunning(f"{info.name} is not running on {t.display} ({info.state})",
                                      hint="nothing to cancel")

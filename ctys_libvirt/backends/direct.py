@@ -396,6 +396,11 @@ class DirectBackend:
             display = None
             if plan.console is ConsoleType.VNC:
                 display = plan.vnc_display if plan.vnc_display is not None else self._pick_display()
+            elif plan.console.is_serial and plan.console is not ConsoleType.CLI0:
+                try:                                # VNC prepared for later attachment:
+                    display = self._pick_display()  # nice to have, never a reason to fail
+                except BackendError:
+                    display = None
             serial_log = getattr(options, "serial_log", None)
             if serial_log and not plan.console.is_serial:
                 from ctys_libvirt.security import seriallog

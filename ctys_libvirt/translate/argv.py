@@ -289,6 +289,10 @@ def build_argv_result(plan: MachinePlan, probe: QemuProbe, *, runtime: Optional[
             a.append("-no-quit")
     elif foreground_cli0:
         a.append("-nographic")
+    elif console.is_serial and vnc_display is not None and probe.has("-vnc"):
+        # the manual: CLI, XTERM, GTERM and EMACS* also get the VNC port for later attachment
+        a += ["-vnc", f"127.0.0.1:{vnc_display}"]
+        res_vnc = vnc_display
     else:  # NONE and the serial consoles: headless
         if probe.has("-display"):
             a += ["-display", "none"]

@@ -110,6 +110,20 @@ def test_console_none_keeps_disks_and_argsadd(tmp_path):
     assert "-vnc" not in argv and "-nographic" in argv
 
 
+@pytest.mark.parametrize("console", [ConsoleType.CLI, ConsoleType.XTERM, ConsoleType.EMACSAM])
+def test_serial_consoles_get_the_prepared_vnc_display(tmp_path, console):
+    """The manual: the VNC port is prepared for later attachment for the CLI family; the
+    serial line stays on its socket."""
+    plan = resolve_plan(vms.debian5(tmp_path), BootRequest(console=console))
+    r = build_argv_result(plan, synthetic_probe("7.2.0"), runtime=RT, vnc_display=4)
+    assert r.argv[r.argv.index("-vnc") + 1] == "127.0.0.1:4" and r.vnc_display == 4
+    assert "-display" not in r.argv and "-nographic" not in r.argv
+    assert f"unix:{RT.serial_sock},server=on,wait=off" in r.argv
+    # without a display given (e.g. `ctys-libvirt argv`), headless as before
+    bare = build_argv(plan, synthetic_probe("7.2.0"), runtime=RT)
+    assert "-vnc" not in bare and bare[bare.index("-display") + 1] == "none"
+
+
 def test_cli0_foreground_is_nographic_without_daemonize(tmp_path):
     vm = vms.debian5(tmp_path)
     plan = resolve_plan(vm, BootRequest(console=ConsoleType.CLI0))
