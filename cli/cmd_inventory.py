@@ -143,14 +143,10 @@ def enumerate(  # noqa: A001 - the ctys action name
                 if lines:
                     print("\n".join(lines))
             else:
-                print(output.render_table(recs, _default_table()))
+                from ctys_libvirt.cli.table import columns
+
+                # host, label, uuid, mac, tcp, id (the conf path)
+                print(columns(("HOST", "LABEL", "UUID", "MAC", "TCP", "CONF"),
+                              ([r[0], r[2], r[4], r[5], r[6], r[3]] for r in recs)))
         if failed:
             raise SystemExit(4)
-
-
-def _default_table():
-    from ctys_libvirt.suboptions import TabColumn
-
-    return [TabColumn(1, "host", 0), TabColumn(3, "label", 0), TabColumn(5, "uuid", 0),
-            TabColumn(6, "mac", 0), TabColumn(7, "tcp", 0), TabColumn(4, "id", 0)]
-

@@ -478,14 +478,15 @@ def list_(
 
 
 def _table(infos) -> None:
+    from ctys_libvirt.cli.table import columns
+
     head = ("STATE", "LABEL", "UUID", "MAC", "VNC", "CONSOLE", "PID", "BACKEND", "CONF")
-    rows = [head]
+    rows = []
     for i in infos:
         vnc = f":{i.vnc_display}/{i.vnc_port}" if i.vnc_port else ""
-        rows.append((i.state, i.label or i.name, i.uuid, i.mac or "", vnc, i.console or "",
-                     str(i.pid or ""), i.backend, i.conf_path or ("-" if not i.ours else "")))
-    widths = [max(map(len, col)) for col in zip(*rows)]
-    print("\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows))
+        rows.append((i.state, i.label or i.name, i.uuid, i.mac, vnc, i.console, i.pid or "",
+                     i.backend, i.conf_path or ("-" if not i.ours else "")))
+    print(columns(head, rows))
 
 
 @app.command()
@@ -516,8 +517,9 @@ def info(
             ("Guest arches", ", ".join(sorted({g["arch"] for g in facts["guests"]}))),
             ("Domains", f"{d['total']} ({d['active']} active, {d['inactive']} inactive, {d['ours']} ours)"),
         ]
-        for k, v in lines:
-            print(f"{k + ':':14} {v}")
+        from ctys_libvirt.cli.table import pairs
+
+        print(pairs(lines))
 
 
 @app.command("console")
