@@ -122,7 +122,11 @@ def _open(kind: str, connect: Optional[str], vm=None):
     except ModuleNotFoundError:
         raise UsageError("the direct backend is not available in this build",
                          hint="use --backend libvirt") from None
-    return open_backend(kind, uri=connect, vm=vm)
+    be = open_backend(kind, uri=connect, vm=vm)
+    from ctys_libvirt import log
+
+    log.info("backend: %s (--backend %s)", getattr(be, "name", kind), kind)
+    return be
 
 
 def _options(**kw):
