@@ -11,6 +11,16 @@ from typing import Optional
 os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer  # noqa: E402
+import typer.main  # noqa: E402
+
+# typer inspects every command function twice per run (for its converters and for its
+# callback), resolving the annotations each time: ~1.5 ms per call on every start.  The
+# result depends only on the function, so remember it (typer is pinned below 0.25).
+if not hasattr(typer.main.get_params_from_function, "cache_info"):
+    import functools
+
+    typer.main.get_params_from_function = functools.lru_cache(maxsize=None)(
+        typer.main.get_params_from_function)
 
 from ctys_libvirt.cli import complete as C  # noqa: E402
 

@@ -42,6 +42,9 @@ def enumerate(  # noqa: A001 - the ctys action name
     hosts: Optional[List[str]] = typer.Option(None, "--host", "-H",
                                               help="Scan on [user@]host over ssh (repeatable; groups allowed)."),
     fmt_short: Optional[str] = typer.Option(None, "-f", hidden=True),   # old spelling of --format
+    base: Optional[List[str]] = typer.Option(None, "--base", "-b", help="Base path to scan, as "
+                                             "the PATH arguments (repeatable; the name the other "
+                                             "commands use)."),
     export_enum: Optional[str] = typer.Option(None, "--export-enum-fdb", metavar="FILE",
                                               help="Write the DB as legacy enum.fdb."),
     import_enum: Optional[str] = typer.Option(None, "--import-enum-fdb", metavar="FILE",
@@ -60,6 +63,7 @@ def enumerate(  # noqa: A001 - the ctys action name
 
         if fmt_short is not None:
             fmt = fmt_short
+        paths = list(paths or ()) + list(base or ()) or None
         fmt = fmt.lower()
         uri_targets = []
         if connect:
@@ -143,14 +147,10 @@ def enumerate(  # noqa: A001 - the ctys action name
                 if lines:
                     print("\n".join(lines))
             else:
-                print(output.render_table(recs, _default_table()))
+                from ctys_libvirt.cli.table import columns
+
+                # host, label, uuid, mac, tcp, id (the conf path)
+                print(columns(("HOST", "LABEL", "UUID", "MAC", "TCP", "CONF"),
+                              ([r[0], r[2], r[4], r[5], r[6], r[3]] for r in recs)))
         if failed:
             raise SystemExit(4)
-
-
-def _default_table():
-    from ctys_libvirt.suboptions import TabColumn
-
-    return [TabColumn(1, "host", 0), TabColumn(3, "label", 0), TabColumn(5, "uuid", 0),
-            TabColumn(6, "mac", 0), TabColumn(7, "tcp", 0), TabColumn(4, "id", 0)]
-

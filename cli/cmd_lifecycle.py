@@ -166,7 +166,11 @@ def _open(kind: str, connect: Optional[str], vm=None):
     except ModuleNotFoundError:
         raise UsageError("the direct backend is not available in this build",
                          hint="use --backend libvirt") from None
-    return open_backend(kind, uri=connect, vm=vm)
+    be = open_backend(kind, uri=connect, vm=vm)
+    from ctys_libvirt import log
+
+    log.info("backend: %s (--backend %s)", getattr(be, "name", kind), kind)
+    return be
 
 
 def _options(**kw):
@@ -623,17 +627,18 @@ def _stack_list(words: List[str], connect: Optional[str], include_inactive: bool
 
 
 def _table(infos, drift: bool = False) -> None:
+    from ctys_libvirt.cli.table import columns
+
     head = ("STATE", "LABEL", "UUID", "MAC", "VNC", "CONSOLE", "PID", "BACKEND", "CONF")
     if drift:
         head += ("DRIFT",)
-    rows = [head]
+    rows = []
     for i in infos:
         vnc = f":{i.vnc_display}/{i.vnc_port}" if i.vnc_port else ""
-        row = (i.state, i.label or i.name, i.uuid, i.mac or "", vnc, i.console or "",
-               str(i.pid or ""), i.backend, i.conf_path or ("-" if not i.ours else ""))
+        row = (i.state, i.label or i.name, i.uuid, i.mac, vnc, i.console, i.pid or "",
+               i.backend, i.conf_path or ("-" if not i.ours else ""))
         rows.append(row + ((i.drift or "-",) if drift else ()))
-    widths = [max(map(len, col)) for col in zip(*rows)]
-    print("\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows))
+    print(columns(head, rows))
 
 
 @app.command()
@@ -664,8 +669,9 @@ def info(
             ("Guest arches", ", ".join(sorted({g["arch"] for g in facts["guests"]}))),
             ("Domains", f"{d['total']} ({d['active']} active, {d['inactive']} inactive, {d['ours']} ours)"),
         ]
-        for k, v in lines:
-            print(f"{k + ':':14} {v}")
+        from ctys_libvirt.cli.table import pairs
+
+        print(pairs(lines))
 
 
 @app.command("console")

@@ -305,8 +305,11 @@ def do_create(ctx: Ctx, sub: str) -> int:
             lines = [f"CREATE {host}: {res.name}: {res.state} (UUID {res.uuid}, backend {res.backend}"
                      + (f", pid {res.pid}" if res.pid else "") + ")"]
             lines += [f"  {m}" for m in res.messages]
-            for w in res.warnings:
-                _warn(w)
+            from ctys_libvirt.translate.plan import is_uuid_note
+
+            for w in res.warnings:      # the generated-UUID fact: only when the definition is written
+                if not (is_uuid_note(w) and res.backend == "libvirt" and not res.defined):
+                    _warn(w)
             if spec.waits:
                 time.sleep(spec.waits)
             if spec.ping.enabled or spec.sshping.enabled:

@@ -66,8 +66,19 @@ def _click_args(cmd, ctx) -> List[str]:
     for p in cmd.get_params(ctx):
         if p.param_type_name == "argument":
             out += _tp(p.make_metavar(ctx) if _takes_ctx(p) else p.make_metavar(),
-                       getattr(p, "help", None) or "")
+                       getattr(p, "help", None) or _typer_help(cmd, p.name) or "")
     return out
+
+
+def _typer_help(cmd, name) -> str:
+    """typer keeps an argument's help only for its rich help: read it from the function."""
+    import inspect
+
+    fn = getattr(cmd.callback, "__wrapped__", None)
+    if fn is None:
+        return ""
+    param = inspect.signature(fn).parameters.get(name)
+    return getattr(getattr(param, "default", None), "help", None) or ""
 
 
 def _takes_ctx(p) -> bool:

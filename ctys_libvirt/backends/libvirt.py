@@ -1048,7 +1048,8 @@ class LibvirtBackend:
                            "emulator": arch.findtext("emulator"), "domain_types": types,
                            "machines": sorted({m.text for m in arch.iterfind("machine") if m.text})[:8]})
         doms = conn.listAllDomains(0)
-        active = sum(1 for d in doms if d.isActive())
+        # one call, not isActive() per domain: a transient domain ending meanwhile is no error
+        active = len(conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
         ours = 0
         for d in doms:
             try:

@@ -94,6 +94,8 @@ def test_verbose_logs_to_stderr_and_quiet_silences_warnings(vmroot, media):
 def test_enumerate_takes_the_common_option_names():
     want = run_cli("enumerate", "--format", "records", "--no-cache", str(CONFS))
     assert want.returncode == 0 and want.stdout.count("\n") == 3, want.stderr
+    p = run_cli("enumerate", "--format", "records", "--no-cache", "--base", str(CONFS))
+    assert (p.returncode, p.stdout) == (0, want.stdout), p.stderr
     for alt in (("-f", "records"), ("--format", "records", "-c", "qemu:///system"),
                 ("-c", "qemu:///session", "--format", "records")):
         p = run_cli("enumerate", *alt, "--no-cache", str(CONFS))

@@ -67,7 +67,8 @@ def test_libvirt_enumerate_formats_and_db(shared_dir, env, tmp_path):
     e = libvirt_cli("enumerate", "--db", str(db), "--export-enum-fdb", str(fdb), env=env)
     assert e.returncode == 0 and fdb.read_text().splitlines() == sorted(lines)
     table = libvirt_cli("enumerate", str(root), env=env)
-    assert table.stdout.splitlines()[0].split("|")[:3] == ["host", "label   ", "uuid                            "]
+    assert table.stdout.splitlines()[0].split()[:3] == ["HOST", "LABEL", "UUID"]
+    assert [l.split()[1] for l in table.stdout.splitlines()[1:]] == ["centos55", "debian5", "kvmkern"]
 
 
 def test_enumerate_broken_conf_warns_and_continues(tmp_path, env):
