@@ -93,9 +93,19 @@ def check(
 
             plan_uuid(vm, warnings)
         trust = vm.trust.as_dict() if vm.trust else None
+        from ctys_libvirt.errors import CtysError
+
+        try:
+            enforce(vm, req, allow=req.allow_argsadd)
+            refused = None
+        except CtysError as exc:      # reported after the report, as its last line
+            refused = exc
         if f == "json":
             emit_json({"config": fields, "keys": vm.keys, "variables": vm.variables,
                        "warnings": warnings, "trust": trust,
+                       "error": None if refused is None else
+                       {"code": refused.exit_code, "message": " ".join(refused.message.split()),
+                        "hint": refused.hint},
                        "argsadd": {"policy": policy,
                                    "converted": [{"words": list(c.words), "element": c.became}
                                                  for c in conv.converted],
@@ -121,7 +131,9 @@ def check(
             for w in warnings:
                 print(f"  {_CONTROL.sub('?', w)}")
         sys.stdout.flush()
-        enforce(vm, req, allow=req.allow_argsadd)   # exit 3 (one line) when something is refused
+        if refused is not None:     # exit 3, one line; with --format json the report holds it
+            print(f"ctys-libvirt: error: {refused.one_line()}", file=sys.stderr)
+            raise SystemExit(refused.exit_code)
 
 
 # C0/C1 controls and DEL: a hostile conf must not drive the user's terminal (ESC sequences)

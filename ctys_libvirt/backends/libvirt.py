@@ -515,8 +515,9 @@ class LibvirtBackend:
         if not local:
             v = self.conn.getVersion()          # e.g. 7002022 -> 7.2.22
             version = f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
-        b.warnings.extend(lint_passthrough(plan, emulator=caps.emulator if local else None,
-                                           version=version, strict=options.strict))
+        b.lint = lint_passthrough(plan, emulator=caps.emulator if local else None,
+                                  version=version, strict=options.strict)
+        b.warnings.extend(b.lint)
 
     def create(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
         """Define (persistent unless ``options.transient``), start and wait until running.
@@ -566,7 +567,7 @@ class LibvirtBackend:
             return res
         except BackendError as exc:
             # A QEMU that refuses to start usually refuses what the lint flagged: say so.
-            lint = [w for w in b.warnings if w.startswith("ARGSADD ")]
+            lint = b.lint
             if lint:
                 exc.hint = lint[0] + (f"; {exc.hint}" if exc.hint else "")
             raise

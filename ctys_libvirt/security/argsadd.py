@@ -239,7 +239,7 @@ def _check_value(opt: str, word: str, value: str) -> List[Finding]:
     text = f"{word} {value}"
     if opt in FREE_TEXT:
         return []
-    found = _programs(value, opt)
+    found: List[Finding] = []     # the option's own finding first, the programs it names after
 
     def host(reason: str, path: Optional[str] = None) -> None:
         found.append(Finding(opt, text, reason, opt, path=path))
@@ -248,7 +248,7 @@ def _check_value(opt: str, word: str, value: str) -> List[Finding]:
         opts = _json_opts(value)
         if opts is None:
             host(f"{FILES} (a JSON value we cannot judge)")
-            return found
+            return found + _programs(value, opt)
     else:
         opts = split_qemu_opts(value)
     head = opts[0][1].strip().lower() if opts and opts[0][0] is None else ""
@@ -296,7 +296,7 @@ def _check_value(opt: str, word: str, value: str) -> List[Finding]:
     elif opt in ("-serial", "-parallel"):
         if not re.fullmatch(r"none|null|pty|vc(:\d+c?x\d+c?)?", value.strip().lower()):
             host(f"{FILES} (character device {value})", path=_path_of(opt, value))
-    return found
+    return found + _programs(value, opt)
 
 
 def _json_opts(value: str) -> Optional[List[Tuple[Optional[str], str]]]:

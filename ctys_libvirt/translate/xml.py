@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -72,6 +72,7 @@ class DomainBuild:
     plan: MachinePlan
     install: bool                     # xml is a transient install run (on_reboot destroy)
     final_plan: Optional[MachinePlan] = None
+    lint: List[str] = field(default_factory=list)   # ARGSADD lint findings (also in warnings)
 
 
 _CPU_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")

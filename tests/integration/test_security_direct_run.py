@@ -248,7 +248,11 @@ def test_sandboxed_fake_suspend_resume_through_descriptors(tmp_path):
     os.chmod(top, 0o755)      # the fake runs as libvirt-qemu: it must reach its script
     try:
         fake = make_fake(top / "bin", "4.1.1", python="/usr/bin/python3")
-        os.chmod(top / "bin", 0o777)   # the fake logs its argv next to itself
+        # the fake logs its argv next to itself: a writable log file, not a writable dir
+        # (the binary rule refuses binaries in group/other-writable directories)
+        log = Path(str(fake) + ".argv.jsonl")
+        log.touch()
+        os.chmod(log, 0o666)
         be = DirectBackend(qemu=str(fake), base=top / "rt")
         vm = vms.debian5(top)
         import dataclasses
