@@ -504,7 +504,9 @@ class DirectBackend:
         (QEMU greets only from its main loop, after every device opened).  We know the pid
         ourselves and write the pidfile (root's, in the sticky dir QEMU cannot rename)."""
         os.set_inheritable(lock_fd, True)
-        env = dict(os.environ, LC_ALL="C")
+        # SDL asks D-Bus to autolaunch a session bus, which forks: the sandbox (spawn=deny)
+        # kills QEMU for that (SIGSYS).  No session bus is needed for the window.
+        env = dict(os.environ, LC_ALL="C", DBUS_SESSION_BUS_ADDRESS="disabled:")
         with open(rt.stderr_log, "wb") as err:
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -20,6 +20,7 @@ from ctys_libvirt.metadata import METADATA_NS
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 _QCMD = "{%s}commandline" % QEMU_NS
 _QARG = "{%s}arg" % QEMU_NS
+_QENV = "{%s}env" % QEMU_NS
 _INSTANCE = "{%s}instance" % METADATA_NS
 
 # Fields the conf owns (checked for drift and conflicts), in the order a diff shows them.
@@ -215,7 +216,10 @@ def value(root, name: str, ctx: Context) -> str:
         cmd = root.find(_QCMD)
         if cmd is None:
             return "none"
-        return " ".join(repr(a.get("value", "")) for a in cmd.iterfind(_QARG)) or "none"
+        # the environment counts too: CONSOLE SDL sets one (DBUS_SESSION_BUS_ADDRESS)
+        words = [repr(a.get("value", "")) for a in cmd.iterfind(_QARG)]
+        words += [f"env:{e.get('name', '')}={e.get('value', '')}" for e in cmd.iterfind(_QENV)]
+        return " ".join(words) or "none"
     raise KeyError(name)
 
 

@@ -28,9 +28,10 @@ STARTED = re.compile(r"^(\S+): (\S+) started for CONSOLE (\S+) \(pid (\d+)\)$", 
 
 
 @pytest.fixture(autouse=True)
-def private_runtime(tmp_path, monkeypatch):
-    """Client logs and direct-backend VMs of these tests under the test's own dir."""
-    monkeypatch.setenv("CTYS_RUNTIME_DIR", str(tmp_path / "run"))
+def private_runtime(vmroot, monkeypatch):
+    """Client logs and direct-backend VMs of these tests under the test's own dir (one QEMU's
+    unprivileged user can traverse: the direct backend runs it as libvirt-qemu as root)."""
+    monkeypatch.setenv("CTYS_RUNTIME_DIR", str(vmroot / "run"))
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +145,7 @@ def test_terminal_console_shows_the_guest_serial(xvfb, vmroot, media, janitor, l
     label = janitor.add(unique_label(console.lower()))
     conf = write_conf(vmroot, label, image=media["hello"])
     xlog = tmp_path / "xterm.log"
-    extra = {"CTYS_RUNTIME_DIR": str(tmp_path / "run")} if backend == "direct" else {}
+    extra = {"CTYS_RUNTIME_DIR": str(vmroot / "run")} if backend == "direct" else {}
     env = xvfb.env(**xterm_logging(tmp_path, xlog), **extra)
     res, err = create(conf, "--console", console, "-g", "100x30+10+20", "--backend", backend, env=env)
     pid = started(err, label, console, program)
@@ -177,7 +178,7 @@ def test_sdl_opens_qemus_window(xvfb, vmroot, media, janitor, libvirt_conn, tmp_
     local clients without a cookie); direct: QEMU inherits $DISPLAY."""
     label = janitor.add(unique_label("sdl"))
     conf = write_conf(vmroot, label, image=media["hello"])
-    extra = {"CTYS_RUNTIME_DIR": str(tmp_path / "run")} if backend == "direct" else {}
+    extra = {"CTYS_RUNTIME_DIR": str(vmroot / "run")} if backend == "direct" else {}
     res, err = create(conf, "--console", "SDL", "--backend", backend, env=xvfb.env(**extra),
                       log=vmroot / "s.log")
     assert "started for CONSOLE" not in err           # no client: QEMU draws the window
