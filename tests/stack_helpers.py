@@ -23,6 +23,7 @@ from typing import List
 
 import pytest
 
+from lifecycle_helpers import run_cli, unique_label, wait_marker, write_conf
 from multihost_helpers import REPO, free_port, stop, wait_port
 
 USER = "ctys-stack"
@@ -189,3 +190,26 @@ def session_hvs(ssh_client):
         for hv in made:
             hv.cleanup()
             shutil.rmtree(hv.dir, ignore_errors=True)
+
+
+def stack_line(uri: str) -> str:
+    return f'#@#STACKURI = "{uri}"\n'
+
+
+def start_vm(root, media, *, guest="acpi", stack_uri=None, hv=None, extra="", ip="", backend=None):
+    """A tiny guest from a conf, on the system libvirtd (hv None) or inside ``hv``; waits
+    for its serial marker (the ACPI guest arms its power button before printing it)."""
+    label = unique_label(guest)
+    conf = write_conf(root, label, image=media[guest], ip=ip,
+                      extra=(stack_line(stack_uri) if stack_uri else "") + extra)
+    if hv is None:
+        log = root / f"{label}.serial"
+        p = run_cli("create", str(conf), "--console", "NONE", "--serial-log", str(log),
+                    *(("--backend", backend) if backend else ()))
+    else:
+        give_to_stack_user(conf.parent)
+        log = hv.logs / f"{label}.serial"
+        p = run_cli("create", "-c", hv.uri, str(conf), "--console", "NONE", "--serial-log", str(log))
+    assert p.returncode == 0, p.stderr
+    wait_marker(log, "CTYS-GUEST-OK", timeout=60)
+    return label

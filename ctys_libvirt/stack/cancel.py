@@ -81,12 +81,25 @@ def domain_keys(backend, name: str) -> Dict[str, str]:
     return {}
 
 
+def _local(backend) -> bool:
+    """The backend's VMs run on this machine (their conf paths are paths here)."""
+    if getattr(backend, "name", "") == "direct":
+        return True
+    from urllib.parse import urlsplit
+
+    u = urlsplit(getattr(backend, "uri", "") or "")
+    transport = u.scheme.partition("+")[2]
+    return not u.hostname and transport in ("", "unix")
+
+
 def _untrusted_conf(backend, name: str) -> str:
     """Why the conf of ``name`` may not steer the propagation ("" when it may).  The inside
     is reached with the caller's ssh identity and has all its VMs stopped, so a conf that is
     on this machine must be trusted (ctys_libvirt.security.trust): else its owner could make
     root's CANCEL power off another machine's VMs.  Domains inside a guest were defined by
     whoever administers that guest's libvirt, which the propagation already logged into."""
+    if not _local(backend):
+        return ""       # its conf path names a file on another machine
     info = backend.lookup(name)
     path = info.conf_path if info is not None else None
     if not path or not os.path.isfile(path):

@@ -12,34 +12,11 @@ import threading
 import libvirt
 import pytest
 
-from lifecycle_helpers import janitor, run_cli, unique_label, wait_marker, write_conf  # noqa: F401
+from lifecycle_helpers import janitor, run_cli  # noqa: F401
 from multihost_helpers import free_port
-from stack_helpers import give_to_stack_user, session_hvs, ssh_client  # noqa: F401 (fixtures)
+from stack_helpers import session_hvs, ssh_client, start_vm  # noqa: F401 (fixtures)
 from ctysq_helpers import qemu as run_ctysq
 
-
-
-def stack_line(uri: str) -> str:
-    return f'#@#STACKURI = "{uri}"\n'
-
-
-def start_vm(root, media, *, guest="acpi", stack_uri=None, hv=None, extra="", ip="", backend=None):
-    """A tiny guest from a conf, on the system libvirtd (hv None) or inside ``hv``; waits
-    for its serial marker (the ACPI guest arms its power button before printing it)."""
-    label = unique_label(guest)
-    conf = write_conf(root, label, image=media[guest], ip=ip,
-                      extra=(stack_line(stack_uri) if stack_uri else "") + extra)
-    if hv is None:
-        log = root / f"{label}.serial"
-        p = run_cli("create", str(conf), "--console", "NONE", "--serial-log", str(log),
-                    *(("--backend", backend) if backend else ()))
-    else:
-        give_to_stack_user(conf.parent)
-        log = hv.logs / f"{label}.serial"
-        p = run_cli("create", "-c", hv.uri, str(conf), "--console", "NONE", "--serial-log", str(log))
-    assert p.returncode == 0, p.stderr
-    wait_marker(log, "CTYS-GUEST-OK", timeout=60)
-    return label
 
 
 def cancel_json(env, *args):
@@ -62,17 +39,18 @@ def root(vmroot):
 
 def test_poweroff_cancels_the_vm_inside_first(root, media, janitor, libvirt_conn, session_hvs, ssh_client):
     hv = session_hvs()
-    inner = start_vm(root, media, hv=hv)
+    inners = sorted(start_vm(root, media, hv=hv) for _ in range(2))   # cancelled concurrently
     outer = janitor.add(start_vm(root, media, stack_uri=hv.conf_uri))
     r = cancel_json(ssh_client.env, outer, "--timeout", "30")
     assert r["name"] == outer and r["reached"] is True and r["action"] == "shutdown"
     assert r["inside"] == hv.conf_uri
-    assert [c["name"] for c in r["inner"]] == [inner]
-    c = r["inner"][0]
-    assert c["action"] == "shutdown" and c["state"].startswith("shutoff"), c
-    assert c["uri"] == hv.conf_uri
-    assert c["finished"] <= own_start(r)          # inner one off before the outer was asked
-    assert hv.state(inner) == libvirt.VIR_DOMAIN_SHUTOFF
+    assert sorted(c["name"] for c in r["inner"]) == inners
+    for c in r["inner"]:
+        assert c["action"] == "shutdown" and c["state"].startswith("shutoff"), c
+        assert c["uri"] == hv.conf_uri
+        assert c["finished"] <= own_start(r)          # inner ones off before the outer was asked
+    for n in inners:
+        assert hv.state(n) == libvirt.VIR_DOMAIN_SHUTOFF
     assert libvirt_conn.lookupByName(outer).state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
 
 
