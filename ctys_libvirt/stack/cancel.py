@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ctys_libvirt.errors import BackendError, CtysError, CtysTimeout, NotRunning
 from ctys_libvirt.model import CancelMode, CancelResult
@@ -116,8 +116,9 @@ def _untrusted_conf(backend, name: str) -> str:
 
 
 def open_inside(inside: Inside, timeout: float, opener=None):
-    """The backend on the hypervisor inside a VM, or BackendError when it does not answer
-    within ``timeout`` seconds (a hung ssh is left behind in a daemon thread)."""
+    """The backend on the hypervisor inside a VM; BackendError when it refuses, CtysTimeout
+    when it does not answer within ``timeout`` seconds (a hung ssh is left behind in a
+    daemon thread)."""
     if opener is None:
         from ctys_libvirt.backends.libvirt import LibvirtBackend
 
@@ -154,9 +155,11 @@ def _active_names(backend) -> List[str]:
 
 
 def cancel_stack(backend, name: str, mode: CancelMode, timeout: float = 20.0,
-                 options: Optional[StackOptions] = None, *, level: int = 0) -> CancelResult:
+                 options: Optional[StackOptions] = None, *, level: int = 0,
+                 path: Tuple[str, ...] = ()) -> CancelResult:
     """CANCEL ``name`` on ``backend``, the VMs inside it first (see module doc).  Errors of
-    the VM itself raise as ``backend.cancel`` does; errors inside are recorded in the tree."""
+    the VM itself raise as ``backend.cancel`` does; errors inside are recorded in the tree.
+    ``path``: UUIDs of the VMs this one is inside of (a VM found inside itself is a loop)."""
     opts = options or StackOptions()
     mode = CancelMode(mode)
     started = time.time()
@@ -186,8 +189,10 @@ def cancel_stack(backend, name: str, mode: CancelMode, timeout: float = 20.0,
                              f"{exc.one_line()}; cancelled directly")
             else:
                 reached = True
+                me = backend.lookup(name)
                 try:
-                    inner = _cancel_all(inner_be, mode, timeout, opts, level + 1)
+                    inner = _cancel_all(inner_be, mode, timeout, opts, level + 1,
+                                        path + ((me.uuid,) if me is not None else ()))
                 finally:
                     inner_be.close()
                 notes.append(f"inside {name} ({inside.display}): "
@@ -204,8 +209,10 @@ def cancel_stack(backend, name: str, mode: CancelMode, timeout: float = 20.0,
 
 
 def _cancel_all(backend, mode: CancelMode, timeout: float, opts: StackOptions,
-                level: int) -> List[CancelResult]:
-    """Every running VM on ``backend`` (the inside of a VM: all of them, as ctys did)."""
+                level: int, path: Tuple[str, ...]) -> List[CancelResult]:
+    """Every running VM on ``backend`` (the inside of a VM: all of them, as ctys did) but
+    those the walk is inside of: a conf naming the hypervisor its VM runs on would have
+    the VM stop itself from within, at every level down to MAX_DEPTH."""
     names = _active_names(backend)
     if not names:
         return []
@@ -213,8 +220,15 @@ def _cancel_all(backend, mode: CancelMode, timeout: float, opts: StackOptions,
 
     def one(n: str) -> CancelResult:
         t0 = time.time()
+        info = backend.lookup(n)
+        if info is not None and info.uuid in path:
+            return CancelResult(name=n, mode=mode, action="skipped", state=info.state,
+                                messages=[f"{n} is the VM this hypervisor runs inside of (its conf "
+                                          "names the hypervisor it runs on as its inside): left "
+                                          "to the level above"],
+                                uri=_strip(backend.uri), started=t0, finished=time.time())
         try:
-            return cancel_stack(backend, n, mode, timeout, opts, level=level)
+            return cancel_stack(backend, n, mode, timeout, opts, level=level, path=path)
         except NotRunning:
             return CancelResult(name=n, mode=mode, action="gone", state="shut off",
                                 messages=[f"{n} stopped meanwhile"], uri=_strip(backend.uri),

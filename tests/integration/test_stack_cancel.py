@@ -246,3 +246,16 @@ def test_ctys_qemu_self_cancels_the_stack_vm_after_its_inside(root, media, janit
     assert libvirt_conn.lookupByName(outer).state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
     p = run_ctysq("-a", "CANCEL=ALL,SELF", "localhost", env=ssh_client.env)
     assert p.returncode == 1 and "SELF on localhost" in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
+def test_a_vm_naming_its_own_hypervisor_as_inside_is_not_a_loop(root, media, session_hvs, ssh_client):
+    hv = session_hvs()
+    other = start_vm(root, media, hv=hv)
+    selfish = start_vm(root, media, hv=hv, stack_uri=hv.conf_uri)
+    p = run_cli("cancel", "-c", hv.uri, selfish, "--format", "json", "--timeout", "30", env=ssh_client.env)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)[0]
+    assert r["action"] == "shutdown" and r["reached"] is True
+    got = {c["name"]: c["action"] for c in r["inner"]}
+    assert got == {other: "shutdown", selfish: "skipped"}, r
+    assert hv.state(selfish) == libvirt.VIR_DOMAIN_SHUTOFF
