@@ -183,10 +183,14 @@ def cancel_stack(backend, name: str, mode: CancelMode, timeout: float = 20.0,
         else:
             try:
                 inner_be = open_inside(inside, opts.site.connect_timeout, opts.opener)
-            except CtysError as exc:
+            except CtysTimeout as exc:
                 reached = False
                 notes.append(f"guest {name} does not answer at {inside.display}: "
                              f"{exc.one_line()}; cancelled directly")
+            except CtysError as exc:
+                # ssh may work where libvirt does not: ctys-libvirt inside, over the same ssh
+                reached, inner, note = _over_ssh(name, inside, mode, timeout, opts, exc)
+                notes.append(note)
             else:
                 reached = True
                 me = backend.lookup(name)
@@ -206,6 +210,24 @@ def cancel_stack(backend, name: str, mode: CancelMode, timeout: float = 20.0,
     res.started = started
     res.finished = time.time()
     return res
+
+
+def _over_ssh(name: str, inside: Inside, mode: CancelMode, timeout: float, opts: StackOptions,
+              libvirt_error: CtysError):
+    """(reached, inner results, note) of ctys-libvirt run inside the guest over ssh."""
+    from ctys_libvirt.stack.remote import cancel_all_over_ssh
+
+    why = libvirt_error.one_line()
+    st = inside.ssh_target(opts.site)
+    if st is None:
+        return False, [], f"guest {name} does not answer at {inside.display}: {why}; cancelled directly"
+    try:
+        inner = cancel_all_over_ssh(st, mode, timeout, connect_timeout=opts.site.connect_timeout)
+    except CtysError as exc:
+        return False, [], (f"guest {name} does not answer at {inside.display}: {why}; nor does "
+                           f"ctys-libvirt over ssh: {exc.one_line()}; cancelled directly")
+    return True, inner, (f"inside {name}: no libvirt at {inside.display} ({why}); ctys-libvirt "
+                         f"there cancelled {len(inner)} VM(s) first")
 
 
 def _cancel_all(backend, mode: CancelMode, timeout: float, opts: StackOptions,

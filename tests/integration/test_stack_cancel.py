@@ -14,7 +14,7 @@ import pytest
 
 from lifecycle_helpers import janitor, run_cli  # noqa: F401
 from multihost_helpers import free_port
-from stack_helpers import session_hvs, ssh_client, start_vm  # noqa: F401 (fixtures)
+from stack_helpers import libvirtless_guests, session_hvs, ssh_client, start_vm  # noqa: F401 (fixtures)
 from ctysq_helpers import qemu as run_ctysq
 
 
@@ -259,3 +259,19 @@ def test_a_vm_naming_its_own_hypervisor_as_inside_is_not_a_loop(root, media, ses
     got = {c["name"]: c["action"] for c in r["inner"]}
     assert got == {other: "shutdown", selfish: "skipped"}, r
     assert hv.state(selfish) == libvirt.VIR_DOMAIN_SHUTOFF
+
+
+def test_guest_without_libvirt_gets_ctys_libvirt_over_the_same_ssh(root, media, janitor, session_hvs,
+                                                                   libvirtless_guests, ssh_client):
+    """libvirt over ssh fails inside the guest, ssh works: ctys-libvirt runs there and
+    cancels its VMs (here: those of a session libvirtd its --connect is pinned to)."""
+    hv = session_hvs()
+    inner = start_vm(root, media, hv=hv)
+    port = libvirtless_guests(hv)
+    outer = janitor.add(start_vm(root, media, stack_uri=f"qemu+ssh://root@127.0.0.1:{port}/system"))
+    r = cancel_json(ssh_client.env, outer, "--timeout", "30")
+    assert r["reached"] is True and r["action"] == "shutdown", r
+    assert [(c["name"], c["action"]) for c in r["inner"]] == [(inner, "shutdown")], r
+    assert r["inner"][0]["finished"] <= own_start(r)
+    assert any("ctys-libvirt there cancelled 1 VM(s) first" in m for m in r["messages"]), r
+    assert hv.state(inner) == libvirt.VIR_DOMAIN_SHUTOFF
