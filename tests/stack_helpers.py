@@ -23,6 +23,7 @@ from typing import List
 
 import pytest
 
+from lifecycle_helpers import run_cli, unique_label, wait_marker, write_conf
 from multihost_helpers import REPO, free_port, stop, wait_port
 
 USER = "ctys-stack"
@@ -189,3 +190,72 @@ def session_hvs(ssh_client):
         for hv in made:
             hv.cleanup()
             shutil.rmtree(hv.dir, ignore_errors=True)
+
+
+def stack_line(uri: str) -> str:
+    return f'#@#STACKURI = "{uri}"\n'
+
+
+def start_vm(root, media, *, guest="acpi", stack_uri=None, hv=None, extra="", ip="", backend=None):
+    """A tiny guest from a conf, on the system libvirtd (hv None) or inside ``hv``; waits
+    for its serial marker (the ACPI guest arms its power button before printing it)."""
+    label = unique_label(guest)
+    conf = write_conf(root, label, image=media[guest], ip=ip,
+                      extra=(stack_line(stack_uri) if stack_uri else "") + extra)
+    if hv is None:
+        log = root / f"{label}.serial"
+        p = run_cli("create", str(conf), "--console", "NONE", "--serial-log", str(log),
+                    *(("--backend", backend) if backend else ()))
+    else:
+        give_to_stack_user(conf.parent)
+        log = hv.logs / f"{label}.serial"
+        p = run_cli("create", "-c", hv.uri, str(conf), "--console", "NONE", "--serial-log", str(log))
+    assert p.returncode == 0, p.stderr
+    wait_marker(log, "CTYS-GUEST-OK", timeout=60)
+    return label
+
+
+@pytest.fixture(scope="module")
+def libvirtless_guests(ssh_client):
+    """Factory: ``libvirtless_guests(hv)`` -> port of a root sshd on loopback that stands in
+    for a guest without libvirt: its ForceCommand refuses everything (so libvirt over ssh
+    fails) but ``ctys-libvirt cancel --all --backend libvirt ...``, which it runs with
+    ``--connect`` pinned to ``hv`` -- never this host's own libvirtd."""
+    made = []
+
+    def make(hv: SessionHv) -> int:
+        d = Path(tempfile.mkdtemp(prefix="ctystest-nolibvirt-"))
+        os.chmod(d, 0o700)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
+        shutil.copyfile(ssh_client.keyfile + ".pub", d / "authorized_keys")
+        force = d / "force"
+        force.write_text(
+            "#!/bin/sh\n"
+            'case "$SSH_ORIGINAL_COMMAND" in\n'
+            "  'ctys-libvirt cancel --all --backend libvirt '*)\n"
+            f'    exec /bin/sh -c "$SSH_ORIGINAL_COMMAND --connect \'{hv.uri}\'" ;;\n'
+            '  *) echo "no libvirt in this guest" >&2; exit 1 ;;\n'
+            "esac\n")
+        os.chmod(force, 0o755)
+        env = " ".join(f"{k}={v}" for k, v in ssh_client.env.items())
+        port = free_port()
+        (d / "sshd_config").write_text(
+            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n"
+            f"AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\nAllowUsers root\n"
+            "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
+            f"ForceCommand {force}\n"
+            f"SetEnv PATH={REPO}/.venv/bin:/usr/local/bin:/usr/bin:/bin {env}\nLogLevel ERROR\n")
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
+                                stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "wb"))
+        wait_port(port, proc)
+        made.append((proc, d))
+        return port
+
+    try:
+        yield make
+    finally:
+        for proc, d in made:
+            stop(proc)
+            shutil.rmtree(d, ignore_errors=True)

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from ctys_libvirt.errors import BackendError, NotFoundError, NotRunning, UsageError
+from ctys_libvirt.errors import BackendError, CtysError, NotFoundError, NotRunning, UsageError
 from ctys_libvirt.stack.inside import Inside, StackSite, inside_of
 
 _LEVEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+:-]*")
@@ -100,7 +100,7 @@ def resolve_stack(base_uri: str, levels, site: Optional[StackSite] = None, *,
         else:
             try:
                 be = open_inside(res.hops[-1].inside, site.connect_timeout, opener)
-            except BackendError as exc:
+            except CtysError as exc:    # refused, or silent past the connect timeout
                 raise BackendError(f"the hypervisor inside VM:{res.hops[-1].label} ({where}) "
                                    f"does not answer: {exc.message}",
                                    hint="check that the VM runs sshd and libvirtd and takes the "

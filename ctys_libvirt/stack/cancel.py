@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ctys_libvirt.errors import BackendError, CtysError, CtysTimeout, NotRunning
 from ctys_libvirt.model import CancelMode, CancelResult
@@ -81,12 +81,25 @@ def domain_keys(backend, name: str) -> Dict[str, str]:
     return {}
 
 
+def _local(backend) -> bool:
+    """The backend's VMs run on this machine (their conf paths are paths here)."""
+    if getattr(backend, "name", "") == "direct":
+        return True
+    from urllib.parse import urlsplit
+
+    u = urlsplit(getattr(backend, "uri", "") or "")
+    transport = u.scheme.partition("+")[2]
+    return not u.hostname and transport in ("", "unix")
+
+
 def _untrusted_conf(backend, name: str) -> str:
     """Why the conf of ``name`` may not steer the propagation ("" when it may).  The inside
     is reached with the caller's ssh identity and has all its VMs stopped, so a conf that is
     on this machine must be trusted (ctys_libvirt.security.trust): else its owner could make
     root's CANCEL power off another machine's VMs.  Domains inside a guest were defined by
     whoever administers that guest's libvirt, which the propagation already logged into."""
+    if not _local(backend):
+        return ""       # its conf path names a file on another machine
     info = backend.lookup(name)
     path = info.conf_path if info is not None else None
     if not path or not os.path.isfile(path):
@@ -103,8 +116,9 @@ def _untrusted_conf(backend, name: str) -> str:
 
 
 def open_inside(inside: Inside, timeout: float, opener=None):
-    """The backend on the hypervisor inside a VM, or BackendError when it does not answer
-    within ``timeout`` seconds (a hung ssh is left behind in a daemon thread)."""
+    """The backend on the hypervisor inside a VM; BackendError when it refuses, CtysTimeout
+    when it does not answer within ``timeout`` seconds (a hung ssh is left behind in a
+    daemon thread)."""
     if opener is None:
         from ctys_libvirt.backends.libvirt import LibvirtBackend
 
@@ -141,9 +155,11 @@ def _active_names(backend) -> List[str]:
 
 
 def cancel_stack(backend, name: str, mode: CancelMode, timeout: float = 20.0,
-                 options: Optional[StackOptions] = None, *, level: int = 0) -> CancelResult:
+                 options: Optional[StackOptions] = None, *, level: int = 0,
+                 path: Tuple[str, ...] = ()) -> CancelResult:
     """CANCEL ``name`` on ``backend``, the VMs inside it first (see module doc).  Errors of
-    the VM itself raise as ``backend.cancel`` does; errors inside are recorded in the tree."""
+    the VM itself raise as ``backend.cancel`` does; errors inside are recorded in the tree.
+    ``path``: UUIDs of the VMs this one is inside of (a VM found inside itself is a loop)."""
     opts = options or StackOptions()
     mode = CancelMode(mode)
     started = time.time()
@@ -167,14 +183,20 @@ def cancel_stack(backend, name: str, mode: CancelMode, timeout: float = 20.0,
         else:
             try:
                 inner_be = open_inside(inside, opts.site.connect_timeout, opts.opener)
-            except CtysError as exc:
+            except CtysTimeout as exc:
                 reached = False
                 notes.append(f"guest {name} does not answer at {inside.display}: "
                              f"{exc.one_line()}; cancelled directly")
+            except CtysError as exc:
+                # ssh may work where libvirt does not: ctys-libvirt inside, over the same ssh
+                reached, inner, note = _over_ssh(name, inside, mode, timeout, opts, exc)
+                notes.append(note)
             else:
                 reached = True
+                me = backend.lookup(name)
                 try:
-                    inner = _cancel_all(inner_be, mode, timeout, opts, level + 1)
+                    inner = _cancel_all(inner_be, mode, timeout, opts, level + 1,
+                                        path + ((me.uuid,) if me is not None else ()))
                 finally:
                     inner_be.close()
                 notes.append(f"inside {name} ({inside.display}): "
@@ -190,9 +212,29 @@ def cancel_stack(backend, name: str, mode: CancelMode, timeout: float = 20.0,
     return res
 
 
+def _over_ssh(name: str, inside: Inside, mode: CancelMode, timeout: float, opts: StackOptions,
+              libvirt_error: CtysError):
+    """(reached, inner results, note) of ctys-libvirt run inside the guest over ssh."""
+    from ctys_libvirt.stack.remote import cancel_all_over_ssh
+
+    why = libvirt_error.one_line()
+    st = inside.ssh_target(opts.site)
+    if st is None:
+        return False, [], f"guest {name} does not answer at {inside.display}: {why}; cancelled directly"
+    try:
+        inner = cancel_all_over_ssh(st, mode, timeout, connect_timeout=opts.site.connect_timeout)
+    except CtysError as exc:
+        return False, [], (f"guest {name} does not answer at {inside.display}: {why}; nor does "
+                           f"ctys-libvirt over ssh: {exc.one_line()}; cancelled directly")
+    return True, inner, (f"inside {name}: no libvirt at {inside.display} ({why}); ctys-libvirt "
+                         f"there cancelled {len(inner)} VM(s) first")
+
+
 def _cancel_all(backend, mode: CancelMode, timeout: float, opts: StackOptions,
-                level: int) -> List[CancelResult]:
-    """Every running VM on ``backend`` (the inside of a VM: all of them, as ctys did)."""
+                level: int, path: Tuple[str, ...]) -> List[CancelResult]:
+    """Every running VM on ``backend`` (the inside of a VM: all of them, as ctys did) but
+    those the walk is inside of: a conf naming the hypervisor its VM runs on would have
+    the VM stop itself from within, at every level down to MAX_DEPTH."""
     names = _active_names(backend)
     if not names:
         return []
@@ -200,8 +242,15 @@ def _cancel_all(backend, mode: CancelMode, timeout: float, opts: StackOptions,
 
     def one(n: str) -> CancelResult:
         t0 = time.time()
+        info = backend.lookup(n)
+        if info is not None and info.uuid in path:
+            return CancelResult(name=n, mode=mode, action="skipped", state=info.state,
+                                messages=[f"{n} is the VM this hypervisor runs inside of (its conf "
+                                          "names the hypervisor it runs on as its inside): left "
+                                          "to the level above"],
+                                uri=_strip(backend.uri), started=t0, finished=time.time())
         try:
-            return cancel_stack(backend, n, mode, timeout, opts, level=level)
+            return cancel_stack(backend, n, mode, timeout, opts, level=level, path=path)
         except NotRunning:
             return CancelResult(name=n, mode=mode, action="gone", state="shut off",
                                 messages=[f"{n} stopped meanwhile"], uri=_strip(backend.uri),

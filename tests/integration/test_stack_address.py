@@ -14,8 +14,7 @@ from conftest import build_media
 from ctysq_helpers import qemu as run_ctysq
 from lifecycle_helpers import assert_one_line_error, purge_domain, run_cli, unique_label, write_conf
 from multihost_helpers import sshd  # noqa: F401 (fixture)
-from stack_helpers import give_to_stack_user, session_hvs, ssh_client  # noqa: F401 (fixtures)
-from test_stack_cancel import start_vm
+from stack_helpers import give_to_stack_user, session_hvs, ssh_client, start_vm  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="module")

@@ -12,34 +12,11 @@ import threading
 import libvirt
 import pytest
 
-from lifecycle_helpers import janitor, run_cli, unique_label, wait_marker, write_conf  # noqa: F401
+from lifecycle_helpers import janitor, run_cli  # noqa: F401
 from multihost_helpers import free_port
-from stack_helpers import give_to_stack_user, session_hvs, ssh_client  # noqa: F401 (fixtures)
+from stack_helpers import libvirtless_guests, session_hvs, ssh_client, start_vm  # noqa: F401 (fixtures)
 from ctysq_helpers import qemu as run_ctysq
 
-
-
-def stack_line(uri: str) -> str:
-    return f'#@#STACKURI = "{uri}"\n'
-
-
-def start_vm(root, media, *, guest="acpi", stack_uri=None, hv=None, extra="", ip="", backend=None):
-    """A tiny guest from a conf, on the system libvirtd (hv None) or inside ``hv``; waits
-    for its serial marker (the ACPI guest arms its power button before printing it)."""
-    label = unique_label(guest)
-    conf = write_conf(root, label, image=media[guest], ip=ip,
-                      extra=(stack_line(stack_uri) if stack_uri else "") + extra)
-    if hv is None:
-        log = root / f"{label}.serial"
-        p = run_cli("create", str(conf), "--console", "NONE", "--serial-log", str(log),
-                    *(("--backend", backend) if backend else ()))
-    else:
-        give_to_stack_user(conf.parent)
-        log = hv.logs / f"{label}.serial"
-        p = run_cli("create", "-c", hv.uri, str(conf), "--console", "NONE", "--serial-log", str(log))
-    assert p.returncode == 0, p.stderr
-    wait_marker(log, "CTYS-GUEST-OK", timeout=60)
-    return label
 
 
 def cancel_json(env, *args):
@@ -62,17 +39,18 @@ def root(vmroot):
 
 def test_poweroff_cancels_the_vm_inside_first(root, media, janitor, libvirt_conn, session_hvs, ssh_client):
     hv = session_hvs()
-    inner = start_vm(root, media, hv=hv)
+    inners = sorted(start_vm(root, media, hv=hv) for _ in range(2))   # cancelled concurrently
     outer = janitor.add(start_vm(root, media, stack_uri=hv.conf_uri))
     r = cancel_json(ssh_client.env, outer, "--timeout", "30")
     assert r["name"] == outer and r["reached"] is True and r["action"] == "shutdown"
     assert r["inside"] == hv.conf_uri
-    assert [c["name"] for c in r["inner"]] == [inner]
-    c = r["inner"][0]
-    assert c["action"] == "shutdown" and c["state"].startswith("shutoff"), c
-    assert c["uri"] == hv.conf_uri
-    assert c["finished"] <= own_start(r)          # inner one off before the outer was asked
-    assert hv.state(inner) == libvirt.VIR_DOMAIN_SHUTOFF
+    assert sorted(c["name"] for c in r["inner"]) == inners
+    for c in r["inner"]:
+        assert c["action"] == "shutdown" and c["state"].startswith("shutoff"), c
+        assert c["uri"] == hv.conf_uri
+        assert c["finished"] <= own_start(r)          # inner ones off before the outer was asked
+    for n in inners:
+        assert hv.state(n) == libvirt.VIR_DOMAIN_SHUTOFF
     assert libvirt_conn.lookupByName(outer).state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
 
 
@@ -268,3 +246,32 @@ def test_ctys_qemu_self_cancels_the_stack_vm_after_its_inside(root, media, janit
     assert libvirt_conn.lookupByName(outer).state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
     p = run_ctysq("-a", "CANCEL=ALL,SELF", "localhost", env=ssh_client.env)
     assert p.returncode == 1 and "SELF on localhost" in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
+def test_a_vm_naming_its_own_hypervisor_as_inside_is_not_a_loop(root, media, session_hvs, ssh_client):
+    hv = session_hvs()
+    other = start_vm(root, media, hv=hv)
+    selfish = start_vm(root, media, hv=hv, stack_uri=hv.conf_uri)
+    p = run_cli("cancel", "-c", hv.uri, selfish, "--format", "json", "--timeout", "30", env=ssh_client.env)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)[0]
+    assert r["action"] == "shutdown" and r["reached"] is True
+    got = {c["name"]: c["action"] for c in r["inner"]}
+    assert got == {other: "shutdown", selfish: "skipped"}, r
+    assert hv.state(selfish) == libvirt.VIR_DOMAIN_SHUTOFF
+
+
+def test_guest_without_libvirt_gets_ctys_libvirt_over_the_same_ssh(root, media, janitor, session_hvs,
+                                                                   libvirtless_guests, ssh_client):
+    """libvirt over ssh fails inside the guest, ssh works: ctys-libvirt runs there and
+    cancels its VMs (here: those of a session libvirtd its --connect is pinned to)."""
+    hv = session_hvs()
+    inner = start_vm(root, media, hv=hv)
+    port = libvirtless_guests(hv)
+    outer = janitor.add(start_vm(root, media, stack_uri=f"qemu+ssh://root@127.0.0.1:{port}/system"))
+    r = cancel_json(ssh_client.env, outer, "--timeout", "30")
+    assert r["reached"] is True and r["action"] == "shutdown", r
+    assert [(c["name"], c["action"]) for c in r["inner"]] == [(inner, "shutdown")], r
+    assert r["inner"][0]["finished"] <= own_start(r)
+    assert any("ctys-libvirt there cancelled 1 VM(s) first" in m for m in r["messages"]), r
+    assert hv.state(inner) == libvirt.VIR_DOMAIN_SHUTOFF

@@ -18,7 +18,7 @@ import pytest
 from lifecycle_helpers import janitor, run_cli, unique_label, wait_marker  # noqa: F401
 from multihost_helpers import free_port
 
-BOOT_TIMEOUT = 900          # TCG boot of a systemd Debian on a loaded 2-core host
+BOOT_TIMEOUT = 600          # TCG boot of a systemd Debian on a loaded 2-core host
 INNER = "ctys-inner"
 
 
@@ -110,7 +110,7 @@ def test_cancel_powers_the_inner_vm_off_before_the_outer(vmroot, stack_image, ja
     p = run_cli("create", str(conf), "--console", "NONE", "--serial-log", str(serial), env=env)
     assert p.returncode == 0, p.stderr
     deadline = time.monotonic() + BOOT_TIMEOUT
-    wait_marker(serial, "login:", timeout=BOOT_TIMEOUT)
+    wait_marker(serial, "ctys-stack-outer ttyS0", timeout=BOOT_TIMEOUT)   # the getty banner line
     uri = (f"qemu+ssh://root@127.0.0.1:{port}/system?keyfile={stack_image.key}"
            f"&no_verify=1&no_tty=1&command={wrapper}")
     inner_conn = open_until(uri, deadline)

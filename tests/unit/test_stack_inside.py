@@ -83,3 +83,15 @@ def test_a_vm_without_network_device_is_not_reached_over_ip0():
     assert i.uri is None and "no network device" in i.reason
     i = inside_of("vm", {"STACKURI": "qemu+ssh://h/system", "_NETWORK": "0"}, SITE)
     assert i.uri == "qemu+ssh://root@h/system?no_tty=1"
+
+
+def test_only_vms_of_this_machine_have_their_conf_trust_checked():
+    from types import SimpleNamespace
+
+    from ctys_libvirt.stack.cancel import _local
+
+    for uri, local in (("qemu:///system", True), ("qemu+unix:///system?socket=/x", True),
+                       ("qemu+ssh://root@127.0.0.1:2222/system", False),
+                       ("qemu+tcp://h/system", False)):
+        assert _local(SimpleNamespace(name="libvirt", uri=uri)) is local, uri
+    assert _local(SimpleNamespace(name="direct", uri=None))
