@@ -240,6 +240,12 @@ class LibvirtBackend:
                                 hint=hint or "see the libvirtd log")
         return BackendError(f"{what}: {_first_line(exc)}", hint=hint or "see the libvirtd log")
 
+    def _local(self) -> bool:
+        """The connection's hypervisor runs on this host (no host name in the URI)."""
+        from urllib.parse import urlparse
+
+        return not urlparse(self.uri).hostname
+
     def _alive(self) -> bool:
         try:
             return bool(self.conn.isAlive())
@@ -527,7 +533,8 @@ class LibvirtBackend:
         configuration only."""
         with label_lock(vm.label):
             log, log_created = None, False
-            if getattr(options, "serial_log", None):
+            # the log is a file on the hypervisor's host: claimed here only when that is us
+            if getattr(options, "serial_log", None) and self._local():
                 from dataclasses import replace as _replace
 
                 from ctys_libvirt.security import seriallog
