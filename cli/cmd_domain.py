@@ -238,8 +238,10 @@ def show(
             facts = do(be, dom, _load(base))
         finally:
             be.close()
-        if fmt == "json":
-            emit_json(facts)
+        if fmt == "json":      # the JSON contract: list's state names, the reason apart
+            from ctys_libvirt.cli.contract import split_state
+
+            emit_json(dict(facts, **dict(zip(("state", "reason"), split_state(facts.get("state"))))))
             return
         labels = (("name", "Name"), ("uuid", "UUID"), ("state", "State"), ("ours", "Ours"),
                   ("conf", "Conf"), ("conf_state", "Conf state"), ("drift", "Drift"),

@@ -142,3 +142,30 @@ def test_create_warnings_go_to_stderr_once_per_cause(vmroot, media, janitor):
     assert "no UUID in the conf" in run_cli("xml", str(conf)).stderr    # and xml/check say it
     assert "no UUID in the conf" in run_cli("check", str(conf)).stdout
     run_cli("cancel", label, "--mode", "FORCE")
+
+
+@pytest.mark.libvirt
+def test_define_and_show_json_follow_the_schemas(vmroot, media, janitor):
+    """define (a batch with a broken conf, a dry run) and show of the defined domain."""
+    label = janitor.add(unique_label("jdef"))
+    conf = write_conf(vmroot, label, image=media["hello"])
+    broken = vmroot / "broken" / "broken.ctys"
+    broken.parent.mkdir()
+    broken.write_text("#@#MAGICID-QEMU\n#@#LABEL = \"broken\"\nLABEL=broken\nX=$(id)\n")
+    dry = ok_json(run_cli("define", str(conf), "--dry-run", "--format", "json"))
+    valid("define", dry)
+    assert [r["status"] for r in dry] == ["would be defined"]
+    p = run_cli("define", str(conf), str(broken), "--format", "json")
+    assert p.returncode == 3, p.stderr                     # the broken conf's exit code
+    rows = json.loads(p.stdout)
+    valid("define", rows)
+    assert [r["status"] for r in rows] == ["defined", "error"] and rows[0]["name"] == label, rows
+    assert rows[1]["exit_code"] == 3 and "$(" in rows[1]["reason"], rows[1]
+    shown = ok_json(run_cli("show", label, "--format", "json", "--base", str(vmroot)))
+    valid("show", shown)
+    assert (shown["name"], shown["state"], shown["ours"], shown["persistent"]) == \
+        (label, "shutoff", True, True), shown
+    assert shown["conf"] == str(conf)
+    # the contract's state names: "shutoff (unknown)" was the old shape
+    assert invalid("show", dict(shown, state="shutoff (unknown)"))
+    assert invalid("define", [dict(rows[0], status="written")])
