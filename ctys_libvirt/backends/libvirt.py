@@ -500,15 +500,21 @@ class LibvirtBackend:
         one, coexist/merge.py); the request's one-off choices go into this run's live
         configuration only."""
         with label_lock(vm.label):
-            if is_install:
-                if not options.transient:
-                    if existing is not None:
-                        previous = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-                    dom, defined = self._define_if_changed(existing, final_xml or xml)
-                dom = self.conn.createXML(xml, 0)
-                messages.append(f"install domain {name} started (transient, on_reboot=destroy); "
-                                f"the persistent definition keeps the normal boot order")
-            elif options.transient:
+            log, log_created = None, False
+            if getattr(options, "serial_log", None):
+                from dataclasses import replace as _replace
+
+                from ctys_libvirt.security import seriallog
+
+                log, log_created = seriallog.claim(options.serial_log, str(vm.source_path))
+                options = _replace(options, serial_log=log)
+            try:
+                return self._create_locked(vm, request, options)
+            except BaseException:
+                if log_created:
+                    from ctys_libvirt.security import seriallog
+
+                    seriallog.release_unused(log, log_created)
                 raise
 
     def _create_locked(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
