@@ -837,8 +837,8 @@ class LibvirtBackend:
                 # new facts (a miss next time), never new stamp on old facts
                 for i, (dom, st) in enumerate(stats):
                     active = st.get("state.state", 0) in _ACTIVE_STATES
-                    stamps[i] = s = cache.stamp(dom.name(), active, dom.ID() if active else -1)
-                    facts[i] = cache.facts(uuids[i], s)
+                    stamps[i] = cache.stamp(dom.name(), active, dom.ID() if active else -1)
+                facts = cache.facts_many(uuids, stamps)
             miss = [i for i in range(n) if facts[i] is None]
             for i, xml in zip(miss, self._xml_descs([stats[i][0] for i in miss])):
                 if xml is not None:
@@ -869,9 +869,6 @@ class LibvirtBackend:
         """Fill ``info.drift`` of our domains (coexist/drift.py) from the definition's
         XML; a drift the list cache holds for the same definition and conf stamps is
         taken as it is."""
-        from ctys_libvirt.coexist import fields as F
-        from ctys_libvirt.coexist.drift import DriftChecker
-
         ours = [i for i, info in enumerate(infos) if info.ours]
         keys = {}
         if cache is not None:
@@ -884,6 +881,9 @@ class LibvirtBackend:
         todo = [i for i in ours if infos[i].drift is None]
         if not todo:
             return
+        from ctys_libvirt.coexist import fields as F       # lxml: only when something changed
+        from ctys_libvirt.coexist.drift import DriftChecker
+
         inactive = dict(zip(todo, self._xml_descs([doms[i] for i in todo],
                                                   libvirt.VIR_DOMAIN_XML_INACTIVE)))
         caps_box = []
