@@ -78,6 +78,16 @@ def default_jobs() -> int:
     return max(1, min(n, 4))
 
 
+def _worker_init() -> None:
+    """Forked workers must die of the SIGTERM the pool ends them with: a handler inherited
+    from the CLI (SIGTERM raised as an interrupt) left them hanging on a queue lock, and
+    the CLI waiting for them forever."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
+
+
 def _scan_unit(args):
     """Worker: scan some subtrees (and loose files) -> records per VM (all states)."""
     dirs, files, include_ignored, full, context, host = args
@@ -330,7 +340,7 @@ def _scan_base(base: str, *, jobs: int, include_ignored: bool, full: bool, conte
 
             chunks = [(dirs[i::jobs], files if i == 0 else [], include_ignored, full, context, host)
                       for i in range(jobs)]
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            with multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init) as pool:
                 parts = pool.map(_scan_unit, chunks)
             per_vm, warnings, seen = [], [], 0
             for recs, warns, n in parts:
