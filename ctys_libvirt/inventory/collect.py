@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
 from ctys_libvirt.inventory.record import (
-    F_ID, F_VMSTATE, header_records, join_record, split_record,
+    F_ID, F_VMSTATE, NFIELDS, header_records, join_record, split_record,
 )
 from ctys_libvirt.inventory.record import host_facts
 from ctys_libvirt.inventory.scan import (
@@ -318,7 +318,12 @@ def _scan_base_cached(base: str, cache_dir: PathLike, host: Optional[str]):
                 continue
             last = ds
             last_path = path
-            per_vm.append([split_record(line) for line in lines.split("\n")])
+            # the lines are our own join_record output: without an escape each splits
+            # into exactly NFIELDS fields (split_record costs 4x that for 10,000 VMs)
+            recs = [line.split(";") for line in lines.split("\n")] if "\\" not in lines else None
+            if recs is None or any(len(r) != NFIELDS for r in recs):
+                recs = [split_record(line) for line in lines.split("\n")]
+            per_vm.append(recs)
     if misses or len(new) != len(old):
         new[_DIRS_KEY] = newdirs
         _save_cache(cfile, base, new, now)
