@@ -267,14 +267,18 @@ def bench_hosts(args, conn, work) -> None:
             for u in uris:
                 run(["virsh", "-c", u, "list", "--all"])
 
-        m = rounds({"ours": lambda: run(ours), "anchor": virsh8}, args.runs)
+        from ctys_libvirt.cli.cmd_lifecycle import _multi_list
+
+        m = rounds({"ours": lambda: run(ours), "anchor": virsh8,
+                    "lib": lambda: _multi_list(uris, True, True)}, args.runs)
     finally:
         for p in procs:
             stop(p)
         purge(conn, mine)
     n = len(conn.listAllDomains(0)) + args.host_domains
     row("`list --all` over 8 hosts / 8 sequential `virsh list --all`", m["ours"], m["anchor"], 0.3,
-        f"(8 qemu+tcp loopback URIs, ~{n} domains each)")
+        f"(8 qemu+tcp loopback URIs, ~{n} domains each; in-process "
+        f"{m['lib'] / m['anchor']:.2f}x)")
 
 
 def main() -> int:

@@ -575,13 +575,17 @@ def _multi_list(uris: List[str], include_inactive: bool, drift: bool):
     from ctys_libvirt.errors import CtysError
     from concurrent.futures import ThreadPoolExecutor
 
+    from urllib.parse import urlparse
+
     def one(uri):
         try:
             be = LibvirtBackend(uri, events=False)
         except CtysError as exc:
             return None, exc
         try:
-            out = be.list(include_inactive=include_inactive, drift=drift)
+            # drift compares with conf files here: only meaningful for this host's domains
+            out = be.list(include_inactive=include_inactive,
+                          drift=drift and not urlparse(uri).hostname)
         except CtysError as exc:
             return None, exc
         finally:
