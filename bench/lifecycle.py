@@ -28,8 +28,8 @@ import libvirt
 REPO = Path(__file__).resolve().parent.parent
 CTYS = str(REPO / ".venv" / "bin" / "ctys-libvirt")
 URI = os.environ.get("CTYS_BENCH_URI", "qemu:///system")
-ROOT = Path("/var/tmp/ctys-bench")
-PREFIX = "ctysbench-"
+ROOT = Path(f"/var/tmp/ctys-bench-{os.getpid()}")
+PREFIX = f"ctysbench{os.getpid()}-"   # unique: others may bench on the same libvirtd
 
 
 def run(argv, check=True) -> float:

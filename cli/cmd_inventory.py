@@ -58,7 +58,7 @@ def enumerate(  # noqa: A001 - the ctys action name
     47-field records; optionally refresh the inventory DB and export enum.fdb."""
     with errors_to_exit():
         from ctys_libvirt.errors import UsageError
-        from ctys_libvirt.inventory import collect, output, record
+        from ctys_libvirt.inventory import collect, record   # output: only for table/TITLE
         from ctys_libvirt.inventory.store import Store, default_db_path
 
         if fmt_short is not None:
@@ -142,6 +142,8 @@ def enumerate(  # noqa: A001 - the ctys action name
             elif fmt == "records":
                 lines = []
                 if title:
+                    from ctys_libvirt.inventory import output
+
                     lines.append(output.title(names, range(1, record.NFIELDS + 1), "TITLE"))
                 lines.extend(record.join_record(r) for r in recs)
                 if lines:

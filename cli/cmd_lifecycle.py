@@ -555,7 +555,11 @@ def list_(
                                               "table and json; records get it as a 23rd field only with --drift)"),
     stacks: Optional[List[str]] = typer.Option(None, "--stack", metavar="host[vm1]...",
                                                help="list the VMs inside a VM (stack address; repeatable)"),
-    connect: Optional[str] = CONNECT,
+    connect: Optional[List[str]] = typer.Option(
+        None, "--connect", "-c", metavar="URI", shell_complete=C.uri,
+        help="libvirt URI (default: LIBVIRT_DEFAULT_URI, qemu:///system as root, else "
+             "qemu:///session); repeat it to list several hosts at once: they are asked in "
+             "parallel, a host that fails is one error line and exit 4, the others are listed"),
     backend: str = BACKEND,
 ) -> None:
     """Every VM of the connection: ours mapped to their conf, foreign ones too."""
@@ -566,6 +570,17 @@ def list_(
         from ctys_libvirt.errors import LibvirtUnavailable
 
         want_drift = drift if drift is not None else fmt != "records"
+        uris = list(dict.fromkeys(connect or ()))
+        if len(uris) > 1:
+            if stacks or kind == "direct":
+                raise UsageError("several --connect URIs list libvirt hosts only",
+                                 hint="drop --stack/--backend direct, or give one --connect")
+            infos, failed = _multi_list(uris, all_, want_drift)
+            _print_list(infos, fmt, want_drift, multi=True)
+            if failed:
+                raise SystemExit(4)
+            return
+        connect = uris[0] if uris else None
         infos = []
         if stacks:
             infos = _stack_list(stacks, connect, all_)
@@ -586,23 +601,66 @@ def list_(
                     be.close()
         if kind in ("auto", "direct"):
             infos += _direct_list(all_)
-        if fmt == "records":
-            from ctys_libvirt.records import format_records
+        _print_list(infos, fmt, want_drift)
 
-            if infos:
-                text = format_records(infos)
-                if want_drift:      # the documented 23rd field: drift ('' for foreign/direct VMs)
-                    from ctys_libvirt.records import escape
 
-                    text = "\n".join(f"{line};{escape(i.drift or '')}"
-                                     for line, i in zip(text.split("\n"), infos))
-                print(text)
-        elif fmt == "json":
-            from ctys_libvirt.cli import contract
+def _multi_list(uris: List[str], include_inactive: bool, drift: bool):
+    """LIST on several libvirt URIs in parallel threads (each RPC releases the GIL):
+    (infos in URI order, each with extra['uri'], whether a host failed).  A failing host
+    is one error line; the others are listed all the same."""
+    from ctys_libvirt.backends.libvirt import LibvirtBackend
+    from ctys_libvirt.errors import CtysError
+    from concurrent.futures import ThreadPoolExecutor
 
-            emit_json([contract.domain(i) for i in infos])
-        else:
-            _table(infos, want_drift)
+    from urllib.parse import urlparse
+
+    def one(uri):
+        try:
+            be = LibvirtBackend(uri, events=False)
+        except CtysError as exc:
+            return None, exc
+        try:
+            # drift compares with conf files here: only meaningful for this host's domains
+            out = be.list(include_inactive=include_inactive,
+                          drift=drift and not urlparse(uri).hostname)
+        except CtysError as exc:
+            return None, exc
+        finally:
+            be.close()
+        for i in out:
+            i.extra["uri"] = uri
+        return out, None
+
+    infos, failed = [], False
+    with ThreadPoolExecutor(max_workers=min(8, len(uris))) as ex:
+        for uri, (out, err) in zip(uris, ex.map(one, uris)):
+            if err is not None:
+                msg = err.one_line()
+                print(f"ctys-libvirt: error: {msg if uri in msg else f'{uri}: {msg}'}", file=sys.stderr)
+                failed = True
+            else:
+                infos.extend(out)
+    return infos, failed
+
+
+def _print_list(infos, fmt: str, want_drift: bool, multi: bool = False) -> None:
+    if fmt == "records":
+        from ctys_libvirt.records import format_records
+
+        if infos:
+            text = format_records(infos)
+            if want_drift:      # the documented 23rd field: drift ('' for foreign/direct VMs)
+                from ctys_libvirt.records import escape
+
+                text = "\n".join(f"{line};{escape(i.drift or '')}"
+                                 for line, i in zip(text.split("\n"), infos))
+            print(text)
+    elif fmt == "json":
+        from ctys_libvirt.cli import contract
+
+        emit_json([contract.domain(i) for i in infos])
+    else:
+        _table(infos, want_drift, multi)
 
 
 def _stack_list(words: List[str], connect: Optional[str], include_inactive: bool):
@@ -626,18 +684,21 @@ def _stack_list(words: List[str], connect: Optional[str], include_inactive: bool
     return out
 
 
-def _table(infos, drift: bool = False) -> None:
+def _table(infos, drift: bool = False, multi: bool = False) -> None:
     from ctys_libvirt.cli.table import columns
 
     head = ("STATE", "LABEL", "UUID", "MAC", "VNC", "CONSOLE", "PID", "BACKEND", "CONF")
     if drift:
         head += ("DRIFT",)
+    if multi:                   # several hosts: which connection each row came from
+        head = ("URI",) + head
     rows = []
     for i in infos:
         vnc = f":{i.vnc_display}/{i.vnc_port}" if i.vnc_port else ""
         row = (i.state, i.label or i.name, i.uuid, i.mac, vnc, i.console, i.pid or "",
                i.backend, i.conf_path or ("-" if not i.ours else ""))
-        rows.append(row + ((i.drift or "-",) if drift else ()))
+        row += (i.drift or "-",) if drift else ()
+        rows.append((str(i.extra.get("uri", "")),) + row if multi else row)
     print(columns(head, rows))
 
 

@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-from typing import List
+from typing import TYPE_CHECKING, List
 
-from ctys_libvirt.model import DomainInfo
+if TYPE_CHECKING:   # ENUMERATE imports this module for escape/unescape only
+    from ctys_libvirt.model import DomainInfo
 
 TITLES = (
     "ContainingMachine", "SessionType", "Label", "ID", "UUID", "MAC", "TCP", "DISPLAY",

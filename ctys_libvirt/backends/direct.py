@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ctys_libvirt.errors import AlreadyRunning, BackendError, CtysTimeout, NotRunning, UsageError
 from ctys_libvirt.model import (
@@ -36,10 +36,11 @@ from ctys_libvirt.model import (
     DomainInfo,
     VmConfig,
 )
-from ctys_libvirt.qemu.discovery import find_qemu
-from ctys_libvirt.qemu.monitor import Monitor, open_monitor
-from ctys_libvirt.qemu.probe import QemuProbe
 from ctys_libvirt.qemu.runtime import RuntimeDirs, runtime_base
+
+if TYPE_CHECKING:   # imported where used: LIST (every `ctys-libvirt list`) needs neither
+    from ctys_libvirt.qemu.monitor import Monitor
+    from ctys_libvirt.qemu.probe import QemuProbe
 
 VNC_BASEPORT = 5900
 QEMU_NAMES = ("qemu", "qemu-kvm", "kvm")
@@ -270,6 +271,8 @@ class _Vm:
     def monitor(self, timeout: float = 5.0) -> Monitor:
         kind = str(self.meta.get("monitor_kind") or "hmp")
         path = str(self.meta.get("monitor_path") or (self.rt.qmp if kind == "qmp" else self.rt.monitor))
+        from ctys_libvirt.qemu.monitor import open_monitor
+
         return open_monitor(path, kind, timeout)
 
 
@@ -344,6 +347,8 @@ class DirectBackend:
         if assume and not explicit:
             raise UsageError("--qemu-version needs --qemu PATH (the binary whose banner it states)",
                              hint="add --qemu /path/to/qemu")
+        from ctys_libvirt.qemu.discovery import find_qemu
+
         return find_qemu(explicit=explicit, startercall=None if explicit else vm.startercall,
                          arch=vm.arch, assume_version=assume, vm_dir=str(vm.conf_dir))
 
@@ -531,6 +536,8 @@ class DirectBackend:
                                       hint=f"see {rt.stderr_log}")
                 if rt.qmp.exists():
                     try:
+                        from ctys_libvirt.qemu.monitor import open_monitor
+
                         open_monitor(str(rt.qmp), "qmp", min(left, 5.0)).close()
                         break
                     except BackendError:

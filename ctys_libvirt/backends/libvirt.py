@@ -856,11 +856,15 @@ class LibvirtBackend:
 
     def list(self, include_inactive: bool = True, drift: bool = False) -> List[DomainInfo]:
         """Every domain (ours mapped to its conf through metadata, foreign ones too):
-        one getAllDomainStats call for the states, then one XMLDesc per domain.
+        one getAllDomainStats call for the states; the facts of each domain's XML come
+        from the list cache (libvirt_listcache: one stat per domain) and only domains
+        whose definition changed since the last LIST cost an XMLDesc.
 
         The XMLs are all fetched first and parsed afterwards: parsing in the fetching
         threads holds the GIL that every returning RPC needs, which costs more than it
         overlaps."""
+        from ctys_libvirt.backends.libvirt_listcache import ListCache, to_json
+
         flags = 0 if include_inactive else libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
         try:
             stats = self.conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, flags)
@@ -871,40 +875,70 @@ class LibvirtBackend:
         ns = domxml.METADATA_NS
         users: Dict[int, str] = {}
         groups: Dict[int, str] = {}
+        cache = ListCache.open(self.uri)
         # Tens of thousands of short-lived acyclic objects: without this, the cyclic
         # collector runs full passes over the whole heap in the middle of the list.
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
-            xmls = self._xml_descs([dom for dom, _ in stats])
-            out = [self._info(dom, st, xml, ns, host, hrx, users, groups)
-                   for (dom, st), xml in zip(stats, xmls) if xml is not None]
+            n = len(stats)
+            uuids = [dom.UUIDString() for dom, _ in stats]
+            facts: List[Optional[domxml.DomXml]] = [None] * n
+            stamps: List[Optional[str]] = [None] * n
+            if cache is not None:
+                # stat before XMLDesc: a file changing in between leaves an old stamp on
+                # new facts (a miss next time), never new stamp on old facts
+                for i, (dom, st) in enumerate(stats):
+                    active = st.get("state.state", 0) in _ACTIVE_STATES
+                    stamps[i] = cache.stamp(dom.name(), active, dom.ID() if active else -1)
+                facts = cache.facts_many(uuids, stamps)
+            miss = [i for i in range(n) if facts[i] is None]
+            for i, xml in zip(miss, self._xml_descs([stats[i][0] for i in miss])):
+                if xml is not None:
+                    facts[i] = f = domxml.parse(xml, ns)
+                    if cache is not None:
+                        cache.keep(uuids[i], stamps[i], to_json(f))
+            if cache is not None:
+                for i in set(range(n)).difference(miss):
+                    cache.keep(uuids[i], stamps[i])
+            keep = [i for i in range(n) if facts[i] is not None]
+            out = [self._info(stats[i][0], stats[i][1], facts[i], host, hrx, users, groups)
+                   for i in keep]
+            transient, autostart = self._flag_sets()
+            for i in out:
+                key = i.uuid.replace("-", "").lower()
+                i.persistent, i.autostart = key not in transient, key in autostart
             if drift:
-                self._drift(out, [dom for (dom, _), xml in zip(stats, xmls) if xml is not None],
-                            [xml for xml in xmls if xml is not None])
+                self._drift(out, [stats[i][0] for i in keep], [uuids[i] for i in keep], cache)
         finally:
             if gc_was_on:
                 gc.enable()
-        persistent, autostart = self._flag_sets()
-        for i in out:
-            key = i.uuid.replace("-", "").lower()
-            i.persistent, i.autostart = key in persistent, key in autostart
+        if cache is not None:
+            cache.save()
         out.sort(key=lambda i: (i.state not in ("running", "paused"), i.name))
         return out
 
-    def _drift(self, infos, doms, xmls) -> None:
-        """Fill ``info.drift`` of our domains (coexist/drift.py): the definition's XML is
-        the one LIST has for shut-off domains; running ones need their inactive XML."""
-        from ctys_libvirt.coexist import fields as F
+    def _drift(self, infos, doms, uuids, cache) -> None:
+        """Fill ``info.drift`` of our domains (coexist/drift.py) from the definition's
+        XML; a drift the list cache holds for the same definition and conf stamps is
+        taken as it is."""
+        ours = [i for i, info in enumerate(infos) if info.ours]
+        keys = {}
+        if cache is not None:
+            for i in ours:
+                keys[i] = k = cache.drift_key(infos[i].name, bool(infos[i].persistent),
+                                              infos[i].conf_path, self.uri)
+                d = cache.drift(uuids[i], k)
+                if d is not None:
+                    infos[i].drift = d
+        todo = [i for i in ours if infos[i].drift is None]
+        if not todo:
+            return
+        from ctys_libvirt.coexist import fields as F       # lxml: only when something changed
         from ctys_libvirt.coexist.drift import DriftChecker
 
-        ours = [i for i, info in enumerate(infos) if info.ours]
-        if not ours:
-            return
-        active = [i for i in ours if infos[i].state in ("running", "paused", "blocked",
-                                                         "shutdown", "pmsuspended", "crashed")]
-        inactive = dict(zip(active, self._xml_descs([doms[i] for i in active],
-                                                    libvirt.VIR_DOMAIN_XML_INACTIVE)))
+        inactive = dict(zip(todo, self._xml_descs([doms[i] for i in todo],
+                                                  libvirt.VIR_DOMAIN_XML_INACTIVE)))
         caps_box = []
 
         def conf_digests(path: str):
@@ -923,24 +957,26 @@ class LibvirtBackend:
 
         checker = DriftChecker(conf_digests, caps_key=self.uri)
         try:
-            for i in ours:
-                xml = inactive.get(i) or xmls[i]
+            for i in todo:
+                xml = inactive.get(i)
                 if xml is None:
                     continue
-                infos[i].drift = checker.drift(xml, infos[i].conf_path, infos[i].conf_sha256)
+                infos[i].drift = d = checker.drift(xml, infos[i].conf_path, infos[i].conf_sha256)
+                if cache is not None:
+                    cache.set_drift(uuids[i], keys.get(i), d)
         finally:
             checker.close()
 
     def _flag_sets(self):
-        """UUIDs (32 hex) of the persistent and of the autostarted domains: two calls
-        for the whole list instead of two per domain."""
+        """UUIDs (32 hex) of the transient and of the autostarted domains: two calls
+        for the whole list instead of two per domain (both sets are usually small)."""
         def uuids(flag):
             try:
                 return {d.UUIDString().replace("-", "").lower() for d in self.conn.listAllDomains(flag)}
             except libvirt.libvirtError as exc:
                 raise self._error("listing domains", exc) from None
 
-        return (uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT),
+        return (uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT),
                 uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART))
 
     def _xml_descs(self, doms, flags: int = 0) -> List[Optional[str]]:
@@ -979,16 +1015,16 @@ class LibvirtBackend:
         if dom is None:
             return None
         st, reason = self._state(dom)
-        info = self._info(dom, {"state.state": st, "state.reason": reason}, dom.XMLDesc(0),
-                          domxml.METADATA_NS, self.hostname(), self.hypervisor_release(), {}, {})
+        info = self._info(dom, {"state.state": st, "state.reason": reason},
+                          domxml.parse(dom.XMLDesc(0), domxml.METADATA_NS), self.hostname(),
+                          self.hypervisor_release(), {}, {})
         try:
             info.persistent, info.autostart = bool(dom.isPersistent()), bool(dom.autostart())
         except libvirt.libvirtError:
             pass                # it just went away: the facts stay unknown (None)
         return info
 
-    def _info(self, dom, st, xml, ns, host, hrx, users, groups) -> DomainInfo:
-        f = domxml.parse(xml, ns)
+    def _info(self, dom, st, f: "domxml.DomXml", host, hrx, users, groups) -> DomainInfo:
         state = st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE)
         active = state in _ACTIVE_STATES
         name = f.name or dom.name()

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-from lxml import etree
-
 # Our own lifecycle element, next to the translator's metadata: the baseline of our last
 # define (digests per conf-owned field; coexist/merge.py writes and reads it).
 LIFECYCLE_NS = "https://ctys-libvirt.invalid/ns/lifecycle/1"
@@ -42,6 +40,8 @@ def parse(xml, ns: Optional[str] = None) -> DomXml:
     per domain, so no XPath and no per-field searches).  Same answers as path lookups:
     the first <name>/<uuid>/<memory>/<vcpu>/<metadata> counts, <os> and <devices>
     children are taken in document order."""
+    from lxml import etree      # here: LIST answered from its cache never parses XML
+
     root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
     ns = ns if ns is not None else METADATA_NS
     d = DomXml()
