@@ -11,7 +11,7 @@ from typing import List, Optional
 import typer
 
 from ctys_libvirt.cli.app import app
-from ctys_libvirt.cli.common import BASE, emit_json, errors_to_exit, warn
+from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, emit_json, errors_to_exit, warn
 from ctys_libvirt.cli.cmd_lifecycle import CONNECT, _check_format, _conf_path, _libvirt
 from ctys_libvirt.errors import UsageError
 
@@ -65,7 +65,8 @@ def _print_rows(rows, fmt: str) -> None:
             print(f"  {r.name or r.address}: {m}")
 
 
-def _batch(addresses, all_, base, prefer, dry_run, fmt, connect, threads: int = 0) -> None:
+def _batch(addresses, all_, base, prefer, dry_run, fmt, connect, threads: int = 0,
+           allow_argsadd=()) -> None:
     from ctys_libvirt.coexist.domains import DEFINE_THREADS, Definer, exit_code
 
     fmt = _check_format(fmt, ("table", "json"))
@@ -85,7 +86,8 @@ def _batch(addresses, all_, base, prefer, dry_run, fmt, connect, threads: int = 
             errors[i] = exc
     be = _libvirt(connect, events=False)
     try:
-        d = Definer(be, prefer=prefer, dry_run=dry_run, threads=threads or DEFINE_THREADS)
+        d = Definer(be, prefer=prefer, dry_run=dry_run, threads=threads or DEFINE_THREADS,
+                    allow_argsadd=allow_argsadd)
         ok_idx = [i for i in range(len(paths)) if i not in errors]
         rows_ok = d.run([paths[i] for i in ok_idx])
     finally:
@@ -111,13 +113,14 @@ def define(
     dry_run: bool = DRY,
     fmt: str = FMT,
     threads: int = typer.Option(0, "--threads", help="libvirt worker threads (default 4)"),
+    allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
     connect: Optional[str] = CONNECT,
     base: Optional[List[str]] = BASE,
 ) -> None:
     """Define (or update) persistent domains from confs without starting them; one row
     per VM: defined / updated / unchanged / conflict / error."""
     with errors_to_exit():
-        _batch(addresses, all_, base, None, dry_run, fmt, connect, threads)
+        _batch(addresses, all_, base, None, dry_run, fmt, connect, threads, allow_argsadd or ())
 
 
 @app.command()
@@ -127,6 +130,7 @@ def sync(
     prefer: Optional[str] = PREFER,
     dry_run: bool = DRY,
     fmt: str = FMT,
+    allow_argsadd: Optional[List[str]] = ALLOW_ARGSADD,
     connect: Optional[str] = CONNECT,
     base: Optional[List[str]] = BASE,
 ) -> None:
@@ -151,7 +155,8 @@ def sync(
             rows = []
             for a in todo:
                 try:
-                    rows.append(do_sync(be, a, _load(base), prefer=prefer, dry_run=dry_run))
+                    rows.append(do_sync(be, a, _load(base), prefer=prefer, dry_run=dry_run,
+                                        allow_argsadd=allow_argsadd or ()))
                 except Exception as exc:
                     rows.append(_row_error(a, exc))
         finally:

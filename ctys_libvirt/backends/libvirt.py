@@ -588,7 +588,8 @@ class LibvirtBackend:
 
         dopts = definition_options(options)
         try:
-            return self.build(vm, normal_request(vm), dopts).xml, None
+            return self.build(vm, normal_request(vm, request.allow_argsadd, request.allow_devices),
+                              dopts).xml, None
         except (NotFoundError, UsageError, ConfError) as exc:
             b = self.build(vm, request, dopts)
             return (b.final_xml or b.xml,
@@ -1118,14 +1119,17 @@ class LibvirtBackend:
         }
 
 
-def normal_request(vm: VmConfig) -> BootRequest:
-    """The conf's normal boot: its DEFAULTBOOTMODE and DEFAULTCONSOLE, nothing one-off."""
+def normal_request(vm: VmConfig, allow_argsadd=(), allow_devices=()) -> BootRequest:
+    """The conf's normal boot: its DEFAULTBOOTMODE and DEFAULTCONSOLE, nothing one-off.
+    ``allow_argsadd``/``allow_devices``: what the user allowed for this conf (they concern
+    the conf's own ARGSADD and media, so the definition keeps them)."""
     from ctys_libvirt.translate.request import make_request
 
+    allow = dict(allow_argsadd=tuple(allow_argsadd), allow_devices=tuple(allow_devices))
     try:
-        return make_request(console=vm.default_console or None)
+        return make_request(console=vm.default_console or None, **allow)
     except Exception:       # a DEFAULTCONSOLE the request parser refuses: VNC, as without one
-        return make_request()
+        return make_request(**allow)
 
 
 def definition_options(options: CreateOptions) -> CreateOptions:

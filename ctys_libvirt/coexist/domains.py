@@ -75,7 +75,7 @@ class Definer:
 
     def __init__(self, be: LibvirtBackend, options: Optional[CreateOptions] = None, *,
                  prefer: Optional[str] = None, dry_run: bool = False, repoint: bool = False,
-                 threads: int = DEFINE_THREADS):
+                 threads: int = DEFINE_THREADS, allow_argsadd: Sequence[str] = ()):
         from ctys_libvirt.translate.hostcaps import libvirt_host_caps
 
         self.be = be
@@ -84,6 +84,7 @@ class Definer:
         self.dry_run = dry_run
         self.repoint = repoint
         self.threads = max(1, threads)
+        self.allow_argsadd = tuple(allow_argsadd)    # --allow-argsadd, for every conf of the batch
         self.caps = libvirt_host_caps(be.conn)
         self._names: Dict[str, "libvirt.virDomain"] = {}
         self._uuids: Dict[str, "libvirt.virDomain"] = {}
@@ -99,7 +100,7 @@ class Definer:
 
         if job.vm is None:
             job.vm = load_conf(job.address)
-        b = build_domain(job.vm, normal_request(job.vm), self.caps, self.options)
+        b = build_domain(job.vm, normal_request(job.vm, self.allow_argsadd), self.caps, self.options)
         self.be._lint(b, self.caps, self.options)
         job.xml = b.xml
         job.warnings = tuple(b.warnings)
@@ -374,7 +375,8 @@ def show(be: LibvirtBackend, dom, load: Callable[[str], VmConfig]) -> Dict[str, 
 
 
 def sync(be: LibvirtBackend, address: str, load: Callable[[str], VmConfig], *,
-         prefer: Optional[str] = None, dry_run: bool = False) -> DefineResult:
+         prefer: Optional[str] = None, dry_run: bool = False,
+         allow_argsadd: Sequence[str] = ()) -> DefineResult:
     """Bring conf and definition together again.
 
     * always: re-point a definition whose conf moved (a conf without #@#UUID gets the
@@ -439,7 +441,7 @@ def sync(be: LibvirtBackend, address: str, load: Callable[[str], VmConfig], *,
             vm = load(path)
         elif dry_run and "UUID" in keys:
             vm = replace(vm, uuid=keys["UUID"])
-    definer = Definer(be, prefer=prefer, dry_run=dry_run, repoint=True)
+    definer = Definer(be, prefer=prefer, dry_run=dry_run, repoint=True, allow_argsadd=allow_argsadd)
     row = definer.run([path], [vm])[0]
     row.address = address
     row.messages = notes + row.messages

@@ -328,3 +328,21 @@ def test_ctys_qemu_and_ctys_libvirt_keep_each_others_definition(vmroot, media, j
     ok("create", str(conf), "--console", "NONE")
     force_off(label)
     assert inactive(label) == before
+
+
+def test_define_and_sync_take_allow_argsadd(vmroot, media, janitor, libvirt_conn):
+    """A host-reaching ARGSADD is refused by define (exit 3, nothing defined) until allowed,
+    and the allowance reaches the definition itself (create's definition too)."""
+    label = janitor.add(unique_label("allow"))
+    conf = write_conf(vmroot, label, image=media["hello"],
+                      extra='ARGSADD="-netdev user,id=n9,hostfwd=tcp:127.0.0.1:0-:22"\n')
+    p = run_cli("define", str(conf))
+    assert p.returncode == 3 and "--allow-argsadd -netdev" in p.stdout + p.stderr, (p.stdout, p.stderr)
+    with pytest.raises(libvirt.libvirtError):
+        libvirt_conn.lookupByName(label)
+    p = run_cli("define", str(conf), "--allow-argsadd", "-netdev")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    xml = libvirt_conn.lookupByName(label).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert "hostfwd=tcp:127.0.0.1:0-:22" in xml
+    p = run_cli("sync", str(conf), "--allow-argsadd", "-netdev")
+    assert p.returncode == 0, (p.stdout, p.stderr)

@@ -107,7 +107,9 @@ def test_cancel_powers_the_inner_vm_off_before_the_outer(vmroot, stack_image, ja
     env = {"CTYS_STACK_SSH_COMMAND": wrapper, "CTYS_STACK_KEYFILE": str(stack_image.key),
            "CTYS_STACK_NO_VERIFY": "1", "CTYS_STACK_CONNECT_TIMEOUT": "60"}
     serial = d / "serial.log"
-    p = run_cli("create", str(conf), "--console", "NONE", "--serial-log", str(serial), env=env)
+    # the ssh port forward (hostfwd=) opens a host socket: allowed for this root-owned conf
+    p = run_cli("create", str(conf), "--console", "NONE", "--serial-log", str(serial),
+                "--allow-argsadd", "-netdev", env=env)
     assert p.returncode == 0, p.stderr
     deadline = time.monotonic() + BOOT_TIMEOUT
     wait_marker(serial, "ctys-stack-outer ttyS0", timeout=BOOT_TIMEOUT)   # the getty banner line
