@@ -43,7 +43,10 @@ def start_xvfb(size: str = "1280x1024x24") -> Xvfb:
     if missing:
         pytest.fail("missing X tools: " + ", ".join(missing) + " (run scripts/setup.sh)")
     r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", size, "-nolisten", "tcp"],
+    # -noreset: by default Xvfb resets when its last client goes, and a client connecting
+    # during that reset (RECONNECT ends the old viewer, starts a new one) cannot open the display
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", size, "-nolisten", "tcp",
+                             "-noreset"],
                             pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     os.close(w)

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import uuid as uuidlib
 from pathlib import Path
 
@@ -569,14 +570,28 @@ def test_sigint_is_one_line_130(home, vms, env):
     slow = home / "slow-qemu"
     slow.write_text("#!/bin/sh\nsleep 30\n")
     slow.chmod(0o755)
+    # SIGINT as a terminal delivers it: default disposition in the child even when this test
+    # runs in a background job (where the shell leaves SIGINT ignored, and Python with it)
     p = subprocess.Popen([str(BIN / "ctys-libvirt"), "argv", "--qemu", str(slow), str(vms / "plain")],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        p.wait(timeout=1.5)
-        pytest.fail(f"argv returned before SIGINT: {p.returncode} {p.stderr.read()}")
-    except subprocess.TimeoutExpired:
-        p.send_signal(signal.SIGINT)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    import psutil
+
+    deadline = time.monotonic() + 30       # blocked = the probe's "QEMU" is running
+    while not any("slow-qemu" in " ".join(c.cmdline()) for c in _children(psutil, p.pid)):
+        if p.poll() is not None:
+            pytest.fail(f"argv returned before SIGINT: {p.returncode} {p.stderr.read()}")
+        assert time.monotonic() < deadline, "argv never started probing the slow binary"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=30)
     assert "Traceback" not in err, err
     assert p.returncode == 130, (p.returncode, err)
     assert err.strip() == "ctys-libvirt: error: interrupted"
+
+
+def _children(psutil, pid):
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
