@@ -464,26 +464,12 @@ class LibvirtBackend:
         enforce(vm, request, pr, allow=request.allow_argsadd, other_disks=self._disks_of_others(vm.label))
 
     def _disks_of_others(self, name: str) -> Dict[str, str]:
-        """Real path -> domain for the file-backed disks of every other domain here."""
-        from lxml import etree
+        """Real path -> domain for the disks of every other domain here, defined or running."""
+        from ctys_libvirt.security import inuse
 
-        out: Dict[str, str] = {}
-        try:
-            doms = self.conn.listAllDomains(0)
-        except libvirt.libvirtError:
-            return out
-        for dom in doms:
-            try:
-                if dom.name() == name:
-                    continue
-                root = etree.fromstring(dom.XMLDesc(0).encode())
-            except (libvirt.libvirtError, etree.XMLSyntaxError):
-                continue
-            for src in root.iterfind("devices/disk/source"):
-                path = src.get("file") or src.get("dev")
-                if path:
-                    out[os.path.realpath(path)] = dom.name()
-        return out
+        held = inuse.libvirt_disks(self.conn, (name,), active_only=False)
+        return {path: users[0][0] for path, users in held.items()}
+
     def _refuse_shared_disks(self, b) -> None:
         """No disk another running domain holds (libvirt's, or the direct backend's on this
         host), unless both only read it: libvirt would hand it to a second QEMU."""

@@ -35,21 +35,10 @@ class Summary:
 
 def _kv(spec: str) -> Dict[str, str]:
     """'a=1,b=x,,y,flag' -> {'a': '1', 'b': 'x,y', 'flag': ''} (,, is a literal comma)."""
-    parts, cur, i = [], "", 0
-    while i < len(spec):
-        if spec[i] == ",":
-            if spec[i + 1:i + 2] == ",":
-                cur += ","
-                i += 2
-                continue
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += spec[i]
-        i += 1
-    parts.append(cur)
+    from ctys_libvirt.qemu.opts import split_commas
+
     out = {}
-    for n, p in enumerate(parts):
+    for n, p in enumerate(split_commas(spec)):
         k, sep, v = p.partition("=")
         out[k if sep else ("_" if n == 0 else k)] = v if sep else (p if n == 0 else "")
     return out

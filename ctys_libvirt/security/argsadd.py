@@ -131,22 +131,10 @@ class Finding:
 
 def split_qemu_opts(value: str) -> List[Tuple[Optional[str], str]]:
     """'a,b=c,,d' -> [(None,'a'), ('b','c,d')]: QEMU's option syntax (',,' is a comma)."""
-    parts, cur, i = [], [], 0
-    while i < len(value):
-        c = value[i]
-        if c == ",":
-            if value[i + 1:i + 2] == ",":
-                cur.append(",")
-                i += 2
-                continue
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    parts.append("".join(cur))
+    from ctys_libvirt.qemu.opts import split_commas
+
     out: List[Tuple[Optional[str], str]] = []
-    for p in parts:
+    for p in split_commas(value):
         k, sep, v = p.partition("=")
         out.append((k.strip().lower(), v) if sep else (None, p))
     return out

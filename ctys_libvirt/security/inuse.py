@@ -19,14 +19,15 @@ def _add(out: InUse, path: Optional[str], name: str, ro: bool) -> None:
         out.setdefault(os.path.realpath(path), []).append((name, ro))
 
 
-def libvirt_disks(conn, skip: Tuple[str, ...] = ()) -> InUse:
-    """Disks of every active domain of ``conn`` except those named/UUID'd in ``skip``."""
+def libvirt_disks(conn, skip: Tuple[str, ...] = (), *, active_only: bool = True) -> InUse:
+    """Disks of every active (``active_only=False``: every defined) domain of ``conn``
+    except those named/UUID'd in ``skip``."""
     import libvirt
     from lxml import etree
 
     out: InUse = {}
     try:
-        doms = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        doms = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE if active_only else 0)
     except libvirt.libvirtError:
         return out
     for dom in doms:
@@ -81,24 +82,9 @@ def argv_disks(argv: List[str]) -> List[Tuple[str, bool]]:
         elif w == "-usbdevice" and val.startswith("disk:"):
             out.append((val[5:], False))
         elif w == "-drive":
-            # "file=" up to the first single comma (",," is a literal comma)
-            parts, cur, j = {}, "", 0
-            fields = []
-            while j < len(val):
-                if val[j] == ",":
-                    if val[j + 1:j + 2] == ",":
-                        cur += ","
-                        j += 2
-                        continue
-                    fields.append(cur)
-                    cur = ""
-                else:
-                    cur += val[j]
-                j += 1
-            fields.append(cur)
-            for f in fields:
-                k, _, x = f.partition("=")
-                parts[k] = x
+            from ctys_libvirt.qemu.opts import split_commas
+
+            parts = dict(f.partition("=")[::2] for f in split_commas(val))
             if parts.get("file"):
                 ro = parts.get("media") == "cdrom" or parts.get("readonly") in ("on", "true")
                 out.append((parts["file"], ro))
