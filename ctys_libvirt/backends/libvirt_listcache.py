@@ -222,28 +222,13 @@ class ListCache:
     def save(self) -> None:
         if not self.changed and len(self.new) == len(self.old):
             return
-        import sqlite3
+        from ctys_libvirt.scratchdb import write_replacing
 
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp.unlink(missing_ok=True)
-            con = sqlite3.connect(str(tmp), isolation_level=None)
-            try:
-                con.execute("PRAGMA journal_mode=OFF")
-                con.execute("PRAGMA synchronous=OFF")
-                con.execute("BEGIN")
-                con.execute("CREATE TABLE meta (v INTEGER)")
-                con.execute("CREATE TABLE doms (uuid TEXT, stamp TEXT, facts TEXT, dkey TEXT, drift TEXT)")
-                con.execute("INSERT INTO meta VALUES (?)", (CACHE_VERSION,))
-                con.executemany("INSERT INTO doms VALUES (?, ?, ?, ?, ?)",
-                                [(u, *row) for u, row in self.new.items()])
-                con.execute("COMMIT")
-            finally:
-                con.close()
-            os.replace(tmp, self.path)
-        except (OSError, sqlite3.Error):
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass            # an unwritable cache only costs speed next time
+        def fill(con) -> None:
+            con.execute("CREATE TABLE meta (v INTEGER)")
+            con.execute("CREATE TABLE doms (uuid TEXT, stamp TEXT, facts TEXT, dkey TEXT, drift TEXT)")
+            con.execute("INSERT INTO meta VALUES (?)", (CACHE_VERSION,))
+            con.executemany("INSERT INTO doms VALUES (?, ?, ?, ?, ?)",
+                            [(u, *row) for u, row in self.new.items()])
+
+        write_replacing(self.path, fill, dir_mode=0o700)

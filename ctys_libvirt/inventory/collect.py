@@ -160,38 +160,22 @@ def _load_cache(path: Path, base: str):
 
 
 def _save_cache(path: Path, base: str, entries: dict, stamp: int) -> None:
-    import sqlite3
-
     home = os.path.expanduser("~")
     if not os.path.isdir(home) and str(path).startswith(home.rstrip("/") + "/"):
         return  # HOME=/nonexistent (daemons, nobody): never create a home to cache in
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.unlink(missing_ok=True)
-        con = sqlite3.connect(str(tmp), isolation_level=None)
-        try:
-            # a scratch file renamed into place: no journal, no fsync needed
-            con.execute("PRAGMA journal_mode=OFF")
-            con.execute("PRAGMA synchronous=OFF")
-            con.execute("BEGIN")
-            for stmt in filter(None, (q.strip() for q in _SCHEMA.split(";"))):
-                con.execute(stmt)
-            con.execute("INSERT INTO meta VALUES (?, ?, ?)", (CACHE_VERSION, base, stamp))
-            dirs = entries.get(_DIRS_KEY, {})
-            con.executemany("INSERT INTO confs VALUES (?, ?, ?)",
-                            [(p, e[0], e[1]) for p, e in entries.items() if p != _DIRS_KEY])
-            con.executemany("INSERT INTO dirs VALUES (?, ?, ?, ?)",
-                            [(p, *e) for p, e in dirs.items()])
-            con.execute("COMMIT")
-        finally:
-            con.close()
-        os.replace(tmp, path)
-    except (OSError, sqlite3.Error, ValueError):   # ValueError: a name that is not UTF-8
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # an unwritable cache only costs speed next time
+    from ctys_libvirt.scratchdb import write_replacing
+
+    def fill(con) -> None:
+        for stmt in filter(None, (q.strip() for q in _SCHEMA.split(";"))):
+            con.execute(stmt)
+        con.execute("INSERT INTO meta VALUES (?, ?, ?)", (CACHE_VERSION, base, stamp))
+        dirs = entries.get(_DIRS_KEY, {})
+        con.executemany("INSERT INTO confs VALUES (?, ?, ?)",
+                        [(p, e[0], e[1]) for p, e in entries.items() if p != _DIRS_KEY])
+        con.executemany("INSERT INTO dirs VALUES (?, ?, ?, ?)",
+                        [(p, *e) for p, e in dirs.items()])
+
+    write_replacing(path, fill)
 
 
 def _cached_items(paths, old: dict, racy: int, host: Optional[str], warnings: List[str]):
