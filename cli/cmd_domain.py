@@ -54,12 +54,10 @@ def _print_rows(rows, fmt: str) -> None:
     if fmt == "json":
         emit_json([dataclasses.asdict(r) for r in rows])
         return
-    table = [("STATUS", "LABEL", "CONF", "REASON")]
-    for r in rows:
-        table.append((r.status, r.name or "-", r.conf_path or r.address, r.reason))
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
-    for row in table:
-        print("  ".join(v.ljust(w) for v, w in zip(row[:3], widths)) + "  " + row[3])
+    from ctys_libvirt.cli.table import columns
+
+    print(columns(("STATUS", "LABEL", "CONF", "REASON"),
+                  ((r.status, r.name or "-", r.conf_path or r.address, r.reason) for r in rows)))
     for r in rows:
         for m in r.messages:
             print(f"  {r.name or r.address}: {m}")
@@ -253,9 +251,9 @@ def show(
                   ("persistent", "Persistent"), ("autostart", "Autostart"), ("console", "Console"),
                   ("vnc", "VNC"), ("mac", "MAC"), ("memory_mib", "Memory MiB"), ("vcpus", "vCPUs"),
                   ("pid", "PID"), ("backend", "Backend"), ("uri", "URI"))
-        for k, label in labels:
-            v = facts.get(k)
-            print(f"{label + ':':14} {'-' if v is None else v}")
+        from ctys_libvirt.cli.table import pairs
+
+        print(pairs((label, "-" if facts.get(k) is None else facts[k]) for k, label in labels))
 
 
 @app.command()
@@ -290,13 +288,11 @@ def diff(
             emit_json(facts)
             return
         print(f"{facts['name']}: {facts['drift']} (conf {facts['conf_path']})")
-        rows = [("FIELD", "STATE", "CONF", "DEFINITION", "RUNNING")]
-        for f in facts["fields"]:
-            rows.append((f["name"], f["state"], f["conf"], f["definition"],
-                         "-" if f["running"] is None else f["running"]))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for r in rows:
-            print("  ".join(v.ljust(w) for v, w in zip(r[:4], widths)) + "  " + r[4])
+        from ctys_libvirt.cli.table import columns
+
+        print(columns(("FIELD", "STATE", "CONF", "DEFINITION", "RUNNING"),
+                      ((f["name"], f["state"], f["conf"], f["definition"],
+                        "-" if f["running"] is None else f["running"]) for f in facts["fields"])))
         if facts["kept"]:
             print("kept (the definition's own, never touched by define):")
             for k in facts["kept"]:
