@@ -68,9 +68,9 @@ def enumerate(  # noqa: A001 - the ctys action name
         fmt = fmt.lower()
         uri_targets = []
         if connect:
-            from ctys_libvirt import hosts as hostmod
+            from ctys_libvirt.ctys.targets import target_from_uri
 
-            uri_targets = [t for t in map(hostmod.target_from_uri, connect) if t is not None]
+            uri_targets = [t for t in map(target_from_uri, connect) if t is not None]
             if not uri_targets and not hosts:
                 connect = None          # only local URIs: scan this host as without -c
         if fmt not in FORMATS:
