@@ -11,7 +11,10 @@ import subprocess
 import pytest
 from lxml import etree
 
-from lifecycle_helpers import janitor, run_cli, unique_label, wait_marker, write_conf  # noqa: F401
+from support.cli import run_cli
+from support.confs import write_conf
+from support.domains import unique_label
+from support.guests import wait_marker
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.qemu]
 Q = "{http://libvirt.org/schemas/domain/qemu/1.0}"

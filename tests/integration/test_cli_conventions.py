@@ -5,27 +5,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 
 from ctys_libvirt import __version__
-from lifecycle_helpers import CLI, REPO, assert_one_line_error, run_cli, unique_label, write_conf
+from support.cli import assert_one_line_error, qemu, run_cli
+from support.confs import write_conf
+from support.domains import unique_label
+from support.paths import EXAMPLE_CONFS
 
-QEMU_CLI = [str(REPO / ".venv" / "bin" / "ctys-qemu")]
-if not Path(QEMU_CLI[0]).exists():  # running from another venv
-    QEMU_CLI = [sys.executable, "-m", "ctys_libvirt.cli.ctys_qemu"]
-CONFS = REPO / "tests" / "data" / "legacy" / "examples" / "confs"
+CONFS = EXAMPLE_CONFS
 TEST_URI = "test:///default"       # libvirt's built-in test driver: one domain named 'test'
 
 
 def run_qemu(*args: str, env=None) -> subprocess.CompletedProcess:
-    import os
-
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run(QEMU_CLI + list(args), capture_output=True, text=True, timeout=60, env=e)
+    return qemu(*args, env=env, timeout=60)
 
 
 def no_uuid_conf(root: Path, image: Path) -> Path:

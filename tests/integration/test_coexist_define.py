@@ -14,8 +14,11 @@ import libvirt
 import pytest
 from lxml import etree
 
-from ctysq_helpers import qemu
-from lifecycle_helpers import janitor, run_cli, unique_label, wait_marker, write_conf  # noqa: F401 (fixture)
+from support.cli import qemu
+from support.cli import run_cli
+from support.confs import write_conf
+from support.domains import unique_label
+from support.guests import wait_marker
 
 URI = "qemu:///system"
 

@@ -9,18 +9,15 @@ import uuid as uuidlib
 
 import pytest
 
-from lifecycle_helpers import (  # noqa: F401
-    CLI, REPO, domain_xml, janitor, run_cli, unique_label, write_conf)
-from test_cli_conventions import QEMU_CLI
+from support.cli import CLI, QEMU_CLI, child_env, run_cli
+from support.confs import write_conf
+from support.domains import domain_xml, unique_label
 
 pytestmark = [pytest.mark.libvirt]
 
 
 def complete(prog, env) -> subprocess.CompletedProcess:
-    e = dict(os.environ)
-    e.pop("LIBVIRT_DEFAULT_URI", None)
-    e.update(env)
-    return subprocess.run(prog, capture_output=True, text=True, timeout=60, env=e)
+    return subprocess.run(prog, capture_output=True, text=True, timeout=60, env=child_env(env))
 
 
 def bash(prog, var, line: str, extra=None):

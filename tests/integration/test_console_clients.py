@@ -16,10 +16,11 @@ import libvirt
 import psutil
 import pytest
 
-from lifecycle_helpers import (  # noqa: F401
-    CLI, assert_one_line_error, janitor, run_cli, unique_label, wait_marker, write_conf)
-from x11_helpers import (pid_alive, screenshot, start_xvfb, stop_xvfb, wait_for, window_title,
-                         windows_of_pid, xterm_logging)
+from support.cli import CLI, assert_one_line_error, run_cli
+from support.confs import write_conf
+from support.domains import unique_label
+from support.guests import wait_marker
+from support.x11 import pid_alive, screenshot, start_xvfb, stop_xvfb, wait_for, window_title, windows_of_pid, xterm_logging
 
 pytestmark = [pytest.mark.x11, pytest.mark.libvirt, pytest.mark.qemu]
 
@@ -291,7 +292,7 @@ def test_cli0_in_tmux_shows_guest_and_destroys_on_detach(vmroot, media, janitor,
 # --- the ctys front end: CREATE / CONNECT / RECONNECT / CANCEL CLIENT ------------------------
 
 def test_ctys_qemu_clients(xvfb, vmroot, media, janitor, libvirt_conn, clients, tmp_path):
-    from ctysq_helpers import qemu
+    from support.cli import qemu
 
     label = janitor.add(unique_label("cqx"))
     write_conf(vmroot, label, image=media["hello"])
@@ -356,7 +357,7 @@ def test_no_client_option_starts_no_window(xvfb, vmroot, media, janitor, libvirt
 
 
 def test_ctys_qemu_bad_geometry_is_a_usage_error(vmroot):
-    from ctysq_helpers import one_error, qemu
+    from support.cli import one_error, qemu
 
     one_error(qemu("-a", "CREATE=L:whatever,CONSOLE:XTERM", "-g", "100x", "--base", str(vmroot)), 1,
               "bad geometry '100x'")

@@ -8,15 +8,10 @@ import pytest
 
 from ctys_libvirt.inventory import collect
 from ctys_libvirt.inventory.record import join_record
-from ctysq_helpers import libvirt_cli, one_error, qemu
-from inv_helpers import write_conf as write_header_conf
-from lifecycle_helpers import janitor, unique_label, write_conf  # noqa: F401
-
-
-@pytest.fixture
-def env(tmp_path):
-    return {"CTYS_INVENTORY_DB": str(tmp_path / "inv.sqlite"), "CTYS_GROUPS_PATH": str(tmp_path / "groups"),
-            "CTYS_SCAN_CACHE_DIR": str(tmp_path / "scancache")}
+from support.cli import one_error, qemu, run_cli
+from support.confs import write_header_conf
+from support.confs import write_conf
+from support.domains import unique_label
 
 
 # -- ENUMERATE ---------------------------------------------------------------------------
@@ -53,20 +48,20 @@ def test_enumerate_tab_gen_and_sort(shared_dir, env):
 def test_libvirt_enumerate_formats_and_db(shared_dir, env, tmp_path):
     root = shared_dir / "examples" / "confs"
     db = tmp_path / "x.sqlite"
-    p = libvirt_cli("enumerate", str(root), "--format", "records", "--update-db", "--db", str(db), env=env)
+    p = run_cli("enumerate", str(root), "--format", "records", "--update-db", "--db", str(db), env=env)
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert len(lines) == 3 and all(l.count(";") == 46 for l in lines)
-    j = libvirt_cli("enumerate", str(root), "--format", "json", env=env)
+    j = run_cli("enumerate", str(root), "--format", "json", env=env)
     data = json.loads(j.stdout)
     assert [d["label"] for d in data] == ["centos55", "debian5", "kvmkern"]
     assert data[2]["def_console"] == "CLI" and data[2]["vram"] == 2048 and data[2]["vcpu"] == 4
-    fromdb = libvirt_cli("enumerate", "--from-db", "--db", str(db), "--format", "records", env=env)
+    fromdb = run_cli("enumerate", "--from-db", "--db", str(db), "--format", "records", env=env)
     assert fromdb.stdout.splitlines() == lines
     fdb = tmp_path / "enum.fdb"
-    e = libvirt_cli("enumerate", "--db", str(db), "--export-enum-fdb", str(fdb), env=env)
+    e = run_cli("enumerate", "--db", str(db), "--export-enum-fdb", str(fdb), env=env)
     assert e.returncode == 0 and fdb.read_text().splitlines() == sorted(lines)
-    table = libvirt_cli("enumerate", str(root), env=env)
+    table = run_cli("enumerate", str(root), env=env)
     assert table.stdout.splitlines()[0].split()[:3] == ["HOST", "LABEL", "UUID"]
     assert [l.split()[1] for l in table.stdout.splitlines()[1:]] == ["centos55", "debian5", "kvmkern"]
 
@@ -74,7 +69,7 @@ def test_libvirt_enumerate_formats_and_db(shared_dir, env, tmp_path):
 def test_enumerate_broken_conf_warns_and_continues(tmp_path, env):
     write_header_conf(tmp_path / "vms", "good")
     write_header_conf(tmp_path / "vms", "bad", body="X=$(reboot)\n")
-    p = libvirt_cli("enumerate", str(tmp_path / "vms"), "--full", "--format", "records", env=env)
+    p = run_cli("enumerate", str(tmp_path / "vms"), "--full", "--format", "records", env=env)
     assert p.returncode == 0
     assert [l.split(";")[2] for l in p.stdout.splitlines()] == ["good"]
     assert p.stderr.count("warning:") == 1 and "bad.ctys" in p.stderr
@@ -84,16 +79,16 @@ def test_enumerate_corrupt_db_rebuilt_with_warning(tmp_path, env):
     db = tmp_path / "inv.sqlite"
     db.write_bytes(b"\x00garbage" * 500)
     write_header_conf(tmp_path / "vms", "v1")
-    p = libvirt_cli("enumerate", str(tmp_path / "vms"), "--update-db", "--db", str(db), env=env)
+    p = run_cli("enumerate", str(tmp_path / "vms"), "--update-db", "--db", str(db), env=env)
     assert p.returncode == 0 and "Traceback" not in p.stderr
     assert "warning:" in p.stderr and "moved to" in p.stderr and "rebuilt" in p.stderr
-    again = libvirt_cli("enumerate", "--from-db", "--db", str(db), "--format", "records", env=env)
+    again = run_cli("enumerate", "--from-db", "--db", str(db), "--format", "records", env=env)
     assert [l.split(";")[2] for l in again.stdout.splitlines()] == ["v1"]
     assert again.stderr == ""
 
 
 def test_enumerate_bad_format(env):
-    one_error(libvirt_cli("enumerate", "--format", "xml", env=env), 1, "unknown format", prog="ctys-libvirt")
+    one_error(run_cli("enumerate", "--format", "xml", env=env), 1, "unknown format", prog="ctys-libvirt")
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
 from ctys_libvirt import __version__
-from ctysq_helpers import one_error, qemu
-from lifecycle_helpers import janitor, unique_label, write_conf  # noqa: F401
+from support.cli import one_error, qemu
+from support.confs import write_conf
+from support.domains import unique_label
+from support.paths import GUESTS
 
-HELLO = Path(__file__).resolve().parents[2] / "examples" / "guests" / "hello.img"
+HELLO = GUESTS / "hello.img"
 TAB_TCP_ID_HEADER = ("TCP-container     |TCP-guest        |IF      |id               |stype    |accel|c|"
                      "user      |group")
-
-
-@pytest.fixture
-def env(tmp_path):
-    return {"CTYS_INVENTORY_DB": str(tmp_path / "inv.sqlite"), "CTYS_GROUPS_PATH": str(tmp_path / "groups"),
-            "CTYS_SCAN_CACHE_DIR": str(tmp_path / "scancache")}
 
 
 @pytest.fixture

@@ -2,22 +2,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from fakeqemu import make_fake
+from support.cli import run_cli
+from support.fakeqemu import HELP_DIR, make_fake
+from support.paths import EXAMPLE_CONFS as EXAMPLES
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "tests" / "data" / "legacy" / "examples" / "confs"
-CLI = str(Path(sys.executable).parent / "ctys-libvirt")
 
 
 def run(*args, env=None):
-    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=120)
+    return run_cli(*args, env=env, timeout=120)
 
 
 @pytest.fixture
@@ -84,7 +79,7 @@ def test_argv_bad_input(confs, args, code, text):
 def test_argv_kqemu_without_device(confs, tmp_path):
     conf = confs["centos55"] / "centos55.ctys"
     conf.write_text(conf.read_text().replace("ACCELERATOR=${ACCELERATOR:-QEMU}", "ACCELERATOR=KQEMU"))
-    env = dict(os.environ, CTYS_KQEMU_DEVICE=str(tmp_path / "nodev"))
+    env = {"CTYS_KQEMU_DEVICE": str(tmp_path / "nodev")}
     r = run("argv", str(conf), "--qemu", str(make_fake(tmp_path / "b", "0.9.1-kqemu")), env=env)
     assert r.returncode == 4 and "ACCELERATOR=KQEMU but /dev/kqemu does not exist" in r.stderr
 
@@ -146,7 +141,7 @@ def test_compare_reports_a_difference(confs, monkeypatch):
 def test_qemu_version_states_the_version_of_an_unreadable_banner(confs, tmp_path):
     """A build whose banner we cannot read: exit 4 naming --qemu-version; with it, the
     binary's own option list is used at the stated version."""
-    help_text = (REPO / "tests" / "fakeqemu" / "help" / "qemu-0.12.5.txt").read_text()
+    help_text = (HELP_DIR / "qemu-0.12.5.txt").read_text()
     odd = tmp_path / "vendor-emu"
     odd.write_text("#!/bin/sh\ncat <<'EOF'\n" + help_text.replace(
         "QEMU PC emulator version 0.12.5", "VendorEmu build 42 (based on an old tree)", 1) + "EOF\n")

@@ -4,7 +4,6 @@ console relays the guest serial and destroys the VM when it ends; ``console`` at
 a CLI VM's serial socket and detaches leaving it running; a NONE VM has no socket."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -15,7 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lifecycle_helpers import CLI, assert_one_line_error, run_cli, unique_label, write_conf
+from support.cli import assert_one_line_error, run_cli, popen
+from support.confs import write_conf
+from support.domains import unique_label
 
 pytestmark = pytest.mark.qemu
 QEMU = "/usr/bin/qemu-system-x86_64"
@@ -59,19 +60,17 @@ def rtbase(tmp_path):
 
 
 @pytest.fixture
-def env(rtbase, tmp_path):
-    return {"CTYS_RUNTIME_DIR": str(rtbase), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+def env(env, rtbase):
+    """The common CLI environment with this module's runtime directory."""
+    return dict(env, CTYS_RUNTIME_DIR=str(rtbase))
 
 
 class Proc:
     """A CLI subprocess with pipes; stdout/stderr collected by reader threads."""
 
     def __init__(self, args, env):
-        e = dict(os.environ)
-        e.pop("LIBVIRT_DEFAULT_URI", None)
-        e.update(env)
-        self.p = subprocess.Popen(CLI + list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=e)
+        self.p = popen("ctys-libvirt", *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env)
         self.out = bytearray()
         self.err = bytearray()
         self._threads = [threading.Thread(target=self._pump, args=(s, b), daemon=True)

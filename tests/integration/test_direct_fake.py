@@ -19,12 +19,12 @@ from ctys_libvirt.backends.direct import DirectBackend
 from ctys_libvirt.errors import AlreadyRunning, BackendError, NotRunning
 from ctys_libvirt.model import BootRequest, CancelMode, ConsoleType, CreateOptions
 from ctys_libvirt.records import list_record
-from fakeqemu import make_fake, recorded_argv
-from fakeqemu import vms
+from support.fakeqemu import make_fake, recorded_argv
+from support.fakeqemu import vms
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def fake_rt(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     base = Path(tempfile.mkdtemp(prefix="ctrt", dir="/tmp"))   # short: unix socket paths
     yield tmp_path, base
@@ -58,8 +58,8 @@ def _gone(pid, t=5.0):
 
 
 @pytest.mark.parametrize("key", ["0.9.1", "0.12.5-qemu-kvm", "2.11.1"])
-def test_create_list_poweroff(env, key):
-    tmp, base = env
+def test_create_list_poweroff(fake_rt, key):
+    tmp, base = fake_rt
     be = _be(tmp, base, key)
     vm = _vm(tmp)
     res = be.create(vm, BootRequest(console=ConsoleType.VNC, vnc_display=7), CreateOptions())
@@ -83,8 +83,8 @@ def test_create_list_poweroff(env, key):
     assert not [i for i in be.list() if i.ours]
 
 
-def test_second_start_refused_by_lock(env):
-    tmp, base = env
+def test_second_start_refused_by_lock(fake_rt):
+    tmp, base = fake_rt
     be = _be(tmp, base)
     vm = _vm(tmp)
     res = be.create(vm, BootRequest(console=ConsoleType.NONE))
@@ -96,8 +96,8 @@ def test_second_start_refused_by_lock(env):
 
 
 @pytest.mark.parametrize("key", ["0.9.1", "2.11.1"])
-def test_pause_resume_reset(env, key):
-    tmp, base = env
+def test_pause_resume_reset(fake_rt, key):
+    tmp, base = fake_rt
     be = _be(tmp, base, key)
     vm = _vm(tmp)
     be.create(vm, BootRequest(console=ConsoleType.NONE))
@@ -117,11 +117,11 @@ def test_pause_resume_reset(env, key):
     ("ignore-all", "sigkill", ["no ACPI shutdown within 0.3s", "monitor quit ignored", "SIGTERM ignored",
                                "QEMU killed with SIGKILL"]),
 ])
-def test_poweroff_escalation(env, behaviour, action, steps, monkeypatch):
+def test_poweroff_escalation(fake_rt, behaviour, action, steps, monkeypatch):
     import ctys_libvirt.backends.direct as direct
 
     monkeypatch.setattr(direct, "STEP_WAIT", 0.3)
-    tmp, base = env
+    tmp, base = fake_rt
     be = _be(tmp, base, "0.9.1", behaviour)
     vm = _vm(tmp)
     pid = be.create(vm, BootRequest(console=ConsoleType.NONE)).pid
@@ -130,8 +130,8 @@ def test_poweroff_escalation(env, behaviour, action, steps, monkeypatch):
     assert _gone(pid) and not be.runtime(vm.label).dir.exists()
 
 
-def test_force_skips_powerdown(env):
-    tmp, base = env
+def test_force_skips_powerdown(fake_rt):
+    tmp, base = fake_rt
     be = _be(tmp, base, "0.9.1", "normal")
     vm = _vm(tmp)
     be.create(vm, BootRequest(console=ConsoleType.NONE))
@@ -139,8 +139,8 @@ def test_force_skips_powerdown(env):
     assert r.action == "quit" and r.messages == ["QEMU ended by monitor quit"]
 
 
-def test_suspend_and_resume_through_migrate(env):
-    tmp, base = env
+def test_suspend_and_resume_through_migrate(fake_rt):
+    tmp, base = fake_rt
     be = _be(tmp, base, "2.11.1")
     vm = _vm(tmp)
     pid = be.create(vm, BootRequest(console=ConsoleType.NONE)).pid
@@ -159,8 +159,8 @@ def test_suspend_and_resume_through_migrate(env):
     be.cancel(vm.label, CancelMode.FORCE)
 
 
-def test_suspend_refused_on_0_9(env):
-    tmp, base = env
+def test_suspend_refused_on_0_9(fake_rt):
+    tmp, base = fake_rt
     be = _be(tmp, base, "0.9.1")
     vm = _vm(tmp)
     be.create(vm, BootRequest(console=ConsoleType.NONE))
@@ -170,8 +170,8 @@ def test_suspend_refused_on_0_9(env):
     be.cancel(vm.label, CancelMode.FORCE)
 
 
-def test_install_stage_init_creates_target_once(env):
-    tmp, base = env
+def test_install_stage_init_creates_target_once(fake_rt):
+    tmp, base = fake_rt
     import dataclasses
 
     be = _be(tmp, base, "2.11.1")
@@ -191,8 +191,8 @@ def test_install_stage_init_creates_target_once(env):
     be.cancel(vm.label, CancelMode.FORCE)
 
 
-def test_failed_start_removes_the_target_it_created_but_never_an_old_one(env):
-    tmp, base = env
+def test_failed_start_removes_the_target_it_created_but_never_an_old_one(fake_rt):
+    tmp, base = fake_rt
     import dataclasses
 
     be = _be(tmp, base, "2.11.1", "die-at-start")
@@ -208,8 +208,8 @@ def test_failed_start_removes_the_target_it_created_but_never_an_old_one(env):
     assert target.read_bytes() == b"keep"
 
 
-def test_qemu_dying_at_start_shows_stderr_and_leaves_nothing(env):
-    tmp, base = env
+def test_qemu_dying_at_start_shows_stderr_and_leaves_nothing(fake_rt):
+    tmp, base = fake_rt
     be = _be(tmp, base, "0.9.1", "die-at-start")
     vm = _vm(tmp)
     with pytest.raises(BackendError, match=r"QEMU 0\.9\.1 failed to start ctystest-fake \(exit 1\): "
@@ -220,10 +220,10 @@ def test_qemu_dying_at_start_shows_stderr_and_leaves_nothing(env):
     assert vm.hdd_boot_image.stat().st_size == 512            # the user's image untouched
 
 
-def test_qemu_never_daemonizing_times_out(env):
+def test_qemu_never_daemonizing_times_out(fake_rt):
     from ctys_libvirt.errors import CtysTimeout
 
-    tmp, base = env
+    tmp, base = fake_rt
     be = _be(tmp, base, "0.9.1", "hang-start")
     be.start_timeout = 0.5
     vm = _vm(tmp)
@@ -234,8 +234,8 @@ def test_qemu_never_daemonizing_times_out(env):
     assert not be.runtime(vm.label).dir.exists()
 
 
-def test_stale_pidfile_and_socket_cleaned(env):
-    tmp, base = env
+def test_stale_pidfile_and_socket_cleaned(fake_rt):
+    tmp, base = fake_rt
     be = _be(tmp, base)
     vm = _vm(tmp)
     pid = be.create(vm, BootRequest(console=ConsoleType.NONE)).pid
@@ -258,8 +258,8 @@ def test_stale_pidfile_and_socket_cleaned(env):
     assert not [i for i in be.list() if i.ours] and not rt.dir.exists()   # LIST cleans too
 
 
-def test_monitor_socket_gone(env):
-    tmp, base = env
+def test_monitor_socket_gone(fake_rt):
+    tmp, base = fake_rt
     be = _be(tmp, base, "0.9.1")
     vm = _vm(tmp)
     pid = be.create(vm, BootRequest(console=ConsoleType.NONE)).pid
@@ -272,8 +272,8 @@ def test_monitor_socket_gone(env):
     assert _gone(pid)
 
 
-def test_cancel_unknown(env):
-    tmp, base = env
+def test_cancel_unknown(fake_rt):
+    tmp, base = fake_rt
     with pytest.raises(NotRunning, match="nosuchvm is not running under the direct backend"):
         _be(tmp, base).cancel("nosuchvm", CancelMode.POWEROFF)
 
@@ -282,8 +282,8 @@ def _fds():
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_hundred_start_cancel_cycles_leave_nothing(env):
-    tmp, base = env
+def test_hundred_start_cancel_cycles_leave_nothing(fake_rt):
+    tmp, base = fake_rt
     be = _be(tmp, base, "0.12.5")
     vm = _vm(tmp)
     be.create(vm, BootRequest(console=ConsoleType.NONE))
@@ -301,8 +301,8 @@ def test_hundred_start_cancel_cycles_leave_nothing(env):
     assert len(recorded_argv(Path(be.qemu))) == 101
 
 
-def test_list_shows_foreign_qemu(env):
-    tmp, base = env
+def test_list_shows_foreign_qemu(fake_rt):
+    tmp, base = fake_rt
     fake = make_fake(tmp / "bin", "2.11.1", name="qemu-system-x86_64")
     pidfile = tmp / "f.pid"
     subprocess.run([str(fake), "-name", "foreignvm", "-uuid", "11111111-2222-3333-4444-555555555555",

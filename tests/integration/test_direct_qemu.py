@@ -15,8 +15,8 @@ import pytest
 
 from ctys_libvirt.backends.direct import DirectBackend
 from ctys_libvirt.model import BootMode, BootRequest, CancelMode, ConsoleType, CreateOptions
-from fakeqemu import vms
-from lifecycle_helpers import wait_marker
+from support.fakeqemu import vms
+from support.guests import wait_marker
 
 pytestmark = pytest.mark.qemu
 QEMU = "/usr/bin/qemu-system-x86_64"

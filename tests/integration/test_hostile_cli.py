@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = REPO / ".venv" / "bin"
+from support import cli
+from support.paths import REPO
+
 EXAMPLE = REPO / "examples" / "hello"
 HELLO_IMG = REPO / "examples" / "guests" / "hello.img"
 TOOLS = ("ctys-libvirt", "ctys-qemu")
@@ -42,32 +43,20 @@ def home():
 
 
 @pytest.fixture(scope="module")
-def env(home):
-    e = dict(os.environ)
-    e.pop("LIBVIRT_DEFAULT_URI", None)
-    e.pop("CTYS_INVENTORY_DB", None)
-    e.update(HOME=str(home / "home"), CTYS_SCAN_CACHE_DIR=str(home / "cache"))
-    return e
+def home_env(home):
+    """The module's CLI environment (for ``support.cli``): HOME in the scratch tree and no
+    inventory database, so defaults under ~ are exercised."""
+    return {"CTYS_INVENTORY_DB": None, "HOME": str(home / "home"),
+            "CTYS_SCAN_CACHE_DIR": str(home / "cache")}
 
 
 def run(tool, *args, env, timeout=30, **kw):
-    try:
-        return subprocess.run([str(BIN / tool), *map(str, args)], capture_output=True, text=True,
-                              errors="replace", env=env, timeout=timeout, **kw)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{tool} {' '.join(map(str, args))}: hung for more than {timeout}s")
+    return cli.run(tool, *args, env=env, timeout=timeout, **kw)
 
 
-def one_error(p, code, *needles, tool="ctys-libvirt"):
+def one_error(p, code, *needles, tool=None):
     """Exactly one stderr line (warnings aside), the documented code, no traceback."""
-    assert "Traceback" not in p.stderr, p.stderr
-    assert p.returncode == code, (p.returncode, p.stdout[-500:], p.stderr)
-    errs = [l for l in p.stderr.splitlines() if l.strip() and ": warning: " not in l]
-    assert len(errs) == 1, errs
-    assert errs[0].startswith(f"{tool}: error: "), errs[0]
-    for n in needles:
-        assert n in errs[0], (n, errs[0])
-    return errs[0]
+    return cli.one_error(p, code, *needles, prog=tool, warnings_allowed=True)
 
 
 def ok(p):
@@ -123,12 +112,12 @@ def vms(home):
     ("empty", lambda t: b"", "MAGICID-QEMU"),
     ("cmdsub", lambda t: t + b"X=$(touch CANARY)\nY=`touch CANARY`\n", "$("),
 ])
-def test_broken_confs_are_conf_errors_and_unchanged(home, env, name, body, needle):
+def test_broken_confs_are_conf_errors_and_unchanged(home, home_env, name, body, needle):
     conf = make_vm(home / "broken", name, body=body)
     before = digest(conf)
     for cmd in ("check", "xml", "argv"):
-        one_error(run("ctys-libvirt", cmd, conf, env=env, cwd=conf.parent), 3, str(conf), needle)
-    one_error(run("ctys-qemu", "-a", f"CREATE=P:{conf},CONSOLE:NONE", env=env, cwd=conf.parent),
+        one_error(run("ctys-libvirt", cmd, conf, env=home_env, cwd=conf.parent), 3, str(conf), needle)
+    one_error(run("ctys-qemu", "-a", f"CREATE=P:{conf},CONSOLE:NONE", env=home_env, cwd=conf.parent),
               3, str(conf), tool="ctys-qemu")
     assert digest(conf) == before
     assert not (conf.parent / "CANARY").exists()
@@ -139,48 +128,48 @@ def test_broken_confs_are_conf_errors_and_unchanged(home, env, name, body, needl
     ("latin1", lambda t: t.replace(b"NIC=rtl8139", b"# caf\xe9\nNIC=rtl8139")),
     ("bom-crlf", lambda t: b"\xef\xbb\xbf" + t.replace(b"\n", b"\r\n")),
 ])
-def test_hand_edited_encodings_still_translate(home, env, name, body):
+def test_hand_edited_encodings_still_translate(home, home_env, name, body):
     conf = make_vm(home / "enc", name, body=body)
-    p = ok(run("ctys-libvirt", "xml", conf, env=env))
+    p = ok(run("ctys-libvirt", "xml", conf, env=home_env))
     root = etree.fromstring(p.stdout.encode())
     assert root.findtext("name") == name
-    json.loads(ok(run("ctys-libvirt", "check", "--format", "json", conf, env=env)).stdout)
+    json.loads(ok(run("ctys-libvirt", "check", "--format", "json", conf, env=home_env)).stdout)
 
 
-def test_directory_named_ctys(home, env):
+def test_directory_named_ctys(home, home_env):
     d = home / "dirconf" / "x.ctys"
     (d / "sub").mkdir(parents=True)
-    one_error(run("ctys-libvirt", "xml", d, env=env), 2, str(d))
-    one_error(run("ctys-libvirt", "check", d, env=env), 2, str(d))
+    one_error(run("ctys-libvirt", "xml", d, env=home_env), 2, str(d))
+    one_error(run("ctys-libvirt", "check", d, env=home_env), 2, str(d))
 
 
-def test_fifo_conf_never_blocks(home, env):
+def test_fifo_conf_never_blocks(home, home_env):
     d = home / "fifo" / "vmf"
     d.mkdir(parents=True)
     fifo = d / "vmf.ctys"
     os.mkfifo(fifo)
     for cmd in ("check", "xml", "create"):
-        one_error(run("ctys-libvirt", cmd, fifo, env=env, timeout=15), 2, "vmf.ctys",
+        one_error(run("ctys-libvirt", cmd, fifo, env=home_env, timeout=15), 2, "vmf.ctys",
                   "not a regular file")
-    one_error(run("ctys-libvirt", "xml", d, env=env, timeout=15), 2, str(d))
-    one_error(run("ctys-libvirt", "xml", "-b", home / "fifo", "vmf", env=env, timeout=15), 2, "vmf")
-    ok(run("ctys-libvirt", "enumerate", "--full", home / "fifo", env=env, timeout=15))
-    ok(run("ctys-qemu", "-a", f"ENUMERATE=MACHINE,B:{home / 'fifo'}", env=env, timeout=15))
+    one_error(run("ctys-libvirt", "xml", d, env=home_env, timeout=15), 2, str(d))
+    one_error(run("ctys-libvirt", "xml", "-b", home / "fifo", "vmf", env=home_env, timeout=15), 2, "vmf")
+    ok(run("ctys-libvirt", "enumerate", "--full", home / "fifo", env=home_env, timeout=15))
+    ok(run("ctys-qemu", "-a", f"ENUMERATE=MACHINE,B:{home / 'fifo'}", env=home_env, timeout=15))
 
 
-def test_symlink_loop(home, env):
+def test_symlink_loop(home, home_env):
     d = home / "loop"
     d.mkdir()
     os.symlink("b.ctys", d / "a.ctys")
     os.symlink("a.ctys", d / "b.ctys")
     for cmd in ("check", "xml"):
-        one_error(run("ctys-libvirt", cmd, d / "a.ctys", env=env), 2, "a.ctys", "symlink loop")
-    p = ok(run("ctys-libvirt", "enumerate", d, env=env))
+        one_error(run("ctys-libvirt", cmd, d / "a.ctys", env=home_env), 2, "a.ctys", "symlink loop")
+    p = ok(run("ctys-libvirt", "enumerate", d, env=home_env))
     assert "Too many levels of symbolic links" in p.stderr
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root + setpriv")
-def test_unreadable_conf_without_dac_override(home, env):
+def test_unreadable_conf_without_dac_override(home, home_env):
     """chmod 000 as a user would meet it: root without CAP_DAC_OVERRIDE/READ_SEARCH."""
     conf = make_vm(home / "perm", "locked")
     os.chmod(conf, 0)
@@ -188,11 +177,11 @@ def test_unreadable_conf_without_dac_override(home, env):
             "--inh-caps=-dac_override,-dac_read_search"]
     try:
         for cmd in ("check", "xml"):
-            p = subprocess.run(drop + [str(BIN / "ctys-libvirt"), cmd, str(conf)], env=env,
+            p = subprocess.run(drop + [*cli.command("ctys-libvirt"), cmd, str(conf)], env=cli.child_env(home_env),
                                capture_output=True, text=True, timeout=30)
             one_error(p, 3, str(conf), "Permission denied")
-        p = subprocess.run(drop + [str(BIN / "ctys-libvirt"), "enumerate", str(home / "perm")],
-                           env=env, capture_output=True, text=True, timeout=30)
+        p = subprocess.run(drop + [*cli.command("ctys-libvirt"), "enumerate", str(home / "perm")],
+                           env=cli.child_env(home_env), capture_output=True, text=True, timeout=30)
         assert p.returncode == 0 and "Traceback" not in p.stderr
         assert "cannot read" in p.stderr and str(conf) in p.stderr
     finally:
@@ -200,20 +189,20 @@ def test_unreadable_conf_without_dac_override(home, env):
 
 
 @pytest.mark.parametrize("label", ["a b", "a<b&c", "x" * 65, "vm\u00e9", "-dash", "a;b"])
-def test_unusable_labels(home, env, label):
+def test_unusable_labels(home, home_env, label):
     safe = hashlib.md5(label.encode()).hexdigest()[:8]
     conf = make_vm(home / "labels", safe)
     text = conf.read_text().replace(f'"{safe}"', json.dumps(label))
     conf.write_text(text)
-    one_error(run("ctys-libvirt", "xml", conf, env=env), 3, str(conf), "LABEL")
+    one_error(run("ctys-libvirt", "xml", conf, env=home_env), 3, str(conf), "LABEL")
 
 
-def test_label_of_64_chars_is_fine(home, env):
+def test_label_of_64_chars_is_fine(home, home_env):
     conf = make_vm(home / "labels", "y" * 64)
-    ok(run("ctys-libvirt", "xml", conf, env=env))
+    ok(run("ctys-libvirt", "xml", conf, env=home_env))
 
 
-def test_startercall_is_never_an_arbitrary_program(home, env):
+def test_startercall_is_never_an_arbitrary_program(home, home_env):
     """Regression: STARTERCALL=/any/program made `argv` (and `create` under auto) run
     `<program> -h` while probing it."""
     canary = home / "ran"
@@ -223,28 +212,28 @@ def test_startercall_is_never_an_arbitrary_program(home, env):
     conf = make_vm(home / "starter", "starter", body=lambda t: t.replace(
         b"STARTERCALL=${STARTERCALL:-qemu-system-x86_64}", f"STARTERCALL={prog}".encode()))
     for cmd in ("check", "xml", "argv"):
-        ok(run("ctys-libvirt", cmd, conf, env=env))
-    p = ok(run("ctys-libvirt", "argv", conf, env=env))
+        ok(run("ctys-libvirt", cmd, conf, env=home_env))
+    p = ok(run("ctys-libvirt", "argv", conf, env=home_env))
     assert "STARTERCALL" in p.stderr and "never run" in p.stderr
     assert not canary.exists()
 
 
-def test_bad_install_size_is_a_conf_error(home, env):
+def test_bad_install_size_is_a_conf_error(home, home_env):
     """Regression: a bad HDDBOOTIMAGE_INST_SIZE passed `xml` and failed `create` as exit 1."""
     conf = make_vm(home / "instsize", "instsize", body=lambda t: t.replace(
         b"HDDBOOTIMAGE_INST_SIZE=1M", b'HDDBOOTIMAGE_INST_SIZE="1Q; rm -rf /tmp/x"'))
     target = home / "instsize" / "tgt.img"
     req = ["--instmode", f"CD%{conf.parent / 'hda.img'}%HDD%{target}%INIT"]
-    one_error(run("ctys-libvirt", "xml", *req, conf, env=env), 3, "HDDBOOTIMAGE_INST_SIZE")
-    one_error(run("ctys-libvirt", "create", "--backend", "direct", *req, conf, env=env), 3,
+    one_error(run("ctys-libvirt", "xml", *req, conf, env=home_env), 3, "HDDBOOTIMAGE_INST_SIZE")
+    one_error(run("ctys-libvirt", "create", "--backend", "direct", *req, conf, env=home_env), 3,
               "HDDBOOTIMAGE_INST_SIZE")
     assert not target.exists()
 
 
-def test_bad_keymap_is_a_conf_error(home, env):
+def test_bad_keymap_is_a_conf_error(home, home_env):
     conf = make_vm(home / "kbd", "kbd", body=lambda t: t.replace(b"KBD_LAYOUT=en-us",
                                                                   b'KBD_LAYOUT="en us<&"'))
-    one_error(run("ctys-libvirt", "xml", "--console", "VNC", conf, env=env), 3, "KBD_LAYOUT")
+    one_error(run("ctys-libvirt", "xml", "--console", "VNC", conf, env=home_env), 3, "KBD_LAYOUT")
 
 
 # ---------------------------------------------------------------------------
@@ -260,24 +249,24 @@ def test_bad_keymap_is_a_conf_error(home, env):
     (["--kernel", "/nonexistent.bin"], "/nonexistent.bin"),
     (["--instmode", "CD%/nonexistent.iso%HDD%/var/tmp/ctys-hostile-new.img%INIT"], "/nonexistent.iso"),
 ])
-def test_missing_boot_media(vms, env, opt, needle):
-    one_error(run("ctys-libvirt", "xml", *opt, vms / "plain", env=env), 2, needle)
+def test_missing_boot_media(vms, home_env, opt, needle):
+    one_error(run("ctys-libvirt", "xml", *opt, vms / "plain", env=home_env), 2, needle)
     assert not Path("/var/tmp/ctys-hostile-new.img").exists()
 
 
-def test_directory_or_fifo_as_image(home, vms, env):
+def test_directory_or_fifo_as_image(home, vms, home_env):
     """Regression: a directory as HDD image gave valid-looking XML; a FIFO as CD hung in
     the format sniffer."""
     fifo = home / "media.fifo"
     os.mkfifo(fifo)
-    one_error(run("ctys-libvirt", "xml", "--bootmode", f"HDD%{home}", vms / "plain", env=env),
+    one_error(run("ctys-libvirt", "xml", "--bootmode", f"HDD%{home}", vms / "plain", env=home_env),
               2, str(home), "is a directory")
-    one_error(run("ctys-libvirt", "xml", "--bootmode", f"CD%{fifo}", vms / "plain", env=env,
+    one_error(run("ctys-libvirt", "xml", "--bootmode", f"CD%{fifo}", vms / "plain", env=home_env,
                   timeout=15), 2, str(fifo), "not a regular file")
     target = home / "tgt-dir"
     target.mkdir()
     one_error(run("ctys-libvirt", "xml", "--instmode", f"CD%{vms / 'plain' / 'hda.img'}%HDD%{target}%INIT",
-                  vms / "plain", env=env), 2, str(target), "is a directory")
+                  vms / "plain", env=home_env), 2, str(target), "is a directory")
     assert list(target.iterdir()) == []
 
 
@@ -289,33 +278,33 @@ def test_directory_or_fifo_as_image(home, vms, env):
     (["--instmode", "CD%a%b%c%d%e"], "INSTMODE"), (["--instmode", "FOO%x"], "FOO"),
     (["--argsadd", '-foo "unbalanced'], "ARGSADD"), (["--argsadd", "-foo bar\\"], "ARGSADD"),
 ])
-def test_malformed_requests_are_usage_errors(vms, env, opt, needle):
+def test_malformed_requests_are_usage_errors(vms, home_env, opt, needle):
     conf = vms / "plain" / "plain.ctys"
     before = digest(conf)
-    one_error(run("ctys-libvirt", "xml", *opt, conf, env=env), 1, needle)
+    one_error(run("ctys-libvirt", "xml", *opt, conf, env=home_env), 1, needle)
     assert digest(conf) == before
 
 
 @pytest.mark.parametrize("name", ["a b", "a,b", "a:b", "a'b", 'a"b', "a<b", "a\nb", "a%b"])
-def test_odd_image_paths_give_valid_xml(home, vms, env, name):
+def test_odd_image_paths_give_valid_xml(home, vms, home_env, name):
     img = home / "odd-images" / f"{name}.img"
     img.parent.mkdir(exist_ok=True)
     shutil.copyfile(HELLO_IMG, img)
-    p = ok(run("ctys-libvirt", "xml", "--bootmode", f"HDD%{img}", vms / "plain", env=env))
+    p = ok(run("ctys-libvirt", "xml", "--bootmode", f"HDD%{img}", vms / "plain", env=home_env))
     src = etree.fromstring(p.stdout.encode()).find("devices/disk/source")
     assert src.get("file") == str(img)
 
 
-def test_non_utf8_file_names(home, env):
+def test_non_utf8_file_names(home, home_env):
     """Regression: a VM directory whose name is not UTF-8 raised UnicodeEncodeError from
     lxml (xml) and from SQLite (enumerate --update-db)."""
     base = home / "badname"
     d = os.fsencode(base) + b"/vm\xff\xfe"
     make_vm(Path(os.fsdecode(d)).parent, "bn1", dirname=os.fsdecode(b"vm\xff\xfe"))
-    one_error(run("ctys-libvirt", "xml", "-b", base, "bn1", env=env), 3, "non-UTF-8")
-    p = ok(run("ctys-libvirt", "enumerate", "--update-db", "--db", home / "bn.sqlite", base, env=env))
+    one_error(run("ctys-libvirt", "xml", "-b", base, "bn1", env=home_env), 3, "non-UTF-8")
+    p = ok(run("ctys-libvirt", "enumerate", "--update-db", "--db", home / "bn.sqlite", base, env=home_env))
     assert "not valid UTF-8" in p.stderr
-    ok(run("ctys-libvirt", "enumerate", "--format", "records", base, env=env))
+    ok(run("ctys-libvirt", "enumerate", "--format", "records", base, env=home_env))
 
 
 # ---------------------------------------------------------------------------
@@ -330,34 +319,34 @@ def test_non_utf8_file_names(home, env):
     (["create", "x", "--timeout", "-1"], "--timeout"),   # regression: started the VM anyway
     (["create", "x", "--qemu-version", "0.12.5"], "--qemu PATH"),   # was ignored under libvirt
 ])
-def test_unknown_options_and_commands(env, args, needle):
-    one_error(run("ctys-libvirt", *args, env=env), 1, needle)
+def test_unknown_options_and_commands(home_env, args, needle):
+    one_error(run("ctys-libvirt", *args, env=home_env), 1, needle)
 
 
-def test_addresses(vms, env):
+def test_addresses(vms, home_env):
     b = ["-b", vms]
     name = lambda p: etree.fromstring(ok(p).stdout.encode()).findtext("name")  # noqa: E731
-    assert name(run("ctys-libvirt", "xml", *b, "vm1", env=env)) == "vm1"         # not vm10
-    assert name(run("ctys-libvirt", "xml", *b, "L:vm10", env=env)) == "vm10"
-    assert name(run("ctys-libvirt", "xml", *b, "M:52:54:00:AA:BB:10", env=env)) == "vm10"
-    assert name(run("ctys-libvirt", "xml", *b, "U:11111111-1111-1111-1111-111111111111", env=env)) == "vm1"
-    one_error(run("ctys-libvirt", "xml", *b, "L:vm", env=env), 2, "L:vm", str(vms))
-    one_error(run("ctys-libvirt", "xml", *b, "L:VM1", env=env), 2, "L:VM1")
-    line = one_error(run("ctys-libvirt", "xml", *b, "twin", env=env), 2, "ambiguous")
+    assert name(run("ctys-libvirt", "xml", *b, "vm1", env=home_env)) == "vm1"         # not vm10
+    assert name(run("ctys-libvirt", "xml", *b, "L:vm10", env=home_env)) == "vm10"
+    assert name(run("ctys-libvirt", "xml", *b, "M:52:54:00:AA:BB:10", env=home_env)) == "vm10"
+    assert name(run("ctys-libvirt", "xml", *b, "U:11111111-1111-1111-1111-111111111111", env=home_env)) == "vm1"
+    one_error(run("ctys-libvirt", "xml", *b, "L:vm", env=home_env), 2, "L:vm", str(vms))
+    one_error(run("ctys-libvirt", "xml", *b, "L:VM1", env=home_env), 2, "L:VM1")
+    line = one_error(run("ctys-libvirt", "xml", *b, "twin", env=home_env), 2, "ambiguous")
     assert str(vms / "a" / "twin" / "twin.ctys") in line and str(vms / "b" / "twin" / "twin.ctys") in line
-    assert name(run("ctys-libvirt", "xml", *b, f"L:twin,B:{vms / 'b'}", env=env)) == "twin"
-    one_error(run("ctys-libvirt", "xml", *b, "U:1234", env=env), 1, "U:1234", "UUID")
-    one_error(run("ctys-libvirt", "xml", *b, "M:52:54:00:aa:bb", env=env), 1, "MAC")
-    one_error(run("ctys-libvirt", "xml", *b, "L:vm1,U:10101010101010101010101010101010", env=env), 2)
-    one_error(run("ctys-libvirt", "xml", "-b", "/nonexistent-base", "vm1", env=env), 2,
+    assert name(run("ctys-libvirt", "xml", *b, f"L:twin,B:{vms / 'b'}", env=home_env)) == "twin"
+    one_error(run("ctys-libvirt", "xml", *b, "U:1234", env=home_env), 1, "U:1234", "UUID")
+    one_error(run("ctys-libvirt", "xml", *b, "M:52:54:00:aa:bb", env=home_env), 1, "MAC")
+    one_error(run("ctys-libvirt", "xml", *b, "L:vm1,U:10101010101010101010101010101010", env=home_env), 2)
+    one_error(run("ctys-libvirt", "xml", "-b", "/nonexistent-base", "vm1", env=home_env), 2,
               "/nonexistent-base")
     # a typo'd local ENUMERATE base is 'not found' in both front ends, not an empty scan
-    one_error(run("ctys-libvirt", "enumerate", "/nonexistent-base", env=env), 2, "/nonexistent-base")
-    one_error(run("ctys-qemu", "-a", "ENUMERATE=B:/nonexistent-base", env=env), 2,
+    one_error(run("ctys-libvirt", "enumerate", "/nonexistent-base", env=home_env), 2, "/nonexistent-base")
+    one_error(run("ctys-qemu", "-a", "ENUMERATE=B:/nonexistent-base", env=home_env), 2,
               "/nonexistent-base", tool="ctys-qemu")
     # regression: an unknown key was looked up as the label 'X:abc' (exit 2)
-    one_error(run("ctys-libvirt", "xml", *b, "X:abc", env=env), 1, "'X'")
-    one_error(run("ctys-qemu", "-a", "CREATE=L:twin", "--base", vms, env=env), 2, "ambiguous",
+    one_error(run("ctys-libvirt", "xml", *b, "X:abc", env=home_env), 1, "'X'")
+    one_error(run("ctys-qemu", "-a", "CREATE=L:twin", "--base", vms, env=home_env), 2, "ambiguous",
               tool="ctys-qemu")
 
 
@@ -365,7 +354,7 @@ def test_addresses(vms, env):
 # libvirt unreachable
 # ---------------------------------------------------------------------------
 
-def test_explicit_connect_never_falls_back_to_direct(vms, env):
+def test_explicit_connect_never_falls_back_to_direct(vms, home_env):
     """Regression: `create -c <bad URI>` under --backend auto silently started the VM with
     the local direct backend (rc 0) -- for a qemu+ssh URI on the wrong host."""
     label = f"ctystest-hostile-{os.getpid()}"
@@ -373,22 +362,22 @@ def test_explicit_connect_never_falls_back_to_direct(vms, env):
     try:
         for uri, needle in (("bogus:///x", "check the URI"),
                             ("qemu+ssh://nohost.invalid/system", "nohost.invalid")):
-            one_error(run("ctys-libvirt", "create", "--console", "NONE", "-c", uri, conf, env=env),
+            one_error(run("ctys-libvirt", "create", "--console", "NONE", "-c", uri, conf, env=home_env),
                       4, f"cannot connect to libvirt at {uri}", needle)
-        one_error(run("ctys-libvirt", "list", "-c", "bogus:///x", env=env), 4, "bogus:///x")
-        listed = ok(run("ctys-libvirt", "list", "--backend", "direct", "--format", "json", env=env))
+        one_error(run("ctys-libvirt", "list", "-c", "bogus:///x", env=home_env), 4, "bogus:///x")
+        listed = ok(run("ctys-libvirt", "list", "--backend", "direct", "--format", "json", env=home_env))
         assert label not in listed.stdout
     finally:
-        run("ctys-libvirt", "cancel", "--backend", "direct", "--mode", "FORCE", conf, env=env)
+        run("ctys-libvirt", "cancel", "--backend", "direct", "--mode", "FORCE", conf, env=home_env)
         subprocess.run(["virsh", "-q", "-c", "qemu:///system", "destroy", label], capture_output=True)
         subprocess.run(["virsh", "-q", "-c", "qemu:///system", "undefine", "--managed-save",
                         "--nvram", label], capture_output=True)
 
 
-def test_libvirtd_down_default_uri_falls_back_with_a_warning(env):
+def test_libvirtd_down_default_uri_falls_back_with_a_warning(home_env):
     """The default (local) URI unreachable = libvirtd down: LIST still shows the direct
     backend's VMs, and says why; INFO needs libvirt and fails with the fix."""
-    down = dict(env, LIBVIRT_DEFAULT_URI="qemu+unix:///system?socket=/nonexistent/libvirt-sock")
+    down = dict(home_env, LIBVIRT_DEFAULT_URI="qemu+unix:///system?socket=/nonexistent/libvirt-sock")
     for tool in TOOLS:
         args = ("-a", "LIST") if tool == "ctys-qemu" else ("list",)
         p = ok(run(tool, *args, env=down))
@@ -396,7 +385,7 @@ def test_libvirtd_down_default_uri_falls_back_with_a_warning(env):
         assert len(lines) == 1 and lines[0].startswith(f"{tool}: warning: cannot connect to libvirt")
         args = ("-a", "INFO") if tool == "ctys-qemu" else ("info",)
         one_error(run(tool, *args, env=down), 4, "sh scripts/setup.sh", "--backend direct", tool=tool)
-    remote = dict(env, LIBVIRT_DEFAULT_URI="qemu+ssh://nohost.invalid/system")
+    remote = dict(home_env, LIBVIRT_DEFAULT_URI="qemu+ssh://nohost.invalid/system")
     one_error(run("ctys-qemu", "-a", "LIST", env=remote), 4, "nohost.invalid", tool="ctys-qemu")
 
 
@@ -404,7 +393,7 @@ def test_libvirtd_down_default_uri_falls_back_with_a_warning(env):
 # the user's files
 # ---------------------------------------------------------------------------
 
-def test_failed_install_start_leaves_nothing(home, env):
+def test_failed_install_start_leaves_nothing(home, home_env):
     """Regression: STAGE INIT created the target image, the start failed, and the new
     image stayed behind; a target that existed before is never removed."""
     label = f"ctystest-hostinst-{os.getpid()}"
@@ -413,10 +402,10 @@ def test_failed_install_start_leaves_nothing(home, env):
     req = ["--console", "NONE", "--network", "ctystest-no-such-net", "--backend", "libvirt",
            "--instmode", f"CD%{conf.parent / 'hda.img'}%HDD%{target}%INIT"]
     try:
-        one_error(run("ctys-libvirt", "create", *req, conf, env=env), 4, label, "ctystest-no-such-net")
+        one_error(run("ctys-libvirt", "create", *req, conf, env=home_env), 4, label, "ctystest-no-such-net")
         assert not target.exists()
         target.write_bytes(b"precious")
-        one_error(run("ctys-libvirt", "create", *req, conf, env=env), 4, label)
+        one_error(run("ctys-libvirt", "create", *req, conf, env=home_env), 4, label)
         assert target.read_bytes() == b"precious"
         gone = subprocess.run(["virsh", "-q", "-c", "qemu:///system", "dominfo", label],
                               capture_output=True)
@@ -426,40 +415,40 @@ def test_failed_install_start_leaves_nothing(home, env):
         subprocess.run(["virsh", "-q", "-c", "qemu:///system", "undefine", "--managed-save",
                         "--nvram", label], capture_output=True)
 
-def test_db_option_never_moves_a_users_file(home, vms, env):
+def test_db_option_never_moves_a_users_file(home, vms, home_env):
     """Regression: `enumerate --db /etc/passwd --update-db` renamed the file to
     *.corrupt-<time> and put an SQLite database in its place."""
     victim = home / "notes.txt"
     victim.write_text("root:x:0:0:root:/root:/bin/bash\n")
     before = digest(victim)
-    one_error(run("ctys-libvirt", "enumerate", "--update-db", "--db", victim, vms, env=env), 1,
+    one_error(run("ctys-libvirt", "enumerate", "--update-db", "--db", victim, vms, env=home_env), 1,
               str(victim), "not touching it")
-    p = run("ctys-qemu", "--db", victim, "-a", "CREATE=L:vm1", "--base", vms / "nope", env=env)
+    p = run("ctys-qemu", "--db", victim, "-a", "CREATE=L:vm1", "--base", vms / "nope", env=home_env)
     assert "Traceback" not in p.stderr and p.returncode in (1, 2)
     one_error(run("ctys-libvirt", "enumerate", "--update-db", vms,
-                  env=dict(env, CTYS_INVENTORY_DB=str(victim))), 1, str(victim))
+                  env=dict(home_env, CTYS_INVENTORY_DB=str(victim))), 1, str(victim))
     assert digest(victim) == before
     assert [x.name for x in home.iterdir() if x.name.startswith("notes.txt")] == ["notes.txt"]
 
 
-def test_no_stray_top_level_directories(vms, env):
+def test_no_stray_top_level_directories(vms, home_env):
     """Regression: HOME=/nonexistent (or --db /typo/x.sqlite) created /nonexistent/... ."""
     ghost = Path(f"/ctys-hostile-ghost-{os.getpid()}")
     try:
-        one_error(run("ctys-libvirt", "enumerate", "--update-db", vms, env=dict(env, HOME=str(ghost))),
+        one_error(run("ctys-libvirt", "enumerate", "--update-db", vms, env=dict(home_env, HOME=str(ghost))),
                   2, str(ghost))
         one_error(run("ctys-libvirt", "enumerate", "--update-db", "--db", ghost / "x.sqlite", vms,
-                      env=env), 2, str(ghost))
-        ok(run("ctys-libvirt", "enumerate", vms, env=dict(env, HOME=str(ghost), CTYS_SCAN_CACHE_DIR="")))
+                      env=home_env), 2, str(ghost))
+        ok(run("ctys-libvirt", "enumerate", vms, env=dict(home_env, HOME=str(ghost), CTYS_SCAN_CACHE_DIR="")))
         assert not ghost.exists()
     finally:
         shutil.rmtree(ghost, ignore_errors=True)
 
 
-def test_export_to_a_directory(home, env):
+def test_export_to_a_directory(home, home_env):
     """Regression: IsADirectoryError traceback."""
     one_error(run("ctys-libvirt", "enumerate", "--export-enum-fdb", home, "--db", home / "x.sqlite",
-                  env=env), 1, str(home), "directory")
+                  env=home_env), 1, str(home), "directory")
 
 
 # ---------------------------------------------------------------------------
@@ -477,26 +466,26 @@ def test_export_to_a_directory(home, env):
     (["-a", "LIST=TAB_TCP:99999999999"], "width"), (["-a", "LIST=SORT:%%%"], "SORT"),
     (["-t", "VNC", "-a", "LIST"], "-t VNC"), (["-a", "LIST", "-c", "FOO"], "FOO"),
 ])
-def test_ctys_qemu_grammar_abuse(env, args, needle):
-    one_error(run("ctys-qemu", *args, env=env), 1, needle, tool="ctys-qemu")
+def test_ctys_qemu_grammar_abuse(home_env, args, needle):
+    one_error(run("ctys-qemu", *args, env=home_env), 1, needle, tool="ctys-qemu")
 
 
 @pytest.mark.parametrize("target", ["-oProxyCommand=x", "{a}", "host[-oProxyCommand=x]", "a/b", "us$er@h",
                                     os.fsdecode(b"h\xffx")])
-def test_ctys_qemu_bad_host_names(env, target):
+def test_ctys_qemu_bad_host_names(home_env, target):
     """Regression: '-x' went to ssh as a host name, 'h[vm]' into an unparsable URI, and a
     non-UTF-8 name raised UnicodeEncodeError."""
-    one_error(run("ctys-qemu", "-a", "LIST", "--", target, env=env), 1, "bad ", tool="ctys-qemu")
+    one_error(run("ctys-qemu", "-a", "LIST", "--", target, env=home_env), 1, "bad ", tool="ctys-qemu")
 
 
-def test_ctys_qemu_hostile_group_files(home, env):
+def test_ctys_qemu_hostile_group_files(home, home_env):
     g = home / "groups"
     g.mkdir()
     (g / "loop1").write_text("#include loop2\nlocalhost\n")
     (g / "loop2").write_text("#include loop1\n")
     (g / "binary").write_bytes(b"host\x00x\n")
     os.mkfifo(g / "fifo")
-    e = dict(env, CTYS_GROUPS_PATH=str(g))
+    e = dict(home_env, CTYS_GROUPS_PATH=str(g))
     one_error(run("ctys-qemu", "-a", "LIST", "--group", "loop1", env=e), 2, "loop", tool="ctys-qemu")
     one_error(run("ctys-qemu", "-a", "LIST", "--group", "binary", env=e), 1, "bad host name",
               tool="ctys-qemu")
@@ -526,22 +515,22 @@ def _split(line):
     return fields + [cur]
 
 
-def test_records_and_json_with_odd_values(home, env):
+def test_records_and_json_with_odd_values(home, home_env):
     base = home / "odd"
     make_vm(base, "o1", body=lambda t: t.replace(b'"bootsector"', b'"a;b\\\\c\x1b[31m"')
             .replace(b'#@#VERSION                   = "01.11.018"', b'#@#VERSION = "1\r2;3"')
             .replace(b'"none"', b'"x;y"'))
-    p = ok(run("ctys-libvirt", "enumerate", "--format", "records", base, env=env))
+    p = ok(run("ctys-libvirt", "enumerate", "--format", "records", base, env=home_env))
     lines = p.stdout.split("\n")
     assert lines[-1] == "" and len(lines) == 2            # one record, no stray line breaks
     f = _split(lines[0])
     assert len(f) == 47 and f[2] == "o1" and f[11] == "x;y" and f[15] == "1\r2;3"
-    data = json.loads(ok(run("ctys-libvirt", "enumerate", "--format", "json", base, env=env)).stdout)
+    data = json.loads(ok(run("ctys-libvirt", "enumerate", "--format", "json", base, env=home_env)).stdout)
     assert data
-    json.loads(ok(run("ctys-libvirt", "check", "--format", "json", base / "o1", env=env)).stdout)
-    table = ok(run("ctys-libvirt", "check", base / "o1", env=env)).stdout
+    json.loads(ok(run("ctys-libvirt", "check", "--format", "json", base / "o1", env=home_env)).stdout)
+    table = ok(run("ctys-libvirt", "check", base / "o1", env=home_env)).stdout
     assert "\x1b" not in table and "\\x1b[31m'" in table     # shown escaped, never raw
-    p = ok(run("ctys-qemu", "-a", f"ENUMERATE=MACHINE,B:{base}", env=env))
+    p = ok(run("ctys-qemu", "-a", f"ENUMERATE=MACHINE,B:{base}", env=home_env))
     assert len(_split(p.stdout.rstrip("\n"))) == 47
 
 
@@ -550,21 +539,21 @@ def test_records_and_json_with_odd_values(home, env):
     ("ctys-libvirt", ["check", "{plain}"]), ("ctys-qemu", ["-a", "ENUMERATE=MACHINE,B:{vms}"]),
     ("ctys-libvirt", ["--help"]), ("ctys-libvirt", ["xml", "--help"]),
 ])
-def test_reader_going_away(vms, env, tool, args):
+def test_reader_going_away(vms, home_env, tool, args):
     """`| head -1` with the reader already gone: EPIPE ends the command quietly."""
     args = [a.format(plain=vms / "plain", vms=vms) for a in args]
     r, w = os.pipe()
     os.close(r)
     try:
-        p = subprocess.run([str(BIN / tool), *args], stdout=w, stderr=subprocess.PIPE, text=True,
-                           env=env, timeout=30)
+        p = subprocess.run([*cli.command(tool), *args], stdout=w, stderr=subprocess.PIPE, text=True,
+                           env=cli.child_env(home_env), timeout=30)
     finally:
         os.close(w)
     assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr
     assert p.stderr == "" and p.returncode == 0
 
 
-def test_sigint_is_one_line_130(home, vms, env):
+def test_sigint_is_one_line_130(home, vms, home_env):
     """Ctrl-C while blocked (here: probing a 'QEMU' whose -h never answers) is one line,
     exit 130, and leaves nothing behind."""
     slow = home / "slow-qemu"
@@ -572,8 +561,8 @@ def test_sigint_is_one_line_130(home, vms, env):
     slow.chmod(0o755)
     # SIGINT as a terminal delivers it: default disposition in the child even when this test
     # runs in a background job (where the shell leaves SIGINT ignored, and Python with it)
-    p = subprocess.Popen([str(BIN / "ctys-libvirt"), "argv", "--qemu", str(slow), str(vms / "plain")],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    p = subprocess.Popen([*cli.command("ctys-libvirt"), "argv", "--qemu", str(slow), str(vms / "plain")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli.child_env(home_env),
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     import psutil
 

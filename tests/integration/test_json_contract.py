@@ -4,13 +4,15 @@ from a real libvirtd and QEMU; warnings on stderr, once per cause."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
 
-from lifecycle_helpers import (  # noqa: F401
-    REPO, assert_one_line_error, janitor, run_cli, unique_label, wait_marker, write_conf)
+from support.cli import assert_one_line_error, run_cli
+from support.confs import write_conf
+from support.domains import unique_label
+from support.guests import wait_marker
+from support.paths import REPO
 
 SCHEMAS = REPO / "ctys_libvirt" / "schema"
 CONFS = REPO / "tests" / "data" / "legacy" / "examples" / "confs"

@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from lifecycle_helpers import janitor, run_cli, unique_label, wait_marker  # noqa: F401
+from support.cli import run_cli
+from support.domains import unique_label
+from support.guests import wait_marker
+from support.paths import LEGACY
 
-FIXTURE = Path(__file__).resolve().parent.parent / "data" / "legacy" / "layout0107" / "tst0107"
+FIXTURE = LEGACY / "layout0107" / "tst0107"
 MD = "{https://ctys-libvirt.invalid/xmlns/domain/1}"
 
 

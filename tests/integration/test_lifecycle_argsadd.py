@@ -4,8 +4,9 @@ passthrough args reach QEMU; --bridge/--network shape the NIC of the live domain
 from __future__ import annotations
 
 import libvirt
-from lifecycle_helpers import (  # noqa: F401
-    assert_one_line_error, janitor, run_cli, unique_label, write_conf)
+from support.cli import assert_one_line_error, run_cli
+from support.confs import write_conf
+from support.domains import unique_label
 
 
 def _defined(conn, name):

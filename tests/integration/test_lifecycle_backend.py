@@ -14,8 +14,9 @@ from ctys_libvirt.backends.libvirt import LibvirtBackend, label_lock
 from ctys_libvirt.errors import AlreadyRunning, BackendError, LibvirtUnavailable, NotFoundError, NotRunning
 from ctys_libvirt.model import CancelMode, CreateOptions
 from ctys_libvirt.records import TITLES, list_record
-from lifecycle_helpers import (  # noqa: F401
-    BOGUS_URI, domain_xml, janitor, read_until_marker, unique_label, wait_marker)
+from support.cli import BOGUS_URI
+from support.domains import domain_xml, unique_label
+from support.guests import read_until_marker, wait_marker
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.qemu]
 

@@ -11,9 +11,10 @@ import uuid as uuidlib
 import libvirt
 import pytest
 
-from lifecycle_helpers import (  # noqa: F401
-    BOGUS_URI, CLI, assert_one_line_error, domain_xml, janitor, read_until_marker, run_cli,
-    unique_label, wait_marker, write_conf)
+from support.cli import BOGUS_URI, assert_one_line_error, run_cli, popen
+from support.confs import write_conf
+from support.domains import domain_xml, unique_label
+from support.guests import read_until_marker, wait_marker
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.qemu]
 
@@ -169,7 +170,7 @@ def test_console_cli_attach_and_detach(vmroot, media, janitor, libvirt_conn):
     conf = write_conf(vmroot, n, image=media["hello"])
     start(conf, vmroot / "c.log", "--console", "CLI")
     wait_marker(vmroot / "c.log", "CTYS-GUEST-OK")   # first boot done: only the reset's marker follows
-    proc = subprocess.Popen(CLI + ["console", n], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = popen("ctys-libvirt", *["console", n], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
         first = proc.stderr.readline()          # printed once the console stream is open
@@ -191,7 +192,7 @@ def test_console_cli_attach_and_detach(vmroot, media, janitor, libvirt_conn):
 def test_cli0_console_destroys_vm_when_it_ends(vmroot, media, janitor, libvirt_conn):
     n = janitor.add(unique_label("cli0"))
     conf = write_conf(vmroot, n, image=media["hello"])
-    proc = subprocess.Popen(CLI + ["create", str(conf), "--console", "CLI0"], stdin=subprocess.PIPE,
+    proc = popen("ctys-libvirt", *["create", str(conf), "--console", "CLI0"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -10,8 +10,10 @@ import libvirt
 import pytest
 from lxml import etree
 
-from lifecycle_helpers import (  # noqa: F401
-    CLI, janitor, run_cli, unique_label, wait_marker, write_conf)
+from support.cli import run_cli, popen
+from support.confs import write_conf
+from support.domains import unique_label
+from support.guests import wait_marker
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.qemu]
 
@@ -152,7 +154,7 @@ def test_instmode_install_run(vmroot, media, janitor, libvirt_conn):
     conf = install_conf(vmroot, label, media)
     target = conf.parent / "target.img"
     log = vmroot / "inst.log"
-    proc = subprocess.Popen(CLI + ["create", str(conf), "--console", "NONE", "--serial-log", str(log),
+    proc = popen("ctys-libvirt", *["create", str(conf), "--console", "NONE", "--serial-log", str(log),
                                    "--instmode", "CD%%HDD%%INIT", "--wait-install",
                                    "--timeout", "60", "--format", "json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -191,7 +193,7 @@ def test_instmode_install_run(vmroot, media, janitor, libvirt_conn):
 def test_concurrent_create_from_ten_processes(vmroot, media, janitor, libvirt_conn):
     label = janitor.add(unique_label("race"))
     conf = write_conf(vmroot, label, image=media["hello"])
-    procs = [subprocess.Popen(CLI + ["create", str(conf), "--console", "NONE"],
+    procs = [popen("ctys-libvirt", *["create", str(conf), "--console", "NONE"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(10)]
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]

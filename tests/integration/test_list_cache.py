@@ -12,7 +12,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from lifecycle_helpers import janitor, run_cli, unique_label, write_conf  # noqa: F401 (fixture)
+from support.cli import run_cli
+from support.confs import write_conf
+from support.domains import unique_label
 from ctys_libvirt.backends import libvirt_listcache as LC
 
 URI = "qemu:///system"

@@ -8,8 +8,8 @@ import uuid as uuidlib
 
 import pytest
 
-from lifecycle_helpers import BOGUS_URI, domain_xml, janitor, run_cli, unique_label  # noqa: F401
-from multihost_helpers import tcp_proxy  # noqa: F401
+from support.cli import BOGUS_URI, run_cli
+from support.domains import domain_xml, unique_label
 
 pytestmark = pytest.mark.libvirt
 

@@ -9,19 +9,12 @@ import pytest
 
 from ctys_libvirt.inventory import collect
 from ctys_libvirt.inventory.record import join_record
-from ctysq_helpers import one_error, qemu
-from inv_helpers import write_conf as write_header_conf
-from lifecycle_helpers import domain_xml, janitor, unique_label, write_conf  # noqa: F401
-from multihost_helpers import sshd, tcp_proxy  # noqa: F401
+from support.cli import one_error, qemu
+from support.confs import write_header_conf
+from support.confs import write_conf
+from support.domains import domain_xml, unique_label
 
 pytestmark = pytest.mark.libvirt
-
-
-@pytest.fixture
-def env(tmp_path):
-    (tmp_path / "groups").mkdir()
-    return {"CTYS_INVENTORY_DB": str(tmp_path / "inv.sqlite"), "CTYS_GROUPS_PATH": str(tmp_path / "groups"),
-            "CTYS_SCAN_CACHE_DIR": str(tmp_path / "scancache")}
 
 
 @pytest.fixture
@@ -82,13 +75,13 @@ def test_remote_enumerate_over_ssh(sshd, env, tmp_path):
 
 
 def test_ctys_libvirt_enumerate_host_option(sshd, env, tmp_path):
-    from ctysq_helpers import libvirt_cli
+    from support.cli import run_cli
 
     write_header_conf(tmp_path / "vms", "h1")
-    p = libvirt_cli("enumerate", str(tmp_path / "vms"), "--host", sshd.target, "--format", "records", env=env)
+    p = run_cli("enumerate", str(tmp_path / "vms"), "--host", sshd.target, "--format", "records", env=env)
     assert p.returncode == 0, p.stderr
     assert [l.split(";")[:3] for l in p.stdout.splitlines()] == [["127.0.0.1", "QEMU", "h1"]]
-    bad = libvirt_cli("enumerate", str(tmp_path / "vms"), "--host", "root@127.0.0.1:1", env=env)
+    bad = run_cli("enumerate", str(tmp_path / "vms"), "--host", "root@127.0.0.1:1", env=env)
     assert bad.returncode == 4 and "127.0.0.1: ssh to 127.0.0.1 failed" in bad.stderr
 
 

@@ -16,7 +16,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,8 +24,10 @@ from typing import Dict, List
 import pytest
 
 from ctys_libvirt.inventory.record import unescape
-from lifecycle_helpers import CLI, janitor, run_cli, unique_label, wait_marker  # noqa: F401
-from translate_helpers import assert_valid
+from support.cli import run_cli
+from support.domains import unique_label
+from support.guests import wait_marker
+from support.translate import assert_valid
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.qemu]
 QEMU = "/usr/bin/qemu-system-x86_64"
@@ -177,8 +178,7 @@ def test_odd_paths_libvirt_create_list_cancel(vmroot, media, janitor, libvirt_co
         list(pool.map(check_xml, vms))
         results = list(pool.map(create, vms))
     # a relative conf path with a leading dash, after "--"
-    p = subprocess.run(CLI + ["xml", "--console", "NONE", "--", "-dash/-dash.ctys"],
-                       cwd=vmroot / "libvirt", capture_output=True, text=True, timeout=60)
+    p = run_cli("xml", "--console", "NONE", "--", "-dash/-dash.ctys", cwd=vmroot / "libvirt", timeout=60)
     assert p.returncode == 0 and "<name>ctystest-ldash-" in p.stdout, p.stderr
     for vm, p in results:
         ok(p, f"create {vm.tag} ({vm.dir})")
@@ -231,7 +231,7 @@ def test_libvirt_multiboot_module_path_qemu_cannot_split(vmroot, media, janitor,
                                                         tag, mod, what):
     """libvirt passes -initrd verbatim and QEMU's multiboot loader splits it at ',' and
     ' ': a clear conf error (exit 3) naming the module, nothing defined or started."""
-    from lifecycle_helpers import assert_one_line_error
+    from support.cli import assert_one_line_error
 
     vm = OddVm(vmroot, tag, "libvirt", media)
     janitor.add(vm.label)
@@ -356,7 +356,7 @@ def test_odd_paths_direct_cd_and_kernel(vmroot, media, rtbase):
               rtbase=rtbase), "cancel")
     assert os.listdir(rtbase) == []
     # a blank in a multiboot module path has no escape in QEMU: exit 3, nothing started
-    from lifecycle_helpers import assert_one_line_error
+    from support.cli import assert_one_line_error
 
     blank = kern.copy(media["mbkernel-mod"], "mod 2.txt")
     for cmd in (("argv", "--qemu", QEMU), ("create", "--backend", "direct", "--qemu", QEMU)):
@@ -380,7 +380,7 @@ def test_initrd_spelling_follows_the_kernel_loader(vmroot, media, multiboot):
     from ctys_libvirt.translate.plan import multiboot_kernel, resolve_plan
     from ctys_libvirt.translate.request import make_request
     from ctys_libvirt.translate.xml import build_domain
-    from translate_helpers import FIXED_CAPS, make_vm
+    from support.translate import FIXED_CAPS, make_vm
 
     d = vmroot / "k,dir"
     d.mkdir()
@@ -427,7 +427,7 @@ def test_direct_serial_log_only_replaces_the_serial_file(vmroot, media):
     from ctys_libvirt.translate.argv import build_argv_result
     from ctys_libvirt.translate.plan import resolve_plan
     from ctys_libvirt.translate.request import make_request
-    from translate_helpers import make_vm
+    from support.translate import make_vm
 
     vm = make_vm(vmroot, "vm1")
     rt = RuntimeDirs.for_label("vm1", vmroot / "r,t")

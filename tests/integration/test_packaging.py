@@ -11,10 +11,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support.paths import REPO
 
 from ctys_libvirt import __version__
 
-REPO = Path(__file__).resolve().parents[2]
 SKIP = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__",
                               ".pytest_cache", ".hypothesis", "out")
 

@@ -3,7 +3,7 @@ real kernels on these hosts): the Debian installer's own kernel + initrd by KERN
 (libvirt and direct), a grub CD of them by BOOTMODE CD and by INSTMODE CD%iso%HDD%target%INIT,
 each read on serial up to a line the installer's own init prints; a minbase systemd guest
 that powers itself off on ACPI POWEROFF through both backends.  The media come from Debian
-packages only (tests/realguests/debian.py, cached per machine).  PXE stays checked at the
+packages only (tests/support/realguests/debian.py, cached per machine).  PXE stays checked at the
 boot-order level elsewhere: a real PXE boot needs DHCP/TFTP on a non-loopback bridge."""
 from __future__ import annotations
 
@@ -17,8 +17,11 @@ import libvirt
 import pytest
 from lxml import etree
 
-from lifecycle_helpers import janitor, run_cli, unique_label, wait_marker, write_conf  # noqa: F401
-from realguests import debian
+from support.cli import run_cli
+from support.confs import write_conf
+from support.domains import unique_label
+from support.guests import wait_marker
+from support.realguests import debian
 
 pytestmark = [pytest.mark.realguest, pytest.mark.libvirt, pytest.mark.qemu, pytest.mark.slow]
 

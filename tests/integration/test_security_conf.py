@@ -17,9 +17,10 @@ from pathlib import Path
 
 import libvirt
 import pytest
-from ctysq_helpers import qemu as ctys_qemu
-from lifecycle_helpers import (  # noqa: F401
-    assert_one_line_error, janitor, run_cli, unique_label, write_conf)
+from support.cli import qemu as ctys_qemu
+from support.cli import assert_one_line_error, run_cli
+from support.confs import write_conf
+from support.domains import unique_label
 
 NOBODY = 65534
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the tool's threat model is root running it")

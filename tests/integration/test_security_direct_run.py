@@ -16,9 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fakeqemu import make_fake
-from lifecycle_helpers import (  # noqa: F401
-    assert_one_line_error, janitor, run_cli, unique_label, wait_marker, write_conf)
+from support.fakeqemu import make_fake
+from support.cli import assert_one_line_error, run_cli
+from support.confs import write_conf
+from support.domains import unique_label
+from support.guests import wait_marker
 
 pytestmark = [pytest.mark.qemu, pytest.mark.skipif(os.geteuid() != 0, reason="root only")]
 QEMU = "/usr/bin/qemu-system-x86_64"
@@ -242,7 +244,7 @@ def test_sandboxed_fake_suspend_resume_through_descriptors(tmp_path):
     would kill it, as the fake does like QEMU's seccomp filter)."""
     from ctys_libvirt.backends.direct import DirectBackend
     from ctys_libvirt.model import BootRequest, CancelMode, ConsoleType, CreateOptions
-    from fakeqemu import vms
+    from support.fakeqemu import vms
 
     top = Path(tempfile.mkdtemp(prefix="ctysfk", dir="/var/tmp"))
     os.chmod(top, 0o755)      # the fake runs as libvirt-qemu: it must reach its script
@@ -276,7 +278,7 @@ def test_a_qemu_without_our_pidfile_is_still_found(tmp_path):
     not where we asked (found by its argv, which names our runtime dir)."""
     from ctys_libvirt.backends.direct import DirectBackend
     from ctys_libvirt.model import BootRequest, CancelMode, ConsoleType, CreateOptions
-    from fakeqemu import vms
+    from support.fakeqemu import vms
     import dataclasses
 
     base = Path(tempfile.mkdtemp(prefix="ctysnp", dir="/tmp"))

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from ctys_libvirt.images import clean_stale_temps, ensure_install_target
-from lifecycle_helpers import CLI, janitor, run_cli, unique_label, write_conf  # noqa: F401
+from support.cli import run_cli, popen
+from support.confs import write_conf
+from support.domains import unique_label
 
 FAKE_QEMU_IMG = """#!/bin/sh
 # stands in for a qemu-img creating a huge preallocated image: writes, then hangs
@@ -57,10 +59,9 @@ def test_sigterm_during_init_leaves_no_image_and_no_qemu_img(vmroot, media, tmp_
     vmdir = conf.parent
     before = sorted(os.listdir(vmdir))
     pidfile = tmp_path / "qemu-img.pid"
-    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", CTYS_TEST_QEMU_IMG_PID=str(pidfile),
-               CTYS_RUNTIME_DIR=str(tmp_path / "rt"))
-    env.pop("LIBVIRT_DEFAULT_URI", None)
-    proc = subprocess.Popen(CLI + ["create", str(conf), "--backend", backend, "--console", "NONE",
+    env = {"PATH": f"{fake}:{os.environ['PATH']}", "CTYS_TEST_QEMU_IMG_PID": str(pidfile),
+           "CTYS_RUNTIME_DIR": str(tmp_path / "rt")}
+    proc = popen("ctys-libvirt", *["create", str(conf), "--backend", backend, "--console", "NONE",
                                    "--instmode", f"CD%{vmdir}/hda.img%HDD%{vmdir}/new.img%INIT"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     qimg = None
@@ -187,7 +188,7 @@ def test_serial_log_never_truncates_what_is_not_ours(vmroot, media, tmp_path, ba
 def test_serial_log_of_ours_is_reused(vmroot, media, tmp_path, backend, janitor):
     """Positive control: a new file is created and marked, QEMU writes the guest's output
     to it, and the next run may reuse it."""
-    from lifecycle_helpers import wait_marker
+    from support.guests import wait_marker
 
     label = janitor.add(unique_label("slog"))
     conf = write_conf(vmroot, label, image=media["hello"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle_helpers import assert_one_line_error, janitor, run_cli, unique_label, write_conf  # noqa: F401
+from support.cli import assert_one_line_error, run_cli
+from support.confs import write_conf
+from support.domains import unique_label
 
 BAD_ARGS = 'ARGSADD="-cpu qemu64,+avx512f -device ctys-no-such-device"\n'
 

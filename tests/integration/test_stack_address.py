@@ -1,6 +1,6 @@
 """Stack addresses host[vm1][vm2] in both front ends, against real hypervisors: the outer VM
 runs on the system libvirtd, the hypervisors inside the VMs are session libvirtds behind
-loopback sshds (tests/stack_helpers.py).  Chain: localhost[outer] -> hv1 holding middle;
+loopback sshds (tests/support/stack.py).  Chain: localhost[outer] -> hv1 holding middle;
 localhost[outer][middle] -> hv2 holding deepest."""
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import libvirt
 import pytest
 
-from conftest import build_media
-from ctysq_helpers import qemu as run_ctysq
-from lifecycle_helpers import assert_one_line_error, purge_domain, run_cli, unique_label, write_conf
-from multihost_helpers import sshd  # noqa: F401 (fixture)
-from stack_helpers import give_to_stack_user, session_hvs, ssh_client, start_vm  # noqa: F401 (fixtures)
+from support.guests import build_media
+from support.cli import qemu as run_ctysq
+from support.cli import assert_one_line_error, run_cli
+from support.confs import write_conf
+from support.domains import purge_domain, unique_label
+from support.stack import give_to_stack_user, start_vm
 
 
 @pytest.fixture(scope="module")

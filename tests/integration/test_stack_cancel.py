@@ -1,6 +1,6 @@
 """CANCEL through VM stacks against real hypervisors: the outer VM runs on the system
 libvirtd, the hypervisor "inside" it is a separate session libvirtd reached over ssh on
-loopback (tests/stack_helpers.py), named by the outer VM's conf (#@#STACKURI).  Every
+loopback (tests/support/stack.py), named by the outer VM's conf (#@#STACKURI).  Every
 branch: reached, two levels, timeout at an inner level, unreachable, silent, FORCE,
 --no-stack, no inside known, and the ctys-qemu spellings."""
 from __future__ import annotations
@@ -12,10 +12,10 @@ import threading
 import libvirt
 import pytest
 
-from lifecycle_helpers import janitor, run_cli  # noqa: F401
-from multihost_helpers import free_port
-from stack_helpers import libvirtless_guests, session_hvs, ssh_client, start_vm  # noqa: F401 (fixtures)
-from ctysq_helpers import qemu as run_ctysq
+from support.cli import run_cli
+from support.loopback import free_port
+from support.stack import start_vm
+from support.cli import qemu as run_ctysq
 
 
 

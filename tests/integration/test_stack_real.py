@@ -1,5 +1,5 @@
 """ONE real two-level VM stack: a Debian guest (mmdebstrap, systemd, sshd, libvirtd + QEMU;
-tests/realguests/stack_image.py, built once into the cache) booted with its own kernel under
+tests/support/realguests/stack_image.py, built once into the cache) booted with its own kernel under
 TCG on the system libvirtd, ssh forwarded on loopback, running a tiny inner guest (the ACPI
 boot sector) under its own libvirtd -- TCG inside TCG.  ``cancel`` of the outer VM must
 power the inner VM off first: the inner libvirt reports it shut off (by its ACPI shutdown)
@@ -15,8 +15,10 @@ import uuid as uuidlib
 import libvirt
 import pytest
 
-from lifecycle_helpers import janitor, run_cli, unique_label, wait_marker  # noqa: F401
-from multihost_helpers import free_port
+from support.cli import run_cli
+from support.domains import unique_label
+from support.guests import wait_marker
+from support.loopback import free_port
 
 BOOT_TIMEOUT = 600          # TCG boot of a systemd Debian on a loaded 2-core host
 INNER = "ctys-inner"
@@ -24,10 +26,7 @@ INNER = "ctys-inner"
 
 @pytest.fixture(scope="session")
 def stack_image():
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "realguests"))
-    from stack_image import ensure_image
+    from support.realguests.stack_image import ensure_image
 
     return ensure_image()
 

@@ -8,8 +8,11 @@ import json
 import pytest
 from lxml import etree
 
-from fakeqemu import make_fake
-from lifecycle_helpers import BOGUS_URI, janitor, run_cli, unique_label, wait_marker, write_conf  # noqa: F401
+from support.fakeqemu import make_fake
+from support.cli import BOGUS_URI, run_cli
+from support.confs import write_conf
+from support.domains import unique_label
+from support.guests import wait_marker
 
 MISSING = "/usr/libexec/qemu-kvm-ctystest-absent"
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from lifecycle_helpers import purge_domain, wait_marker
-from translate_helpers import golden_documents, make_vm
+from support.domains import purge_domain
+from support.guests import wait_marker
+from support.translate import golden_documents, make_vm
 
 from ctys_libvirt.model import HostCaps
 from ctys_libvirt.translate.request import make_request

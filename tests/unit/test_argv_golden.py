@@ -14,10 +14,11 @@ from ctys_libvirt.qemu.probe import probe
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result
 from ctys_libvirt.translate.plan import resolve_plan
-from fakeqemu import VERSIONS, make_fake
-from fakeqemu import vms
+from support.fakeqemu import VERSIONS, make_fake
+from support.fakeqemu import vms
+from support.paths import DATA
 
-GOLDEN = Path(__file__).resolve().parents[1] / "data" / "argv"
+GOLDEN = DATA / "argv"
 
 CASES = {
     "hdd-vnc": ("debian5", BootRequest(bootmode=BootMode.HDD, console=ConsoleType.VNC, vnc_display=1)),

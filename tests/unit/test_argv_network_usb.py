@@ -2,7 +2,7 @@
 (a ',' must not smuggle in QEMU options such as script=); USB boot uses bootindex only
 where the release has it (0.14+)."""
 import pytest
-from translate_helpers import make_vm, touch
+from support.translate import make_vm, touch
 
 from ctys_libvirt.errors import UsageError
 from ctys_libvirt.qemu.probe import synthetic_probe

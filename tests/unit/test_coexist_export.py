@@ -15,10 +15,10 @@ from ctys_libvirt.coexist.merge import complete
 from ctys_libvirt.conf import load_conf
 from ctys_libvirt.errors import UsageError
 from ctys_libvirt.translate.xml import build_domain
-from translate_helpers import FIXED_CAPS
+from support.translate import FIXED_CAPS
+from support.paths import EXAMPLE_CONFS, REPO
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = sorted((REPO / "tests" / "data" / "legacy" / "examples" / "confs").glob("*/*.ctys")) + \
+FIXTURES = sorted(EXAMPLE_CONFS.glob("*/*.ctys")) + \
     [REPO / "examples" / "hello" / "hello.ctys"]
 
 GENERATED = {

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conf_helpers import LABELS, example_text
+from support.confs import LABELS, example_text
 from ctys_libvirt.conf import evaluate_text
 from ctys_libvirt.conf.evaluate import evaluate, evaluate_groups
 from ctys_libvirt.conf.shell import _Src, parse, scan_conf

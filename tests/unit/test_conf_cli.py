@@ -2,23 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conf_helpers import copy_example, small_conf
-
-EXE = Path(sys.executable).parent / "ctys-libvirt"
-
+from support.cli import run_cli
+from support.confs import copy_example, small_conf
 
 def run(*args, env=None):
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run([str(EXE), "check", *map(str, args)], capture_output=True, text=True,
-                          env=e, timeout=60)
+    return run_cli("check", *args, env=env, timeout=60)
 
 
 def test_check_json(tmp_path):

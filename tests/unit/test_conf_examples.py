@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conf_helpers import CENTOS_CTX, DEBIAN_CTX, EXAMPLES, copy_example
+from support.confs import CENTOS_CTX, DEBIAN_CTX, EXAMPLES, copy_example
 from ctys_libvirt.conf import load_conf
 
 

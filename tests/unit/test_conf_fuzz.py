@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conf_helpers import CENTOS_CTX, LABELS, example_text
+from support.confs import CENTOS_CTX, LABELS, example_text
 from ctys_libvirt.conf import evaluate_text, load_conf, read_keys
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import VmConfig

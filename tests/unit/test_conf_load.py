@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conf_helpers import CENTOS_CTX, small_conf
+from support.confs import CENTOS_CTX, small_conf
 from ctys_libvirt.conf import load_conf, locate_conf, read_keys
 from ctys_libvirt.conf.context import context_variables, mydist_from_os_release
 from ctys_libvirt.errors import ConfError, NotFoundError

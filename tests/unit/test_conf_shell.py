@@ -426,7 +426,7 @@ def _tokens(text, fast):
 
 
 def _equivalence_corpus():
-    from conf_helpers import EXAMPLES, LABELS
+    from support.confs import EXAMPLES, LABELS
 
     texts = [(EXAMPLES / lb / f"{lb}.ctys").read_text() for lb in LABELS]
     texts += [t for t, *_ in REJECTED]

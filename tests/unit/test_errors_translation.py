@@ -10,7 +10,7 @@ from ctys_libvirt.model import HostCaps
 from ctys_libvirt.qemu.stderr import failing_line
 from ctys_libvirt.translate.request import make_request
 from ctys_libvirt.translate.xml import build_domain
-from translate_helpers import FIXED_CAPS, assert_valid, make_vm
+from support.translate import FIXED_CAPS, assert_valid, make_vm
 
 
 def small_conf(tmp_path, body):

@@ -10,7 +10,7 @@ from ctys_libvirt.errors import AmbiguousAddressError, NotFoundError, UsageError
 from ctys_libvirt.inventory import collect
 from ctys_libvirt.inventory.address import resolve_conf_path
 from ctys_libvirt.inventory.store import Store
-from inv_helpers import write_conf
+from support.confs import write_header_conf
 
 U1 = "3f2a6c1e9b7d4e0a8c5b1d2e3f4a5b6c"
 U1_DASHED = "3F2A6C1E-9B7D-4E0A-8C5B-1D2E3F4A5B6C"
@@ -22,11 +22,11 @@ def tree(tmp_path, monkeypatch):
     monkeypatch.setenv("CTYS_INVENTORY_DB", str(tmp_path / "none.sqlite"))
     base = tmp_path / "vms"
     p = {
-        "vm1": write_conf(base, "vm1", uuid=U1, mac="00:50:56:AA:00:01", ip="10.0.0.1"),
-        "vm10": write_conf(base, "vm10", uuid="ab" * 16, mac="00:50:56:aa:00:10", ip="10.0.0.10"),
-        "vm100": write_conf(base, "vm100", uuid="cd" * 16, mac="00:50:56:aa:01:00", ip="10.0.0.100"),
-        "twinA": write_conf(base / "grpA", "twin", uuid="ee" * 16),
-        "twinB": write_conf(base / "grpB", "twin", uuid="ff" * 16),
+        "vm1": write_header_conf(base, "vm1", uuid=U1, mac="00:50:56:AA:00:01", ip="10.0.0.1"),
+        "vm10": write_header_conf(base, "vm10", uuid="ab" * 16, mac="00:50:56:aa:00:10", ip="10.0.0.10"),
+        "vm100": write_header_conf(base, "vm100", uuid="cd" * 16, mac="00:50:56:aa:01:00", ip="10.0.0.100"),
+        "twinA": write_header_conf(base / "grpA", "twin", uuid="ee" * 16),
+        "twinB": write_header_conf(base / "grpB", "twin", uuid="ff" * 16),
     }
     return base, p
 
@@ -150,7 +150,7 @@ def test_default_base_is_home(tree, monkeypatch):
 
 def test_ignored_conf_not_resolvable(tmp_path, monkeypatch):
     monkeypatch.setenv("CTYS_INVENTORY_DB", str(tmp_path / "none.sqlite"))
-    write_conf(tmp_path, "off", extra="#@#MAGICID-IGNORE")
+    write_header_conf(tmp_path, "off", extra="#@#MAGICID-IGNORE")
     with pytest.raises(NotFoundError):
         resolve_conf_path("off", [tmp_path])
 
@@ -188,7 +188,7 @@ def test_stale_inventory_falls_back_to_scan(tree):
 def test_inventory_outside_bases_ignored(tree, tmp_path):
     base, p = tree
     other = tmp_path / "other"
-    write_conf(other, "vm1", uuid="12" * 16)
+    write_header_conf(other, "vm1", uuid="12" * 16)
     db = tmp_path / "inv.sqlite"
     collect.enumerate_local([other], update_db=True, db=db)
     assert resolve_conf_path("L:vm1", [base], db=db) == p["vm1"]

@@ -14,7 +14,7 @@ from ctys_libvirt.inventory.record import (
     FIELD_NAMES, NFIELDS, header_records, join_record, split_record,
 )
 from ctys_libvirt.inventory.scan import read_header, scan
-from inv_helpers import write_conf
+from support.confs import write_header_conf
 
 HOST = socket.gethostname()
 USER = getpass.getuser()
@@ -57,11 +57,11 @@ def test_example_field_semantics(shared_dir):
 
 
 def test_magicid_rules(tmp_path):
-    write_conf(tmp_path, "ok")
-    write_conf(tmp_path, "ign", extra="#@#MAGICID-IGNORE")
-    write_conf(tmp_path, "noenum", extra="# backup copy #@#MAGICID-NOENUM inside a comment")
-    write_conf(tmp_path, "nomagic", magic="#@#MAGICID-do-not-IGNORE =>ACTIVATED")
-    write_conf(tmp_path, "other", magic="#@#MAGICID-VMW")
+    write_header_conf(tmp_path, "ok")
+    write_header_conf(tmp_path, "ign", extra="#@#MAGICID-IGNORE")
+    write_header_conf(tmp_path, "noenum", extra="# backup copy #@#MAGICID-NOENUM inside a comment")
+    write_header_conf(tmp_path, "nomagic", magic="#@#MAGICID-do-not-IGNORE =>ACTIVATED")
+    write_header_conf(tmp_path, "other", magic="#@#MAGICID-VMW")
     # a .conf next to an accepted .ctys is looked at (01.07 layout) but the .ctys is the VM's
     # conf: listed once, no redundancy warning; a .conf without a .ctys sibling is never read
     (tmp_path / "ok" / "ok.conf").write_text("#@#MAGICID-QEMU\n")
@@ -73,12 +73,12 @@ def test_magicid_rules(tmp_path):
 
 
 def test_include_ignored(tmp_path):
-    write_conf(tmp_path, "ign", extra="#@#MAGICID-IGNORE")
+    write_header_conf(tmp_path, "ign", extra="#@#MAGICID-IGNORE")
     assert [h.label for h in scan([tmp_path], include_ignored=True).headers] == ["ign"]
 
 
 def test_key_line_syntax(tmp_path):
-    p = write_conf(tmp_path, "k", extra="\n".join([
+    p = write_header_conf(tmp_path, "k", extra="\n".join([
         "\t#@#DIST\t=  'Debian GNU'",          # tabs deleted, ' -> ", blanks -> _
         "#@#UUID=3f2a6c1e-9b7d-4e0a-8c5b-1d2e3f4a5b6c",
         '#@#UUID = "ffffffffffffffffffffffffffffffff"',  # first wins
@@ -94,7 +94,7 @@ def test_key_line_syntax(tmp_path):
 
 
 def test_multi_homed_one_record_per_interface(tmp_path):
-    p = write_conf(tmp_path, "mh", mac="00:50:56:aa:bb:01", ip="10.0.0.1%255.0.0.0%br0%eth0%2222%10.0.0.254",
+    p = write_header_conf(tmp_path, "mh", mac="00:50:56:aa:bb:01", ip="10.0.0.1%255.0.0.0%br0%eth0%2222%10.0.0.254",
                    extra='#@#MAC1 = "00:50:56:aa:bb:02"\n#@#IP1 = "10.0.1.1"')
     recs = header_records(read_header(p))
     assert [(r[5], r[6], r[32], r[34], r[35], r[36], r[26]) for r in recs] == [
@@ -104,7 +104,7 @@ def test_multi_homed_one_record_per_interface(tmp_path):
 
 
 def test_no_interface_one_record(tmp_path):
-    recs = header_records(read_header(write_conf(tmp_path, "plain")))
+    recs = header_records(read_header(write_header_conf(tmp_path, "plain")))
     assert len(recs) == 1 and recs[0][5] == "" and recs[0][6] == ""
 
 
@@ -118,15 +118,15 @@ def test_label_falls_back_to_stem(tmp_path):
 def test_unreadable_conf_is_a_warning_not_an_abort(tmp_path):
     if os.geteuid() == 0:
         # root reads everything: make an unreadable entry another way (a dangling *.ctys link)
-        write_conf(tmp_path, "a")
+        write_header_conf(tmp_path, "a")
         (tmp_path / "b").mkdir()
         os.symlink(tmp_path / "nowhere", tmp_path / "b" / "b.ctys")
-        write_conf(tmp_path, "c")
+        write_header_conf(tmp_path, "c")
         # a broken link is not a regular file: find -type f skips it as well
         res = scan([tmp_path])
         assert [h.label for h in res.headers] == ["a", "c"]
         # a directory we cannot list: simulate with a file that vanishes between walk and read
-        bad = write_conf(tmp_path, "d")
+        bad = write_header_conf(tmp_path, "d")
         import ctys_libvirt.inventory.scan as sc
 
         real = sc.read_header
@@ -144,7 +144,7 @@ def test_unreadable_conf_is_a_warning_not_an_abort(tmp_path):
         assert [h.label for h in res.headers] == ["a", "c"]
         assert res.warnings == [f"cannot read {bad}: Permission denied"]
     else:  # pragma: no cover - the suite runs as root
-        p = write_conf(tmp_path, "a")
+        p = write_header_conf(tmp_path, "a")
         os.chmod(p, 0)
         res = scan([tmp_path])
         assert res.headers == [] and "cannot read" in res.warnings[0]
@@ -156,8 +156,8 @@ def test_broken_conf_with_full_parse_is_reported_per_file(tmp_path):
 
     if not hasattr(confmod, "load_conf"):
         pytest.skip("conf reader not available yet")
-    write_conf(tmp_path, "good", body="MEMSIZE=64\nSMP=2\n")
-    write_conf(tmp_path, "bad", body="X=$(rm -rf /)\n")
+    write_header_conf(tmp_path, "good", body="MEMSIZE=64\nSMP=2\n")
+    write_header_conf(tmp_path, "bad", body="X=$(rm -rf /)\n")
     res = scan([tmp_path], full=True)
     assert [h.label for h in res.headers] == ["good"]
     assert len(res.warnings) == 1 and "bad.ctys" in res.warnings[0]
@@ -165,48 +165,48 @@ def test_broken_conf_with_full_parse_is_reported_per_file(tmp_path):
 
 
 def test_missing_base_is_a_warning(tmp_path):
-    write_conf(tmp_path, "a")
+    write_header_conf(tmp_path, "a")
     res = scan([tmp_path / "nope", tmp_path])
     assert [h.label for h in res.headers] == ["a"]
     assert res.warnings == [f"base path {tmp_path / 'nope'} does not exist or is not a directory"]
 
 
 def test_duplicate_stem_in_one_directory_warns_and_skips(tmp_path):
-    write_conf(tmp_path, "vm", stem="vm")
-    write_conf(tmp_path, "vm", stem="vm.old", dirname="vm")
+    write_header_conf(tmp_path, "vm", stem="vm")
+    write_header_conf(tmp_path, "vm", stem="vm.old", dirname="vm")
     res = scan([tmp_path])
     assert [h.path for h in res.headers] == [str(tmp_path / "vm" / "vm.ctys")]
     assert len(res.warnings) == 1 and res.warnings[0].startswith("Configuration-Redundancy")
 
 
 def test_same_stem_in_different_directories_both_listed(tmp_path):
-    write_conf(tmp_path / "a", "vm")
-    write_conf(tmp_path / "b", "vm")
+    write_header_conf(tmp_path / "a", "vm")
+    write_header_conf(tmp_path / "b", "vm")
     assert len(scan([tmp_path]).headers) == 2
 
 
 def test_symlinked_dirs_not_followed(tmp_path):
-    write_conf(tmp_path / "real", "a")
+    write_header_conf(tmp_path / "real", "a")
     os.symlink(tmp_path / "real", tmp_path / "link")
     assert len(scan([tmp_path]).headers) == 1
 
 
 def test_overlapping_bases_list_each_conf_once(tmp_path):
-    write_conf(tmp_path, "a")
+    write_header_conf(tmp_path, "a")
     res = scan([tmp_path, tmp_path / "a"])
     assert len(res.headers) == 1
 
 
 def test_default_base_is_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    write_conf(tmp_path / "vms", "h")
+    write_header_conf(tmp_path / "vms", "h")
     assert [h.label for h in scan().headers] == ["h"]
 
 
 def test_matchvstat_filter(tmp_path):
-    write_conf(tmp_path, "act", extra='#@#VMSTATE = "ACTIVE"')
-    write_conf(tmp_path, "tpl", extra='#@#VMSTATE = "TEMPLATE"')
-    write_conf(tmp_path, "none")
+    write_header_conf(tmp_path, "act", extra='#@#VMSTATE = "ACTIVE"')
+    write_header_conf(tmp_path, "tpl", extra='#@#VMSTATE = "TEMPLATE"')
+    write_header_conf(tmp_path, "none")
     labels = lambda **kw: sorted(r[2] for r in collect.enumerate_local([tmp_path], **kw).records)
     assert labels() == ["act", "none"]
     assert labels(matchvstat=("TEMPLATE",)) == ["tpl"]
@@ -241,9 +241,9 @@ def test_split_record_tolerates_43_fields_and_trailing_separator():
 
 def test_parallel_scan_equals_serial(tmp_path):
     for i in range(40):
-        write_conf(tmp_path / f"g{i % 10}", f"p{i}", mac=f"00:50:56:00:00:{i:02x}", ip=f"10.0.0.{i}")
-    write_conf(tmp_path / "g0", "p0", stem="p0.old", dirname="p0")          # duplicate stem
-    write_conf(tmp_path / "g1", "ign", extra="#@#MAGICID-IGNORE")
+        write_header_conf(tmp_path / f"g{i % 10}", f"p{i}", mac=f"00:50:56:00:00:{i:02x}", ip=f"10.0.0.{i}")
+    write_header_conf(tmp_path / "g0", "p0", stem="p0.old", dirname="p0")          # duplicate stem
+    write_header_conf(tmp_path / "g1", "ign", extra="#@#MAGICID-IGNORE")
     (tmp_path / "loose.ctys").write_text('#@#MAGICID-QEMU\n#@#LABEL = "loose"\n')
     serial = collect.enumerate_local([tmp_path], jobs=1)
     parallel = collect.enumerate_local([tmp_path], jobs=2)
@@ -261,7 +261,7 @@ def test_parallel_path_is_taken_for_big_trees(tmp_path, monkeypatch):
     import multiprocessing
 
     for i in range(20):
-        write_conf(tmp_path, f"q{i}")
+        write_header_conf(tmp_path, f"q{i}")
     calls = []
     real = multiprocessing.get_context
 
@@ -287,8 +287,8 @@ def test_parallel_path_is_taken_for_big_trees(tmp_path, monkeypatch):
 def test_scan_cache_follows_every_change(tmp_path):
     cache = tmp_path / "cache"
     base = tmp_path / "vms"
-    a = write_conf(base, "a", uuid="aa" * 16)
-    b = write_conf(base, "b")
+    a = write_header_conf(base, "a", uuid="aa" * 16)
+    b = write_header_conf(base, "b")
     labels = lambda: [r[2] for r in collect.enumerate_local([base], cache_dir=cache).records]
     uuids = lambda: [r[4] for r in collect.enumerate_local([base], cache_dir=cache).records]
     assert labels() == ["a", "b"]
@@ -300,7 +300,7 @@ def test_scan_cache_follows_every_change(tmp_path):
     assert labels() == ["a"]
     a.unlink()
     assert labels() == []
-    write_conf(base, "c")
+    write_header_conf(base, "c")
     assert labels() == ["c"]
     # the cached records equal a cold scan
     assert (collect.enumerate_local([base], cache_dir=cache).records
@@ -309,7 +309,7 @@ def test_scan_cache_follows_every_change(tmp_path):
 
 def test_scan_cache_damaged_file_is_a_cold_cache(tmp_path):
     cache = tmp_path / "cache"
-    write_conf(tmp_path / "vms", "a")
+    write_header_conf(tmp_path / "vms", "a")
     collect.enumerate_local([tmp_path / "vms"], cache_dir=cache)
     for f in cache.iterdir():
         f.write_bytes(b"not a database")
@@ -323,7 +323,7 @@ def test_scan_cache_is_data_only_a_planted_pickle_never_runs(tmp_path):
 
     cache = tmp_path / "cache"
     canary = tmp_path / "canary"
-    write_conf(tmp_path / "vms", "a")
+    write_header_conf(tmp_path / "vms", "a")
     collect.enumerate_local([tmp_path / "vms"], cache_dir=cache)
 
     class Boom:
@@ -346,8 +346,8 @@ def test_scan_cache_is_data_only_a_planted_pickle_never_runs(tmp_path):
 
 def test_scan_cache_keeps_duplicate_stem_rule_and_warnings(tmp_path):
     cache = tmp_path / "cache"
-    write_conf(tmp_path, "vm", stem="vm")
-    write_conf(tmp_path, "vm", stem="vm.old", dirname="vm")
+    write_header_conf(tmp_path, "vm", stem="vm")
+    write_header_conf(tmp_path, "vm", stem="vm.old", dirname="vm")
     for _ in range(2):
         res = collect.enumerate_local([tmp_path], cache_dir=cache)
         assert [r[3] for r in res.records] == [str(tmp_path / "vm" / "vm.ctys")]
@@ -362,8 +362,8 @@ def test_scan_cache_directory_listings(tmp_path, monkeypatch):
 
     monkeypatch.setattr(col, "RACY_NS", 0)   # trust entries at once (the test sleeps a tick)
     cache, base = tmp_path / "cache", tmp_path / "vms"
-    write_conf(base, "a")
-    write_conf(base, "b")
+    write_header_conf(base, "a")
+    write_header_conf(base, "b")
     labels = lambda: [r[2] for r in col.enumerate_local([base], cache_dir=cache).records]
     assert labels() == ["a", "b"]
     calls = []
@@ -371,11 +371,11 @@ def test_scan_cache_directory_listings(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "scandir", lambda p: calls.append(p) or real(p))
     _time.sleep(0.05)
     assert labels() == ["a", "b"] and calls == []           # nothing listed again
-    write_conf(base, "c")
+    write_header_conf(base, "c")
     _time.sleep(0.05)
     assert labels() == ["a", "b", "c"]
     assert str(base) in calls and str(base / "a") not in calls
-    write_conf(base, "a", stem="extra", dirname="a")         # new conf in a cached dir
+    write_header_conf(base, "a", stem="extra", dirname="a")         # new conf in a cached dir
     _time.sleep(0.05)
     assert labels() == ["a", "a", "b", "c"]
     shutil.rmtree(base / "b")
@@ -404,13 +404,9 @@ def test_fast_header_follows_shell_assignment_order(body, expected):
 
 
 def test_enumerate_cli_missing_base_path_is_not_found(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
+    from support.cli import run_cli
 
-    exe = Path(sys.executable).with_name("ctys-libvirt")
-    r = subprocess.run([str(exe), "enumerate", str(tmp_path / "nope")], capture_output=True,
-                       text=True, timeout=60)
+    r = run_cli("enumerate", tmp_path / "nope", timeout=60)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [
         f"ctys-libvirt: error: base path {tmp_path / 'nope'} does not exist "

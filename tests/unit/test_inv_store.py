@@ -12,7 +12,7 @@ from ctys_libvirt.inventory import collect
 from ctys_libvirt.inventory.record import join_record, split_record
 from ctys_libvirt.inventory.scan import scan
 from ctys_libvirt.inventory.store import Store
-from inv_helpers import mac_of, uuid_of, write_conf
+from support.confs import mac_of, uuid_of, write_header_conf
 
 
 def _labels(store):
@@ -27,8 +27,8 @@ def test_wal_mode_and_schema(tmp_path):
 
 
 def test_update_db_and_records_from_db(tmp_path):
-    write_conf(tmp_path / "vms", "a", uuid=uuid_of(1), mac=mac_of(1), ip="10.0.0.1")
-    write_conf(tmp_path / "vms", "b", uuid=uuid_of(2))
+    write_header_conf(tmp_path / "vms", "a", uuid=uuid_of(1), mac=mac_of(1), ip="10.0.0.1")
+    write_header_conf(tmp_path / "vms", "b", uuid=uuid_of(2))
     db = tmp_path / "inv.sqlite"
     res = collect.enumerate_local([tmp_path / "vms"], update_db=True, db=db)
     stored = collect.records_from_db(db)
@@ -37,15 +37,15 @@ def test_update_db_and_records_from_db(tmp_path):
 
 
 def test_replace_is_per_base_path(tmp_path):
-    a1 = write_conf(tmp_path / "base1", "a1")
-    write_conf(tmp_path / "base2", "b1")
+    a1 = write_header_conf(tmp_path / "base1", "a1")
+    write_header_conf(tmp_path / "base2", "b1")
     db = tmp_path / "inv.sqlite"
     collect.enumerate_local([tmp_path / "base1", tmp_path / "base2"], update_db=True, db=db)
     with Store(db) as st:
         assert _labels(st) == ["a1", "b1"]
     # VM removed below base1 and one added: rescanning base1 only must keep base2's VM
     a1.unlink()
-    write_conf(tmp_path / "base1", "a2")
+    write_header_conf(tmp_path / "base1", "a2")
     collect.enumerate_local([tmp_path / "base1"], update_db=True, db=db)
     with Store(db) as st:
         assert _labels(st) == ["a2", "b1"]
@@ -53,8 +53,8 @@ def test_replace_is_per_base_path(tmp_path):
 
 def test_prefix_sibling_directory_not_replaced(tmp_path):
     # /x/vm and /x/vm2: replacing base /x/vm must not touch /x/vm2
-    write_conf(tmp_path / "vm", "in1")
-    write_conf(tmp_path / "vm2", "in2")
+    write_header_conf(tmp_path / "vm", "in1")
+    write_header_conf(tmp_path / "vm2", "in2")
     db = tmp_path / "inv.sqlite"
     collect.enumerate_local([tmp_path / "vm", tmp_path / "vm2"], update_db=True, db=db)
     for p in (tmp_path / "vm").rglob("*.ctys"):
@@ -65,7 +65,7 @@ def test_prefix_sibling_directory_not_replaced(tmp_path):
 
 
 def test_missing_base_does_not_wipe_its_rows(tmp_path):
-    write_conf(tmp_path / "base", "keep")
+    write_header_conf(tmp_path / "base", "keep")
     db = tmp_path / "inv.sqlite"
     collect.enumerate_local([tmp_path / "base"], update_db=True, db=db)
     os.rename(tmp_path / "base", tmp_path / "moved")
@@ -76,8 +76,8 @@ def test_missing_base_does_not_wipe_its_rows(tmp_path):
 
 
 def test_find_exact(tmp_path):
-    write_conf(tmp_path, "vm1", uuid=uuid_of(1), mac="00:50:56:AA:00:01", ip="10.0.0.1")
-    write_conf(tmp_path, "vm10", uuid=uuid_of(10), mac="00:50:56:AA:00:10", ip="10.0.0.10")
+    write_header_conf(tmp_path, "vm1", uuid=uuid_of(1), mac="00:50:56:AA:00:01", ip="10.0.0.1")
+    write_header_conf(tmp_path, "vm10", uuid=uuid_of(10), mac="00:50:56:AA:00:10", ip="10.0.0.10")
     with Store(tmp_path / "inv.sqlite") as st:
         st.replace_base(tmp_path, scan([tmp_path]).headers)
         p1 = str(tmp_path / "vm1" / "vm1.ctys")
@@ -95,7 +95,7 @@ def test_find_exact(tmp_path):
 def test_enum_fdb_round_trip(tmp_path, shared_dir):
     db1 = tmp_path / "one.sqlite"
     collect.enumerate_local([shared_dir / "examples" / "confs"], update_db=True, db=db1)
-    write_conf(tmp_path / "more", "semi", extra='#@#USTRG = "a;b"', mac="00:50:56:00:00:01",
+    write_header_conf(tmp_path / "more", "semi", extra='#@#USTRG = "a;b"', mac="00:50:56:00:00:01",
                ip="10.1.1.1", uuid=uuid_of(7))
     collect.enumerate_local([tmp_path / "more"], update_db=True, db=db1)
     fdb = tmp_path / "enum.fdb"
@@ -160,7 +160,7 @@ def test_corrupt_db_is_set_aside_and_rebuilt(tmp_path):
 
 def test_truncated_db_is_set_aside(tmp_path):
     db = tmp_path / "inv.sqlite"
-    write_conf(tmp_path / "v", "a")
+    write_header_conf(tmp_path / "v", "a")
     collect.enumerate_local([tmp_path / "v"], update_db=True, db=db)
     for side in ("-wal", "-shm"):
         p = tmp_path / ("inv.sqlite" + side)
@@ -194,8 +194,8 @@ def _writer(db, base, rounds):
 
 def test_concurrent_scans_and_reads_do_not_corrupt_or_block(tmp_path):
     for i in range(200):
-        write_conf(tmp_path / "b1", f"x{i}", uuid=uuid_of(i))
-        write_conf(tmp_path / "b2", f"y{i}", uuid=uuid_of(1000 + i))
+        write_header_conf(tmp_path / "b1", f"x{i}", uuid=uuid_of(i))
+        write_header_conf(tmp_path / "b2", f"y{i}", uuid=uuid_of(1000 + i))
     db = tmp_path / "inv.sqlite"
     Store(db).close()
     ctx = multiprocessing.get_context("fork")

@@ -1,19 +1,15 @@
 """ARGSADD lint in the libvirt path: warnings by default, errors with --strict, judged
 against the emulator libvirt will run (real binary here, reported version for remote hosts)."""
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from translate_helpers import example_tree, make_vm
+from support.cli import run_cli
+from support.translate import example_tree, make_vm
 
 from ctys_libvirt.errors import UsageError
 from ctys_libvirt.model import BootRequest
 from ctys_libvirt.qemu.lint import lint_passthrough
 from ctys_libvirt.translate.plan import resolve_plan
 
-EXE = Path(sys.executable).with_name("ctys-libvirt")
 QEMU = "/usr/bin/qemu-system-x86_64"
 
 
@@ -46,10 +42,10 @@ def test_nothing_to_lint(tmp_path):
 
 def test_xml_cli_strict_exit_code(shared_dir, tmp_path):
     tree = example_tree(shared_dir, tmp_path)
-    env = dict(os.environ, COLUMNS="200")
-    base = [str(EXE), "xml", str(tree["kvmkern"]), "--argsadd", "-soundhw gus"]   # gus: no libvirt model, passed through
-    r = subprocess.run(base, capture_output=True, text=True, env=env, timeout=60)
+    env = {"COLUMNS": "200"}
+    base = ["xml", str(tree["kvmkern"]), "--argsadd", "-soundhw gus"]   # gus: no libvirt model, passed through
+    r = run_cli(*base, env=env, timeout=60)
     assert r.returncode == 0 and "warning: ARGSADD -soundhw: removed" in r.stderr
-    r = subprocess.run(base + ["--strict"], capture_output=True, text=True, env=env, timeout=60)
+    r = run_cli(*base, "--strict", env=env, timeout=60)
     assert r.returncode == 1 and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and "error: ARGSADD -soundhw" in r.stderr

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
+from support.paths import REPO
 
 from ctys_libvirt.cli import manpage
 
-MAN = Path(__file__).resolve().parents[2] / "man"
+MAN = REPO / "man"
 
 
 @pytest.mark.parametrize("name", sorted(manpage.PAGES))

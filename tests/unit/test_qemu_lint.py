@@ -40,7 +40,7 @@ def test_suboption_churn_and_severities():
 def test_options_accepted_but_not_listed_pass(tmp_path):
     """-M has not been listed in -h since 0.15 (its help moved to -machine) and -localtime
     not since 0.12, yet both are taken: lint must not call them unknown (or eat the value)."""
-    from fakeqemu import make_fake
+    from support.fakeqemu import make_fake
 
     from ctys_libvirt.qemu.probe import probe
 

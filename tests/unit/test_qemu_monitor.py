@@ -13,7 +13,7 @@ import pytest
 
 from ctys_libvirt.errors import BackendError
 from ctys_libvirt.qemu.monitor import HmpClient, QmpClient, open_monitor
-from fakeqemu import make_fake
+from support.fakeqemu import make_fake
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from ctys_libvirt.errors import QemuProbeError, UsageError
 from ctys_libvirt.qemu import discovery
 from ctys_libvirt.qemu.probe import magic_for, parse_options, parse_version, probe, synthetic_probe
-from fakeqemu import VERSIONS, make_fake
+from support.fakeqemu import VERSIONS, make_fake
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Every QEMU release/build we have a ``-h`` text for (tests/fakeqemu/help): version,
+"""Every QEMU release/build we have a ``-h`` text for (tests/support/fakeqemu/help): version,
 MAGIC id, accelerator detection, the exact option-set membership the argv builder
 depends on, the argv built for HDD / CD / KERNEL / INSTMODE with VNC and NONE consoles,
 and an end-to-end start/stop through the fake binary.  Plus the probe's robustness
@@ -32,8 +32,8 @@ from ctys_libvirt.qemu.probe import (magic_for, parse_version, parse_version_arg
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result, is_modern
 from ctys_libvirt.translate.plan import resolve_plan
-from fakeqemu import HELP_DIR, VERSIONS, fix_host, make_fake, recorded_argv
-from fakeqemu import vms
+from support.fakeqemu import HELP_DIR, VERSIONS, fix_host, make_fake, recorded_argv
+from support.fakeqemu import vms
 
 # key: (version, MAGIC, qemu-kvm fork (-no-kvm listed), fork tag in the banner, KQEMU options)
 RELEASES = {

@@ -13,7 +13,7 @@ from ctys_libvirt.security.argsadd import classify, enforce, judge, split_qemu_o
 from ctys_libvirt.security.policy import SitePolicy
 from ctys_libvirt.security.trust import ConfTrust
 from ctys_libvirt.translate.request import make_request
-from fakeqemu import HELP_DIR
+from support.fakeqemu import HELP_DIR
 
 PROBE = probe_text("/usr/bin/qemu-system-x86_64", (HELP_DIR / "qemu-7.2.22-debian12.txt").read_text())
 OLD = probe_text("/opt/qemu-0.12.5", (HELP_DIR / "qemu-0.12.5-qemu-kvm.txt").read_text())
@@ -174,7 +174,7 @@ def test_qemu_opts_split_with_double_commas():
 
 
 def _vm(tmp_path: Path, argsadd="", timeopt="", trusted=True):
-    from translate_helpers import make_vm
+    from support.translate import make_vm
 
     vm = make_vm(tmp_path, "sec", argsadd=argsadd, timeopt=timeopt)
     conf = tmp_path / "sec.ctys"

@@ -18,7 +18,7 @@ from ctys_libvirt.errors import ConfError
 from ctys_libvirt.security.media import MediaRefused, conflicts
 from ctys_libvirt.translate.plan import resolve_plan
 from ctys_libvirt.translate.request import make_request
-from translate_helpers import make_vm, touch
+from support.translate import make_vm, touch
 
 NOBODY = 65534
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own files as uid 65534")

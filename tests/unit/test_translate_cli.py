@@ -1,20 +1,12 @@
 """`ctys-libvirt xml`: XML on stdout, warnings on stderr, one-line errors with exit codes."""
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from lxml import etree
-from translate_helpers import assert_valid, example_tree
-
-EXE = Path(sys.executable).with_name("ctys-libvirt")
-
+from support.cli import run_cli
+from support.translate import assert_valid, example_tree
 
 def run(*args):
-    env = dict(os.environ, COLUMNS="200")
-    return subprocess.run([str(EXE), "xml", *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=60)
+    return run_cli("xml", *args, env={"COLUMNS": "200"}, timeout=60)
 
 
 @pytest.fixture(scope="module")

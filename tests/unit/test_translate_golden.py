@@ -1,11 +1,11 @@
 """Golden domain XML for the three example confs across boot modes, consoles and install
 runs.  Regenerate with ``pytest --update-goldens`` (then review the diff)."""
-from pathlib import Path
 
 import pytest
-from translate_helpers import GOLDEN_VARIANTS, assert_valid, golden_documents, normalise
+from support.translate import GOLDEN_VARIANTS, assert_valid, golden_documents, normalise
+from support.paths import DATA
 
-GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
+GOLDEN = DATA / "golden"
 
 
 @pytest.fixture(scope="module")

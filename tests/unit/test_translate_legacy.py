@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from translate_helpers import GOLDEN_CAPS, assert_valid, example_tree, qemu_args
+from support.translate import GOLDEN_CAPS, assert_valid, example_tree, qemu_args
 
 from ctys_libvirt.conf import load_conf
 from ctys_libvirt.model import HostContext
 from ctys_libvirt.translate.request import make_request
 from ctys_libvirt.translate.xml import build_domain
 
-from conftest import EXAMPLE_CONFS as CONFS  # noqa: E402
+from support.paths import EXAMPLE_CONFS as CONFS
 _WITH_ARG = {"-name", "-m", "-smp", "-cpu", "-k", "-vga", "-vnc", "-boot", "-cdrom", "-hda", "-hdb",
              "-hdc", "-hdd", "-fda", "-fdb", "-kernel", "-initrd", "-net", "-serial", "-L", "-usbdevice"}
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from translate_helpers import FIXED_CAPS, assert_valid, disks, example_tree, make_vm, qemu_args, touch
+from support.translate import FIXED_CAPS, assert_valid, disks, example_tree, make_vm, qemu_args, touch
 
 from ctys_libvirt.qemu.probe import synthetic_probe
 from ctys_libvirt.translate import legacy_args

@@ -4,7 +4,7 @@ import dataclasses
 import uuid as uuidlib
 
 import pytest
-from translate_helpers import QCOW2_HEADER, make_vm, touch
+from support.translate import QCOW2_HEADER, make_vm, touch
 
 from ctys_libvirt.errors import ConfError, NotFoundError, UsageError
 from ctys_libvirt.model import BootMode, ConsoleType

@@ -2,7 +2,7 @@
 RelaxNG schema."""
 import pytest
 from lxml import etree
-from translate_helpers import FIXED_CAPS, QCOW2_HEADER, UUID, assert_valid, disks, make_vm, qemu_args, touch
+from support.translate import FIXED_CAPS, QCOW2_HEADER, UUID, assert_valid, disks, make_vm, qemu_args, touch
 
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import CreateOptions, HostCaps

@@ -9,7 +9,6 @@ from typing import Dict
 
 from ctys_libvirt.model import VmConfig
 
-GUEST_DIR = Path(__file__).resolve().parents[2] / "examples" / "guests"
 
 
 def _touch(p: Path, size: int = 512) -> Path:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from .paths import REPO
+
 LIBVIRT_SOCK = "/run/libvirt/libvirt-sock"
 
 

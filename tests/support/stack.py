@@ -23,8 +23,12 @@ from typing import List
 
 import pytest
 
-from lifecycle_helpers import run_cli, unique_label, wait_marker, write_conf
-from multihost_helpers import REPO, free_port, stop, wait_port
+from .cli import run_cli
+from .confs import write_conf
+from .domains import unique_label
+from .guests import wait_marker
+from .loopback import free_port, stop, wait_port
+from .paths import REPO
 
 USER = "ctys-stack"
 

@@ -6,7 +6,7 @@ disk of the inner guest.
 Built once per machine into ``CACHE`` (``stack-<hash>.img`` + kernel, initrd and the ssh key
 baked into root's authorized_keys); the hash covers everything that goes into the image, so
 a changed recipe builds a new one.  Run as a module to build ahead of the tests:
-``python -m tests.realguests.stack_image``.
+``python -m tests.support.realguests.stack_image``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..paths import REPO
 CACHE = Path(os.environ.get("CTYS_TEST_IMAGE_CACHE", "/var/cache/ctys-libvirt-tests"))
 INNER = REPO / "examples" / "guests" / "acpi.img"
 INNER_DISK = "/var/lib/libvirt/images/ctys-inner.img"   # where the inner guest's disk lives inside
