@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ctys_libvirt.inventory import collect
-from ctys_libvirt.inventory.record import join_record
+from ctys_libvirt.ctys.enum_record import join_record
 from support.cli import one_error, qemu, run_cli
 from support.confs import write_header_conf
 from support.confs import write_conf

@@ -23,7 +23,7 @@ from typing import Dict, List
 
 import pytest
 
-from ctys_libvirt.inventory.record import unescape
+from ctys_libvirt.ctys.records import unescape
 from support.cli import run_cli
 from support.domains import unique_label
 from support.guests import wait_marker

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ctys_libvirt.images import clean_stale_temps, ensure_install_target
+from ctys_libvirt.host.images import clean_stale_temps, ensure_install_target
 from support.cli import run_cli, popen
 from support.confs import write_conf
 from support.domains import unique_label
@@ -286,7 +286,7 @@ def test_named_temporary_fallback_without_o_tmpfile(tmp_path, monkeypatch):
     symlink planted at its name stops the create, the victim untouched) and is gone after."""
     import errno
 
-    from ctys_libvirt import images
+    from ctys_libvirt.host import images
     from ctys_libvirt.errors import BackendError
 
     real_open = os.open
