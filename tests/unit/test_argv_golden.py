@@ -67,3 +67,9 @@ def test_golden_argv_per_release(key, tree, tmp_path, monkeypatch, golden):
         got[case] = _normalise(res.argv, root, rt, str(fake))
     path = GOLDEN / f"{key}.json"
     golden.check(path, json.dumps(got, indent=1) + "\n")
+
+
+def test_no_stray_argv_goldens():
+    """One golden per fake release: a release dropped from support/fakeqemu/help leaves no
+    golden behind that nothing compares any more."""
+    assert sorted(p.stem for p in GOLDEN.glob("*.json")) == sorted(VERSIONS)

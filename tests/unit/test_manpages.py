@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+from support.golden import unified_diff
 from support.paths import REPO
 
 from ctys_libvirt.cli import manpage
@@ -16,8 +17,10 @@ MAN = REPO / "man"
 
 @pytest.mark.parametrize("name", sorted(manpage.PAGES))
 def test_committed_man_page_is_up_to_date(name):
-    assert (MAN / name).read_text() == manpage.PAGES[name](), (
-        f"man/{name} is stale: run `.venv/bin/python -m ctys_libvirt.cli.manpage` and commit man/")
+    want, got = (MAN / name).read_text(), manpage.PAGES[name]()
+    assert got == want, (
+        f"man/{name} is stale: run `.venv/bin/python -m ctys_libvirt.cli.manpage` and commit man/\n"
+        + unified_diff(want, got, f"man/{name}"))
 
 
 def test_every_command_and_option_is_in_the_ctys_libvirt_page():
