@@ -1,6 +1,6 @@
 """The three-way merge of a conf's XML into an existing definition, the one-off overlay of
 a run, and the in-place conf rewrite of `sync --prefer domain` (pure XML/text: the real
-libvirt round trips are in tests/integration/test_coexist_define.py)."""
+libvirt round trips are in tests/integration/coexist/test_coexist_define.py)."""
 from __future__ import annotations
 
 import pytest

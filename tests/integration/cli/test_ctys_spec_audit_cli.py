@@ -1,5 +1,5 @@
 """Spec-compliance audit of ``ctys-qemu`` as a subprocess: command lines written exactly as the
-ctys manual / ctys-cli.md write them (fixed divergences; see tests/unit/test_ctys_spec_audit.py
+ctys manual / ctys-cli.md write them (fixed divergences; see tests/unit/cli/test_ctys_spec_audit.py
 for the parser-level cases)."""
 from __future__ import annotations
 
