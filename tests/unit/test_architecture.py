@@ -129,8 +129,13 @@ def _package_of(path: Path, module: str) -> str:
     return absolute if path.name == "__init__.py" else absolute.rsplit(".", 1)[0]
 
 
+@lru_cache(maxsize=None)
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
 def imports_of(path: Path, module: str) -> List[Import]:
-    tree = ast.parse(path.read_text(), str(path))
+    tree = _tree(path)
     out: List[Import] = []
     for node in _walk(tree):
         if isinstance(node, ast.Import):
@@ -239,7 +244,7 @@ def private_names_in_cli(files=None) -> List[str]:
     for path, module in files if files is not None else source_files():
         if not module.startswith("cli"):
             continue
-        tree = ast.parse(path.read_text(), str(path))
+        tree = _tree(path)
         lib_aliases = set()
         for node in _walk(tree):
             if isinstance(node, ast.ImportFrom):
@@ -389,3 +394,10 @@ def test_checker_sees_private_names_in_front_ends(tmp_path):
     bad = private_names_in_cli([(f, "cli.cmd")])
     assert [b.split(": ", 1)[1] for b in bad] == ["ctys_libvirt.host.caps._kvm_usable",
                                                   "select._conf_needs_direct"]
+
+
+@pytest.mark.parametrize("module, entry", [
+    ("backends.libvirt", "backends"), ("security.inuse", "security.inuse"),
+    ("security.trust", "security"), ("coexist.domains", "coexist.domains"), ("cli.app", "cli")])
+def test_longest_entry_of_the_declaration_wins(module, entry):
+    assert entry_of(module) == entry

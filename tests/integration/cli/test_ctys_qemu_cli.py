@@ -9,8 +9,7 @@ import pytest
 from ctys_libvirt.inventory import collect
 from ctys_libvirt.ctys.enum_record import join_record
 from support.cli import one_error, qemu, run_cli
-from support.confs import write_header_conf
-from support.confs import write_conf
+from support.confs import write_conf, write_header_conf
 from support.domains import unique_label
 
 

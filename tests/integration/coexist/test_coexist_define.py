@@ -14,8 +14,7 @@ import libvirt
 import pytest
 from lxml import etree
 
-from support.cli import qemu
-from support.cli import run_cli
+from support.cli import qemu, run_cli
 from support.confs import write_conf
 from support.domains import unique_label
 from support.guests import wait_marker

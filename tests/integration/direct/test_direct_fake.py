@@ -19,8 +19,7 @@ from ctys_libvirt.backends.direct import DirectBackend
 from ctys_libvirt.errors import AlreadyRunning, BackendError, NotRunning
 from ctys_libvirt.model import BootRequest, CancelMode, ConsoleType, CreateOptions
 from ctys_libvirt.ctys.records import list_record
-from support.fakeqemu import make_fake, recorded_argv
-from support.fakeqemu import vms
+from support.fakeqemu import make_fake, recorded_argv, vms
 
 
 @pytest.fixture

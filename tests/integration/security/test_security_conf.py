@@ -17,8 +17,7 @@ from pathlib import Path
 
 import libvirt
 import pytest
-from support.cli import qemu as ctys_qemu
-from support.cli import assert_one_line_error, run_cli
+from support.cli import assert_one_line_error, qemu as ctys_qemu, run_cli
 from support.confs import write_conf
 from support.domains import unique_label
 

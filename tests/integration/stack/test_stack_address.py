@@ -11,8 +11,7 @@ import libvirt
 import pytest
 
 from support.guests import build_media
-from support.cli import qemu as run_ctysq
-from support.cli import assert_one_line_error, run_cli
+from support.cli import assert_one_line_error, qemu as run_ctysq, run_cli
 from support.confs import write_conf
 from support.domains import purge_domain, unique_label
 from support.stack import give_to_stack_user, start_vm

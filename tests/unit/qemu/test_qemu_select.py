@@ -7,8 +7,7 @@ import pytest
 
 from ctys_libvirt.backends.select import explain_choice, open_backend
 from ctys_libvirt.errors import UsageError
-from support.fakeqemu import make_fake
-from support.fakeqemu import vms
+from support.fakeqemu import make_fake, vms
 
 DEAD_URI = "qemu+unix:///system?socket=/nonexistent/libvirt-sock"
 

@@ -32,8 +32,7 @@ from ctys_libvirt.qemu.probe import (magic_for, parse_version, parse_version_arg
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result, is_modern
 from ctys_libvirt.translate.plan import resolve_plan
-from support.fakeqemu import HELP_DIR, VERSIONS, fix_host, make_fake, recorded_argv
-from support.fakeqemu import vms
+from support.fakeqemu import HELP_DIR, VERSIONS, fix_host, make_fake, recorded_argv, vms
 
 # key: (version, MAGIC, qemu-kvm fork (-no-kvm listed), fork tag in the banner, KQEMU options)
 RELEASES = {

@@ -12,8 +12,7 @@ from ctys_libvirt.qemu.probe import probe, probe_text, synthetic_probe
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv, build_argv_result
 from ctys_libvirt.translate.plan import resolve_plan
-from support.fakeqemu import HELP_DIR, fix_host, make_fake
-from support.fakeqemu import vms
+from support.fakeqemu import HELP_DIR, fix_host, make_fake, vms
 from support.paths import EXAMPLE_CONFS
 
 EXAMPLES = EXAMPLE_CONFS

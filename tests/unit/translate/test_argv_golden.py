@@ -14,8 +14,7 @@ from ctys_libvirt.qemu.probe import probe
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result
 from ctys_libvirt.translate.plan import resolve_plan
-from support.fakeqemu import VERSIONS, make_fake
-from support.fakeqemu import vms
+from support.fakeqemu import VERSIONS, make_fake, vms
 from support.paths import DATA
 
 GOLDEN = DATA / "argv"
