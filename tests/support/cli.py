@@ -71,9 +71,13 @@ def qemu(*args, **kw) -> subprocess.CompletedProcess:
 
 
 def prog_of(proc: subprocess.CompletedProcess) -> str:
-    """Which front end ran ``proc`` (from its argv, as ``command`` built it)."""
-    head = " ".join(map(str, proc.args[:3]))
-    return "ctys-qemu" if ("ctys-qemu" in head or "ctys_qemu" in head) else "ctys-libvirt"
+    """Which front end ran ``proc``: the first word of its argv that is one of the
+    commands ``command`` builds (after e.g. a ``setpriv ...`` prefix)."""
+    for a in map(str, proc.args):
+        for prog, module in _MODULES.items():
+            if os.path.basename(a) == prog or f"import {module} " in a:
+                return prog
+    return "ctys-libvirt"
 
 
 def one_error(proc: subprocess.CompletedProcess, code: int, *needles: str,
