@@ -1,6 +1,6 @@
 """`export`: any libvirt domain (ours or foreign) -> ``<DIR>/<LABEL>/<LABEL>.ctys`` with
 ``#@#`` keys, so it joins the ctys inventory.  The conf-owned fields survive the round
-trip conf -> XML -> conf -> XML unchanged (tests/unit/test_coexist_export.py)."""
+trip conf -> XML -> conf -> XML unchanged (tests/unit/coexist/test_coexist_export.py)."""
 from __future__ import annotations
 
 import os
