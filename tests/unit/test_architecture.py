@@ -296,7 +296,6 @@ def impure_translate(imports=None, order=None) -> List[str]:
 # test stays red if a fixed group comes back.
 KNOWN_LAYER_VIOLATIONS: Dict[str, str] = {
     "coexist": "coexist/merge.py reads domain XML through backends/libvirt_domxml (item 2)",
-    "conf": "conf/__init__.py asks security/ for the conf trust and policy (item 3)",
 }
 KNOWN_CYCLES = True            # translate <-> security.argsadd; backends <-> coexist, security.inuse
 KNOWN_PRIVATE_IN_CLI = True    # _kvm_usable, _kqemu_present, _resolve, _row_error, _conf_needs_direct
