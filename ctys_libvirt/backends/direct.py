@@ -928,4 +928,10 @@ class DirectBackend:
         return self._info(v, socket.gethostname())
 
     def close(self) -> None:
-        pass
+        pass    # no connection: each call opens and closes what it needs
+
+    def __enter__(self) -> "DirectBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

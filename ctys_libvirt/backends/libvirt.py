@@ -20,7 +20,7 @@ from typing import Dict, Iterator, List, Optional
 
 import libvirt
 
-from ctys_libvirt.backends.select import default_uri  # noqa: F401  (re-exported)
+from ctys_libvirt.backends.uri import default_uri  # noqa: F401  (re-exported)
 from ctys_libvirt.backends import libvirt_domxml as domxml
 from ctys_libvirt.backends.libvirt_events import LifecycleWatcher, ensure_event_loop
 from ctys_libvirt.errors import (
