@@ -134,7 +134,7 @@ def create(
         if wait_install and instmode is None:
             raise UsageError("--wait-install needs --instmode", hint="add --instmode DEFAULT")
         if geometry is not None:
-            from ctys_libvirt.console_client import parse_geometry
+            from ctys_libvirt.backends.console_client import parse_geometry
 
             parse_geometry(geometry)
         from ctys_libvirt import lifecycle
@@ -359,12 +359,12 @@ def _multi_list(uris: List[str], include_inactive: bool, drift: bool):
 
 def _print_list(infos, fmt: str, want_drift: bool, multi: bool = False) -> None:
     if fmt == "records":
-        from ctys_libvirt.records import format_records
+        from ctys_libvirt.ctys.records import format_records
 
         if infos:
             text = format_records(infos)
             if want_drift:      # the documented 23rd field: drift ('' for foreign/direct VMs)
-                from ctys_libvirt.records import escape
+                from ctys_libvirt.ctys.records import escape
 
                 text = "\n".join(f"{line};{escape(i.drift or '')}"
                                  for line, i in zip(text.split("\n"), infos))
@@ -380,7 +380,8 @@ def _print_list(infos, fmt: str, want_drift: bool, multi: bool = False) -> None:
 def _stack_list(words: List[str], connect: Optional[str], include_inactive: bool):
     """LIST on the hypervisor inside the last VM of each stack address; field 1 (host)
     names that VM, the machine containing them, as ctys did."""
-    from ctys_libvirt.hosts import parse_target, stack_uri
+    from ctys_libvirt.ctys.targets import parse_target
+    from ctys_libvirt.stack.address import stack_uri
     from ctys_libvirt.lifecycle import open_libvirt
 
     out = []
@@ -473,7 +474,7 @@ def console_cmd(
 def _connect_client(address: str, client: Optional[str], geometry: Optional[str], reconnect: bool,
                     connect: Optional[str], kind: str, base) -> None:
     """CONNECT / RECONNECT: a client window on a running VM of either backend."""
-    from ctys_libvirt.console_client import WINDOW_CONSOLES, parse_geometry
+    from ctys_libvirt.backends.console_client import WINDOW_CONSOLES, parse_geometry
     from ctys_libvirt.model import ConsoleType
     from ctys_libvirt.translate.request import parse_console
 

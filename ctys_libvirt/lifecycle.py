@@ -126,7 +126,7 @@ def open_backend(kind: str = "auto", uri: Optional[str] = None, vm=None, *, warn
     libvirt is unreachable under ``auto`` and ``may_fall_back``, the direct backend, with a
     warning.  A conf whose STARTERCALL is not installed here runs on libvirt's own
     emulator: ``warn`` names it."""
-    from ctys_libvirt import log
+    from ctys_libvirt.util import log
     from ctys_libvirt.backends import select
 
     kind = check_backend(kind)
@@ -162,7 +162,8 @@ def stack_address(address: str, uri: Optional[str]) -> Optional[Tuple[str, str]]
         return None
     from dataclasses import replace
 
-    from ctys_libvirt.hosts import parse_target, stack_uri, target_uri
+    from ctys_libvirt.ctys.targets import parse_target, target_uri
+    from ctys_libvirt.stack.address import stack_uri
 
     t = parse_target(address)
     if not t.stack:
@@ -361,7 +362,7 @@ class Lifecycle:
         if be.name != "libvirt":
             label, sock = direct_console_socket(be, name)
             return self._attach_socket(label, sock)
-        from ctys_libvirt import console
+        from ctys_libvirt.backends import console_stream as console
 
         session = console.ConsoleSession(be.conn, be.require(name), 0 if sys.stdin else None, 1,
                                          force=force)
@@ -373,7 +374,7 @@ class Lifecycle:
     def _attach_socket(self, name: str, path: str, on_connected=None) -> str:
         """The direct backend's serial console: QEMU's unix socket.  ``on_connected`` runs
         once the socket is connected (CLI0 continues a VM held at -S)."""
-        from ctys_libvirt import console_socket
+        from ctys_libvirt.backends import console_socket
 
         session = console_socket.ConsoleSession(path, 0, 1, name=name)
         if on_connected is not None:

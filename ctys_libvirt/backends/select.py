@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ctys_libvirt.backends.uri import default_uri
+from ctys_libvirt.ctys.targets import default_uri
 from ctys_libvirt.errors import UsageError
 from ctys_libvirt.model import VmConfig
 
@@ -82,7 +82,7 @@ def startercall_missing(vm: Optional[VmConfig]) -> bool:
 
 def libvirt_emulator(conn, vm: VmConfig) -> Optional[str]:
     """The emulator libvirt runs for this conf's architecture on ``conn``."""
-    from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+    from ctys_libvirt.host.caps import libvirt_host_caps
     from ctys_libvirt.translate.plan import _arch_cpu
 
     return libvirt_host_caps(conn, _arch_cpu(vm)[0]).emulator
