@@ -254,7 +254,7 @@ def _doctor(qemu, connect, use_cache) -> dict:
 def _conf_choice(vm, backend: str, connect, binaries) -> dict:
     """Which backend would run ``vm`` (as create decides it) and the emulator it would use."""
     from ctys_libvirt.backends.select import explain_choice, libvirt_emulator, startercall_missing, startercall_note
-    from ctys_libvirt.qemu.discovery import _resolve
+    from ctys_libvirt.qemu.discovery import resolve_binary
 
     choice = explain_choice(backend, uri=connect, vm=vm)
     emulator = None
@@ -278,7 +278,7 @@ def _conf_choice(vm, backend: str, connect, binaries) -> dict:
                 choice.reasons.append(startercall_note(vm, emulator))
     elif vm.startercall:
         # the direct backend runs STARTERCALL and nothing else (create --qemu overrides it)
-        emulator = _resolve(vm.startercall)
+        emulator = resolve_binary(vm.startercall)
         if emulator is None:
             choice.reasons.append(f"STARTERCALL {vm.startercall} is not installed on this host: the "
                                   "direct backend cannot run this conf (give create --qemu PATH)")

@@ -95,14 +95,14 @@ def _batch(addresses, all_, base, prefer, dry_run, fmt, connect, threads: int = 
                     allow_argsadd=allow_argsadd)
         ok_idx = [i for i in range(len(paths)) if i not in errors]
         rows_ok = d.run([paths[i] for i in ok_idx])
-    from ctys_libvirt.coexist.domains import _row_error
+    from ctys_libvirt.coexist.domains import row_error
 
     rows = [None] * len(paths)
     for i, r in zip(ok_idx, rows_ok):
         r.address = todo[i]
         rows[i] = r
     for i, exc in errors.items():
-        rows[i] = _row_error(todo[i], exc)
+        rows[i] = row_error(todo[i], exc)
     _print_rows(rows, fmt)
     rc = exit_code(rows)
     if rc:
@@ -142,7 +142,7 @@ def sync(
     assignments only; the rest is accepted as the new baseline).  Also re-points the
     definition of a moved conf."""
     with errors_to_exit():
-        from ctys_libvirt.coexist.domains import _row_error, exit_code, sync as do_sync
+        from ctys_libvirt.coexist.domains import row_error, exit_code, sync as do_sync
 
         fmt = _check_format(fmt, ("table", "json"))
         if prefer not in (None, "conf", "domain"):
@@ -160,7 +160,7 @@ def sync(
                     rows.append(do_sync(be, a, _load(base), prefer=prefer, dry_run=dry_run,
                                         allow_argsadd=allow_argsadd or ()))
                 except Exception as exc:
-                    rows.append(_row_error(a, exc))
+                    rows.append(row_error(a, exc))
         _print_rows(rows, fmt)
         rc = exit_code(rows)
         if rc:

@@ -136,22 +136,25 @@ class Ctx:
 # backends per target
 # ---------------------------------------------------------------------------
 
-def _backend(ctx: Ctx, t, vm=None):
-    """The backend of target ``t`` (a context manager): this host's by --backend and the
-    lifecycle layer's fallback rules; libvirt over the transport for remote targets; the
-    hypervisor inside the last VM of a stack target."""
-    from ctys_libvirt import lifecycle
+def _life(ctx: Ctx, t, vm=None):
+    """The lifecycle of target ``t`` (a context manager; ``.backend`` is its backend): this
+    host's by --backend and the lifecycle layer's fallback rules; libvirt over the transport
+    for remote targets; the hypervisor inside the last VM of a stack target."""
     from ctys_libvirt.ctys.targets import target_uri
+    from ctys_libvirt.lifecycle import Lifecycle
 
     a = ctx.args
     if t.stack:     # host[vm1][vm2]: the hypervisor inside the last VM, walked level by level
         from ctys_libvirt.stack.address import stack_uri
 
         local = a.connect if t.base.is_local else None
-        return lifecycle.open_libvirt(stack_uri(t, transport=a.transport, local_uri=local).uri)
-    if t.is_local and not t.uri:
-        return lifecycle.open_backend(a.backend, a.connect, vm, warn=_warn)
-    return lifecycle.open_libvirt(target_uri(t, transport=a.transport))
+        uri = stack_uri(t, transport=a.transport, local_uri=local).uri
+    elif t.is_local and not t.uri:
+        return Lifecycle.open(a.backend, a.connect, vm, warn=_warn, say=_say)
+    else:
+        uri = target_uri(t, transport=a.transport)
+    # another host: its libvirt, whatever this host's binaries (no STARTERCALL note here)
+    return Lifecycle.open("libvirt", uri, warn=_warn, say=_say)
 
 
 def _say(text: str) -> None:
@@ -247,9 +250,7 @@ def do_create(ctx: Ctx, sub: str) -> int:
         opts.sdl_display, opts.sdl_xauth = os.environ["DISPLAY"], os.environ.get("XAUTHORITY") or None
 
     def one(t):
-        from ctys_libvirt.lifecycle import Lifecycle
-
-        with Lifecycle(_backend(ctx, t, vm), warn=_warn, say=_say) as life:
+        with _life(ctx, t, vm) as life:
             be = life.backend
             info = be.lookup(vm.label)
             host = t.display
@@ -368,7 +369,8 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
     def cancel_self(t) -> List[str]:
         """SELF: the VM of a stack target itself, on the hypervisor one level down."""
         below = dataclasses.replace(t, stack=t.stack[:-1])
-        with _backend(ctx, below) as be:
+        with _life(ctx, below) as life:
+            be = life.backend
             from ctys_libvirt.stack.address import find_vm
 
             info = find_vm(be, t.stack[-1])
@@ -386,7 +388,8 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
         return None
 
     def one(t):
-        with _backend(ctx, t) as be:
+        with _life(ctx, t) as life:
+            be = life.backend
             infos = be.list(include_inactive=True)
             chosen = []
             if spec.all:
@@ -476,7 +479,8 @@ def do_list(ctx: Ctx, sub: str) -> int:
     recs: List[List[str]] = []
 
     def one(t):
-        with _backend(ctx, t) as be:
+        with _life(ctx, t) as life:
+            be = life.backend
             out = []
             for info in be.list(include_inactive=False):
                 if not _active(info):
@@ -670,7 +674,8 @@ def do_isactive(ctx: Ctx, sub: str) -> int:
         raise UsageError("ISACTIVE needs an id", hint="write -a ISACTIVE=<label|uuid|conf path>")
     ident = sub.split(":", 1)[1] if ":" in sub else sub
     for t in ctx.targets:
-        with _backend(ctx, t) as be:
+        with _life(ctx, t) as life:
+            be = life.backend
             info = be.lookup(ident)
             if info is None and ident.endswith(".ctys"):
                 from ctys_libvirt.inventory.scan import read_header

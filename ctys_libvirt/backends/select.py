@@ -75,9 +75,9 @@ def startercall_missing(vm: Optional[VmConfig]) -> bool:
     /usr/libexec/qemu-kvm on Debian)."""
     if vm is None or not vm.startercall:
         return False
-    from ctys_libvirt.qemu.discovery import _resolve
+    from ctys_libvirt.qemu.discovery import resolve_binary
 
-    return not _resolve(vm.startercall)
+    return not resolve_binary(vm.startercall)
 
 
 def libvirt_emulator(conn, vm: VmConfig) -> Optional[str]:
