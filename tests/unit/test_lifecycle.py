@@ -15,7 +15,7 @@ import pytest
 from ctys_libvirt import lifecycle
 from ctys_libvirt.errors import (AmbiguousAddressError, BackendError, LibvirtUnavailable,
                                  NotFoundError, NotRunning, UsageError)
-from ctys_libvirt.lifecycle import Lifecycle
+from ctys_libvirt.lifecycle import Lifecycle, choice
 from ctys_libvirt.model import BootRequest, CancelMode, ConsoleType, CreateOptions, CreateResult, DomainInfo
 from fakeqemu import vms
 
@@ -241,14 +241,14 @@ def test_auto_falls_back_to_direct_only_when_no_libvirt_was_named(monkeypatch, t
 
 def test_auto_takes_direct_for_a_kqemu_conf_without_opening_libvirt(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(lifecycle, "open_libvirt", lambda *a, **k: pytest.fail("libvirt opened"))
+    monkeypatch.setattr(choice, "open_libvirt", lambda *a, **k: pytest.fail("libvirt opened"))
     vm = dataclasses.replace(vms.centos55(tmp_path), accelerator="KQEMU")
     assert lifecycle.open_backend("auto", None, vm).name == "direct"
 
 
 def test_lifecycle_open_adds_the_direct_backend_beside_libvirt_under_auto(monkeypatch):
     lv = FakeBackend("libvirt")
-    monkeypatch.setattr(lifecycle, "open_libvirt", lambda *a, **k: lv)
+    monkeypatch.setattr(choice, "open_libvirt", lambda *a, **k: lv)
     with Lifecycle.open("auto", with_direct=True) as life:
         assert [b.name for b in life.backends] == ["libvirt", "direct"]
     with Lifecycle.open("libvirt", with_direct=True) as life:
