@@ -83,7 +83,7 @@ def argv_cmd(
         if plan.console.value == "VNC" and display is None:
             from ctys_libvirt.backends.direct import DirectBackend
 
-            display = DirectBackend(base=runtime_dir)._pick_display()
+            display = DirectBackend(base=runtime_dir).pick_display()
         how, who = "root", None
         if not foreground and not probe.synthetic:
             from ctys_libvirt.backends.direct import privileges

@@ -3,8 +3,9 @@
     ctys-qemu [-t QEMU] -a ACTION[=SUBOPTS] [options] [--] ['(global opts)'] [targets...]
 
 Actions: CREATE, CANCEL, LIST, ENUMERATE, INFO.  Suboption parsing lives in
-``ctys_libvirt.ctys``; this module only maps specs onto backends / inventory calls and
-prints.  Targets: ``[user@]host``, ``host'(opts)'``, comma lists, group names (files in
+``ctys_libvirt.ctys``; addresses, backends, CREATE/CANCEL and the CLI0 console go through
+``ctys_libvirt.lifecycle`` (as for ``ctys-libvirt``); this module only maps specs onto it and
+the inventory, and prints.  Targets: ``[user@]host``, ``host'(opts)'``, comma lists, group names (files in
 ``~/.ctys/groups``); no target = this host.  Per-host failures are reported on stderr (one
 line each) and the rest goes on; the exit code is the highest error code seen.
 """
