@@ -18,7 +18,7 @@ class Lifecycle:
     """The backends one command uses and the VM it started, cleaned up on one path.
 
     ``with Lifecycle.open(kind, uri, vm, warn=..., say=...) as life:`` -> ``life.create(...)``,
-    ``life.find(address)``, ``life.cancel(...)``, ``life.console(...)``; leaving the block
+    ``life.find(address)``, ``life.cancel(...)``, ``life.attach(...)``; leaving the block
     runs ``shutdown()``: a CLI0 VM is destroyed, then every backend is closed."""
 
     def __init__(self, backend, *, warn: Say = _drop, say: Say = _drop):
@@ -41,7 +41,11 @@ class Lifecycle:
                    warn=warn, say=say)
         if with_direct and check_backend(kind) == "auto" and life.backend.name == "libvirt" \
                 and direct_available():
-            life.add(open_direct())
+            try:
+                life.add(open_direct())
+            except BaseException:
+                life.shutdown()     # the libvirt connection is not left open
+                raise
         return life
 
     @property
