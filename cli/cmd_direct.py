@@ -83,7 +83,7 @@ def argv_cmd(
         if plan.console.value == "VNC" and display is None:
             from ctys_libvirt.backends.direct import DirectBackend
 
-            display = DirectBackend(base=runtime_dir)._pick_display()
+            display = DirectBackend(base=runtime_dir).pick_display()
         how, who = "root", None
         if not foreground and not probe.synthetic:
             from ctys_libvirt.backends.direct import privileges
@@ -223,7 +223,7 @@ def doctor_cmd(
 def _doctor(qemu, connect, use_cache) -> dict:
     from ctys_libvirt.backends.select import explain_choice
     from ctys_libvirt.qemu.discovery import candidates, probe_all
-    from ctys_libvirt.qemu.probe import _kqemu_present, _kvm_usable
+    from ctys_libvirt.qemu.probe import kqemu_present, kvm_usable
 
     cands = probe_all(candidates(explicit=qemu), use_cache=use_cache)
     bins = []
@@ -247,14 +247,14 @@ def _doctor(qemu, connect, use_cache) -> dict:
             choice.reasons.append(f"direct will run {usable[0]['path']} (QEMU {usable[0]['version']})")
         else:
             choice.reasons.append("but no usable QEMU binary was found either")
-    return {"binaries": bins, "host": {"kvm": _kvm_usable(), "kqemu": _kqemu_present()},
+    return {"binaries": bins, "host": {"kvm": kvm_usable(), "kqemu": kqemu_present()},
             "libvirt": lv, "choice": {"kind": choice.kind, "reasons": choice.reasons}}
 
 
 def _conf_choice(vm, backend: str, connect, binaries) -> dict:
     """Which backend would run ``vm`` (as create decides it) and the emulator it would use."""
     from ctys_libvirt.backends.select import explain_choice, libvirt_emulator, startercall_missing, startercall_note
-    from ctys_libvirt.qemu.discovery import _resolve
+    from ctys_libvirt.qemu.discovery import resolve_binary
 
     choice = explain_choice(backend, uri=connect, vm=vm)
     emulator = None
@@ -278,7 +278,7 @@ def _conf_choice(vm, backend: str, connect, binaries) -> dict:
                 choice.reasons.append(startercall_note(vm, emulator))
     elif vm.startercall:
         # the direct backend runs STARTERCALL and nothing else (create --qemu overrides it)
-        emulator = _resolve(vm.startercall)
+        emulator = resolve_binary(vm.startercall)
         if emulator is None:
             choice.reasons.append(f"STARTERCALL {vm.startercall} is not installed on this host: the "
                                   "direct backend cannot run this conf (give create --qemu PATH)")

@@ -328,7 +328,7 @@ class DirectBackend:
             return
         shutil.rmtree(rt.dir, ignore_errors=True)
 
-    def _pick_display(self) -> int:
+    def pick_display(self) -> int:
         used = set()
         for rt in self._dirs():
             v = _Vm(rt)
@@ -400,10 +400,10 @@ class DirectBackend:
                     created = tc.path
             display = None
             if plan.console is ConsoleType.VNC:
-                display = plan.vnc_display if plan.vnc_display is not None else self._pick_display()
+                display = plan.vnc_display if plan.vnc_display is not None else self.pick_display()
             elif plan.console.is_serial and plan.console is not ConsoleType.CLI0:
                 try:                                # VNC prepared for later attachment:
-                    display = self._pick_display()  # nice to have, never a reason to fail
+                    display = self.pick_display()  # nice to have, never a reason to fail
                 except BackendError:
                     display = None
             serial_log = getattr(options, "serial_log", None)
@@ -928,4 +928,10 @@ class DirectBackend:
         return self._info(v, socket.gethostname())
 
     def close(self) -> None:
-        pass
+        pass    # no connection: each call opens and closes what it needs
+
+    def __enter__(self) -> "DirectBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

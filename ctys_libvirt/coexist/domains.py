@@ -56,7 +56,7 @@ class Job:
     uuid_generated: bool = False
 
 
-def _row_error(address: str, exc: BaseException, vm: Optional[VmConfig] = None) -> DefineResult:
+def row_error(address: str, exc: BaseException, vm: Optional[VmConfig] = None) -> DefineResult:
     code = exc.exit_code if isinstance(exc, CtysError) else 4
     text = exc.one_line() if isinstance(exc, CtysError) else f"{type(exc).__name__}: {exc}"
     status = "conflict" if isinstance(exc, ConflictError) else "error"
@@ -195,7 +195,7 @@ class Definer:
                 try:
                     done(job.index, self.apply(job))
                 except BaseException as exc:   # one VM's failure is its row
-                    done(job.index, _row_error(job.address, exc, job.vm))
+                    done(job.index, row_error(job.address, exc, job.vm))
 
         pool = None
         procs = self._processes(len(addresses)) if vms is None else 1
@@ -223,10 +223,10 @@ class Definer:
                 try:
                     self.translate(job)
                 except CtysError as exc:
-                    done(i, _row_error(a, exc, job.vm))
+                    done(i, row_error(a, exc, job.vm))
                     continue
                 except OSError as exc:
-                    done(i, _row_error(a, BackendError(f"{a}: {exc.strerror or exc}",
+                    done(i, row_error(a, BackendError(f"{a}: {exc.strerror or exc}",
                                                        hint="check the path and its permissions"), job.vm))
                     continue
                 todo.put(job)

@@ -68,8 +68,8 @@ def env(env, rtbase):
 class Proc:
     """A CLI subprocess with pipes; stdout/stderr collected by reader threads."""
 
-    def __init__(self, args, env):
-        self.p = popen("ctys-libvirt", *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    def __init__(self, args, env, prog="ctys-libvirt"):
+        self.p = popen(prog, *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, env=env)
         self.out = bytearray()
         self.err = bytearray()
@@ -147,6 +147,33 @@ def test_create_cli0_relays_serial_and_destroys_on_detach(vmroot, media, rtbase,
     assert "Traceback" not in err
     assert not (rtbase / label).exists()                                    # runtime dir gone
     assert not _qemus_under(rtbase)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_ctys_qemu_create_cli0_direct_continues_and_destroys(vmroot, media, rtbase, env):
+    """ctys-qemu -a CREATE=...,CONSOLE:CLI0 with the direct backend: the same CLI0 policy as
+    ctys-libvirt (the lifecycle layer's): the VM held at -S is continued once the console is
+    attached and destroyed when it ends (it used to be left paused, with no console)."""
+    label = unique_label("qcli0")
+    conf = write_conf(vmroot, label, image=media["hello"],
+                      extra=f"STARTERCALL={QEMU}\n")
+    proc = Proc(["--backend", "direct", "-a", f"CREATE=P:{conf},CONSOLE:CLI0"], env, prog="ctys-qemu")
+    try:
+        assert proc.wait_for(proc.err, f"Connected to {label}".encode(), 30), (bytes(proc.out), bytes(proc.err))
+        assert proc.wait_for(proc.out, MARKER, 20), (bytes(proc.out), bytes(proc.err))
+        pid = int((rtbase / label / "qemu.pid").read_text())
+        proc.send(b"\x1d")
+        rc = proc.finish()
+    finally:
+        proc.kill()
+    out, err = proc.out.decode(errors="replace"), proc.err.decode(errors="replace")
+    assert rc == 0, err
+    assert f"CREATE localhost: {label}: paused" in out and "backend direct" in out
+    assert out.index(f"CREATE localhost: {label}") < out.index(MARKER.decode())  # the line first
+    assert f"[{label}: console detached]" in err
+    assert f"{label}: destroyed (CLI0 console ended)" in err
+    assert "Traceback" not in err
+    assert not (rtbase / label).exists() and not _qemus_under(rtbase)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 

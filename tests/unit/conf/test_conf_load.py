@@ -8,7 +8,7 @@ import pytest
 from support.confs import CENTOS_CTX, small_conf
 from ctys_libvirt.conf import load_conf, locate_conf, read_keys
 from ctys_libvirt.conf.context import context_variables, mydist_from_os_release
-from ctys_libvirt.errors import ConfError, NotFoundError
+from ctys_libvirt.errors import AmbiguousAddressError, ConfError, NotFoundError
 
 
 def load(path, **kw):
@@ -103,9 +103,24 @@ def test_locate_dir_ambiguous(tmp_path):
     d.mkdir()
     for n in ("a", "b"):
         (d / f"{n}.ctys").write_text("#@#MAGICID-QEMU\n")
-    with pytest.raises(ConfError) as ei:
+    with pytest.raises(AmbiguousAddressError) as ei:        # exit 2, as for any ambiguous address
         locate_conf(d)
-    assert "a.ctys, b.ctys" in str(ei.value)
+    assert "a.ctys, b.ctys" in str(ei.value) and ei.value.exit_code == 2
+    (d / "b.ctys").write_text("#@#MAGICID-QEMU\n#@#MAGICID-IGNORE\n")   # what the hint says
+    assert locate_conf(d) == d / "a.ctys"
+
+
+def test_locate_dir_0107_layout(tmp_path):
+    """<dir>/<dir>.ctys is a bash wrapper and <dir>.conf carries its own MAGICID: the .conf
+    is the conf, for the loader as for address resolution (one rule)."""
+    from ctys_libvirt.inventory.address import resolve_conf_path
+
+    d = tmp_path / "vm"
+    d.mkdir()
+    (d / "vm.ctys").write_text("#!/bin/bash\n#@#MAGICID-QEMU\nexec ctys \"$@\"\n")
+    (d / "vm.conf").write_text("#@#MAGICID-QEMU\nLABEL=vm\nMEMSIZE=1\n")
+    assert locate_conf(d) == d / "vm.conf"
+    assert resolve_conf_path(str(d), use_db=False) == d / "vm.conf"
 
 
 def test_locate_missing(tmp_path):

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from ctys_libvirt.backends.select import explain_choice, open_backend
+from ctys_libvirt.backends.select import explain_choice
 from ctys_libvirt.errors import UsageError
 from support.fakeqemu import make_fake, vms
 
@@ -63,9 +63,3 @@ def test_explicit_kinds_and_bad_kind():
     assert explain_choice("LIBVIRT", uri=DEAD_URI).kind == "libvirt"
     with pytest.raises(UsageError, match="unknown backend 'xen'"):
         explain_choice("xen")
-
-
-def test_open_backend(tmp_path):
-    be = open_backend("direct", qemu="/usr/bin/qemu-system-x86_64")
-    assert be.name == "direct" and be.qemu == "/usr/bin/qemu-system-x86_64"
-    assert open_backend("auto", uri=DEAD_URI).name == "direct"
