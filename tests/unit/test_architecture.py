@@ -298,7 +298,7 @@ KNOWN_LAYER_VIOLATIONS: Dict[str, str] = {
     "coexist": "coexist/merge.py reads domain XML through backends/libvirt_domxml (item 2)",
 }
 KNOWN_CYCLES = True            # translate <-> security.argsadd; backends <-> coexist, security.inuse
-KNOWN_PRIVATE_IN_CLI = True    # _kvm_usable, _kqemu_present, _resolve, _row_error, _conf_needs_direct
+KNOWN_PRIVATE_IN_CLI = False
 KNOWN_IMPURE_TRANSLATE = True  # translate/plan.py reads image formats and install targets (host/)
 
 

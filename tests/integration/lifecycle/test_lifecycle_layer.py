@@ -11,7 +11,9 @@ from ctys_libvirt.errors import LibvirtUnavailable, NotFoundError
 from ctys_libvirt.lifecycle import Lifecycle
 from ctys_libvirt.model import CancelMode, ConsoleType, CreateOptions
 from ctys_libvirt.translate.request import make_request
-from lifecycle_helpers import BOGUS_URI, janitor, unique_label, write_conf  # noqa: F401
+from support.cli import BOGUS_URI
+from support.confs import write_conf
+from support.domains import janitor, unique_label  # noqa: F401
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.qemu]
 

@@ -68,7 +68,7 @@ def test_ctys_qemu_list_on_stack_targets(chain):
 
 def test_enumerate_inside_a_vm(chain, sshd):
     """ENUMERATE runs ctys-libvirt inside the VM over ssh.  The inside here is root's login
-    on the test sshd of multihost_helpers (ctys-libvirt on its PATH; the session user cannot
+    on the test sshd of support.loopback (ctys-libvirt on its PATH; the session user cannot
     run this checkout's venv), named by the VM's #@#STACKURI."""
     outer = start_vm(chain.root, chain.media, stack_uri=f"qemu+ssh://root@127.0.0.1:{sshd.port}/system")
     try:

@@ -17,7 +17,7 @@ from ctys_libvirt.errors import (AmbiguousAddressError, BackendError, LibvirtUna
                                  NotFoundError, NotRunning, UsageError)
 from ctys_libvirt.lifecycle import Lifecycle, choice
 from ctys_libvirt.model import BootRequest, CancelMode, ConsoleType, CreateOptions, CreateResult, DomainInfo
-from fakeqemu import vms
+from support.fakeqemu import vms
 
 DEAD_URI = "qemu+unix:///system?socket=/nonexistent/libvirt-sock"
 
