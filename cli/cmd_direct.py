@@ -220,7 +220,7 @@ def doctor_cmd(
 def _doctor(qemu, connect, use_cache) -> dict:
     from ctys_libvirt.backends.select import explain_choice
     from ctys_libvirt.qemu.discovery import candidates, probe_all
-    from ctys_libvirt.qemu.probe import _kqemu_present, _kvm_usable
+    from ctys_libvirt.translate.hostcaps import kqemu_present, kvm_usable
 
     cands = probe_all(candidates(explicit=qemu), use_cache=use_cache)
     bins = []
@@ -244,7 +244,7 @@ def _doctor(qemu, connect, use_cache) -> dict:
             choice.reasons.append(f"direct will run {usable[0]['path']} (QEMU {usable[0]['version']})")
         else:
             choice.reasons.append("but no usable QEMU binary was found either")
-    return {"binaries": bins, "host": {"kvm": _kvm_usable(), "kqemu": _kqemu_present()},
+    return {"binaries": bins, "host": {"kvm": kvm_usable(), "kqemu": kqemu_present()},
             "libvirt": lv, "choice": {"kind": choice.kind, "reasons": choice.reasons}}
 
 

@@ -48,6 +48,17 @@ SERIAL_CONSOLES = frozenset(
 )
 
 
+# VNC display N listens on TCP port VNC_BASEPORT + N (QEMU, libvirt and ctys alike).
+VNC_BASEPORT = 5900
+
+# The one VGA table: ctys/QEMU ``-vga`` name -> libvirt ``<video><model type=...>``.
+# conf.mapping checks VGADRIVER against it; translate.xml/argv and coexist read it.
+VGA_MODELS = {"cirrus": "cirrus", "std": "vga", "vmware": "vmvga", "qxl": "qxl",
+              "virtio": "virtio", "none": "none"}
+# other spellings of the same devices (QEMU's -std-vga, libvirt's model names)
+VGA_ALIASES = {"vga": "std", "std-vga": "std", "vmvga": "vmware"}
+
+
 class CancelMode(str, enum.Enum):
     POWEROFF = "POWEROFF"
     FORCE = "FORCE"
@@ -175,16 +186,41 @@ class InstallSpec:
 
 
 @dataclass(frozen=True)
+class InstModeFields:
+    """INSTMODE as given (``translate.request.parse_instmode``); None marks an empty or
+    DEFAULT field, filled from the conf by the plan.  ``text``: the value as written (the
+    domain metadata and messages quote it)."""
+
+    src_mode: Optional[str] = None    # CD | DVD | FDD | USB | HDD | PXE (CDROM/DVDROM folded)
+    src_path: Optional[str] = None
+    tgt_mode: Optional[str] = None    # HDD | HDDDOS | VHDD | FDD | USB
+    tgt_path: Optional[str] = None
+    stage: Optional[str] = None       # upper case: INIT or a custom tag
+    text: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class KernelFields:
+    """KERNEL suboption as given (``translate.request.parse_kernel``); None fields fall back
+    to KERNELIMAGE/INITRDIMAGE/APPEND.  ``text``: the value as written."""
+
+    kernel: Optional[str] = None
+    initrd: Optional[str] = None
+    append: Optional[str] = None
+    text: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
 class BootRequest:
-    """The CREATE suboptions that shape the machine (raw strings are parsed and
-    validated by ``translate.request.resolve``)."""
+    """The CREATE suboptions that shape the machine, parsed and checked once by
+    ``translate.request.make_request``; the plan trusts these values."""
 
     bootmode: Optional[BootMode] = None
     boot_path: Optional[str] = None          # BOOTMODE:<mode>%<path>
-    instmode: Optional[str] = None           # raw 'SRC%SRCPATH%TGT%TGTPATH%STAGE' | 'DEFAULT' | ''
-    kernel: Optional[str] = None             # raw 'img[%initrd[%append]]'
+    instmode: Optional[InstModeFields] = None   # None: no install run
+    kernel: Optional[KernelFields] = None       # None: no KERNEL suboption
     console: ConsoleType = ConsoleType.VNC
-    vnc_display: Optional[int] = None        # explicit VNC display (port 5900+N)
+    vnc_display: Optional[int] = None        # explicit VNC display (port VNC_BASEPORT+N)
     argsadd: Tuple[str, ...] = ()            # raw ARGSADD strings, each shell-word split later
     install_phase: bool = True               # with INSTMODE: XML of the install run (False: final)
     allow_argsadd: Tuple[str, ...] = ()      # --allow-argsadd: host-reaching options allowed

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ctys_libvirt.errors import AlreadyRunning, BackendError, CtysTimeout, NotRunning, UsageError
 from ctys_libvirt.model import (
+    VNC_BASEPORT,
     BootRequest,
     CancelMode,
     CancelResult,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:   # imported where used: LIST (every `ctys-libvirt list`) need
     from ctys_libvirt.qemu.monitor import Monitor
     from ctys_libvirt.qemu.probe import QemuProbe
 
-VNC_BASEPORT = 5900
 QEMU_NAMES = ("qemu", "qemu-kvm", "kvm")
 
 

@@ -33,6 +33,7 @@ from ctys_libvirt.errors import (
     NotRunning,
 )
 from ctys_libvirt.model import (
+    VNC_BASEPORT,
     BootRequest,
     CancelMode,
     CancelResult,
@@ -42,7 +43,6 @@ from ctys_libvirt.model import (
     VmConfig,
 )
 
-VNC_BASEPORT = 5900
 
 STATE_NAMES = {
     libvirt.VIR_DOMAIN_NOSTATE: "nostate",

@@ -51,6 +51,7 @@ from ctys_libvirt.model import (
     BootRequest,
     ConsoleType,
     InstallSpec,
+    KernelFields,
     KernelSpec,
     VmConfig,
 )
@@ -58,10 +59,7 @@ from ctys_libvirt.translate.imageformat import sniff_format
 from ctys_libvirt.translate.request import (
     INST_SOURCE_MODES,
     INST_TARGET_MODES,
-    InstModeFields,
     parse_bootmode,
-    parse_instmode,
-    parse_kernel,
 )
 
 if TYPE_CHECKING:       # legacy_args imports this module at run time
@@ -74,12 +72,8 @@ _ROLE_TARGET = {"hda": "hda", "hdb": "hdb", "hdc": "hdc", "hdd": "hdd",
                 "fda": "fda", "fdb": "fdb", "usb": "sda", "usb1": "sdb"}
 _ROLE_BUS = {"fda": "fdc", "fdb": "fdc", "usb": "usb", "usb1": "usb"}
 DISK_TARGET_MODES = ("HDD", "HDDDOS", "VHDD")
-# ctys/QEMU -vga names the plan accepts (translate.xml maps them to libvirt models).
-VGA_MODELS = ("cirrus", "std", "vmware", "qxl", "virtio", "none")
-_VGA_ALIASES = {"vga": "std", "std-vga": "std", "vmvga": "vmware"}
 FLOPPY_SIZE = "1440K"
 _NIC_MODEL_RE = re.compile(r"[A-Za-z0-9_-]+")
-_MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 
 @dataclass(frozen=True)
@@ -151,7 +145,7 @@ class MachinePlan:
     nic: Optional[PlanNic]
     localtime: bool
     timeopt_args: Tuple[str, ...]
-    vga: Optional[str]                 # one of VGA_MODELS, None: backend default
+    vga: Optional[str]                 # a key of model.VGA_MODELS, None: backend default
     qemubios: Optional[str]
     argsadd: Tuple[str, ...]           # conf ARGSADD words, then request ARGSADD words
     warnings: Tuple[str, ...]
@@ -267,18 +261,6 @@ def _arch_cpu(vm: VmConfig) -> Tuple[str, str]:
     else:
         arch, cpu = a, a
     return arch, (vm.cpu or cpu)
-
-
-def _vga(vm: VmConfig, warnings: List[str]) -> Optional[str]:
-    if not vm.vga:
-        return None
-    v = vm.vga.strip().lower()
-    v = _VGA_ALIASES.get(v, v)
-    if v not in VGA_MODELS:
-        warnings.append(f"VGADRIVER {vm.vga!r} is not known ({', '.join(VGA_MODELS)}); "
-                        "using the default video device")
-        return None
-    return v
 
 
 @lru_cache(maxsize=1024)
@@ -399,7 +381,7 @@ def _keep_hdd(slots: _Slots, vm: VmConfig, boot: bool) -> None:
 
 def resolve_install(vm: VmConfig, req: BootRequest) -> InstallSpec:
     """Fill the empty/DEFAULT INSTMODE fields from the conf (paths made absolute)."""
-    f: InstModeFields = parse_instmode(req.instmode)
+    f = req.instmode
     default_src = _norm_src_mode(vm.default_instmode or "CD", vm, "DEFAULTINSTMODE")
     src_mode = f.src_mode or default_src
     if src_mode == "PXE":
@@ -432,7 +414,7 @@ def resolve_install(vm: VmConfig, req: BootRequest) -> InstallSpec:
             raise NotFoundError(f"INSTMODE target {tgt_mode} needs a path: set DEFAULTINSTTARGET in {vm.source_path}",
                                 hint=f"or give INSTMODE:{src_mode}%%{tgt_mode}%/path/to/target")
     else:
-        raise UsageError(f"INSTMODE target {tgt_mode} needs a TGTPATH: {req.instmode!r}",
+        raise UsageError(f"INSTMODE target {tgt_mode} needs a TGTPATH: {f.text!r}",
                          hint=f"use INSTMODE:{src_mode}%SRCPATH%{tgt_mode}%/path/to/target")
     return InstallSpec(
         src_mode=src_mode,
@@ -488,9 +470,8 @@ def _check_label(vm: VmConfig) -> str:
     return name
 
 
-def _kernel(vm: VmConfig, req_kernel: Optional[str], required: bool,
+def _kernel(vm: VmConfig, kf: Optional[KernelFields], required: bool,
             media: Optional[MediaPolicy] = None) -> Optional[KernelSpec]:
-    kf = parse_kernel(req_kernel) if req_kernel is not None else None
     kernel = (kf.kernel if kf else None) or (str(vm.kernel) if vm.kernel else None)
     initrd = (kf.initrd if kf else None) or (str(vm.initrd) if vm.initrd else None)
     append = (kf.append if kf else None) or vm.append
@@ -700,10 +681,7 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
         if not _NIC_MODEL_RE.fullmatch(model):
             raise ConfError(f"NIC={vm.nic_model!r} is not a NIC model name", path=str(vm.source_path),
                             hint="use e.g. rtl8139, e1000, virtio, pcnet, ne2k_pci")
-        mac = (vm.mac or "").strip().lower() or None
-        if mac is not None and not _MAC_RE.fullmatch(mac):
-            raise ConfError(f"MAC0={vm.mac!r} is not a MAC address", path=str(vm.source_path),
-                            hint="use six hex pairs, e.g. 00:50:56:13:11:40")
+        mac = vm.mac        # checked and lower-cased by conf.mapping
         if mac is None:
             # A MAC libvirt picked would change at every re-define: derive it from the
             # UUID, so the guest's NIC identity is as stable as the domain's.
@@ -736,21 +714,13 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
         argsadd += _split_words(extra, "ARGSADD", vm, False)
     timeopt = [w for w in _split_words(vm.timeopt, "TIMEOPT", vm, True) if w != "-localtime"]
 
-    vga = _vga(vm, warnings)
-    mem = int(vm.memory_mib)
-    if mem <= 0:
-        raise ConfError(f"MEMSIZE={vm.memory_mib} is not a memory size", path=str(vm.source_path),
-                        hint="set MEMSIZE to the guest RAM in MiB")
-    smp = int(vm.smp or 1)
-    if smp <= 0:
-        raise ConfError(f"SMP={vm.smp} is not a CPU count", path=str(vm.source_path), hint="set SMP=1 or more")
 
     return MachinePlan(
         name=name,
         uuid=uuid_hex,
         uuid_generated=generated,
-        memory_mib=mem,
-        smp=smp,
+        memory_mib=vm.memory_mib,     # conf.mapping checked MEMSIZE and SMP
+        smp=vm.smp,
         arch=arch,
         cpu=cpu,
         accelerator=(vm.accelerator or "QEMU").strip().upper(),
@@ -768,7 +738,7 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
         nic=nic,
         localtime=bool(vm.localtime),
         timeopt_args=tuple(timeopt),
-        vga=vga,
+        vga=vm.vga,                    # conf.mapping checked VGADRIVER
         qemubios=check_dir(_abs(vm, vm.qemubios), media, what="QEMUBIOS") if vm.qemubios else None,
         argsadd=tuple(argsadd),
         warnings=tuple(warnings),

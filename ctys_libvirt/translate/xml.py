@@ -28,19 +28,15 @@ from lxml import etree
 
 from ctys_libvirt import __version__
 from ctys_libvirt.errors import ConfError
-from ctys_libvirt.model import BootRequest, HostCaps, VmConfig
+from ctys_libvirt.model import VGA_MODELS, VNC_BASEPORT, BootRequest, HostCaps, VmConfig
 from ctys_libvirt.translate import legacy_args
 from ctys_libvirt.translate.plan import MachinePlan, resolve_plan
-from ctys_libvirt.translate.request import VNC_BASEPORT
 
 from ctys_libvirt.metadata import METADATA_NS, METADATA_PREFIX, read_instance
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 VNC_LISTEN = "127.0.0.1"
 # serial consoles that also get VNC (autoport) and a video device for later attachment
 VNC_PREPARED = frozenset({"CLI", "XTERM", "GTERM", "EMACS", "EMACSM", "EMACSA", "EMACSAM"})
-# ctys/QEMU -vga names -> libvirt <video><model type=...>
-VIDEO_MODELS = {"cirrus": "cirrus", "std": "vga", "vmware": "vmvga", "qxl": "qxl",
-                "virtio": "virtio", "none": "none"}
 # Characters XML 1.0 cannot carry at all, and lone surrogates: the bytes of a non-UTF-8
 # file name (os functions decode them with surrogateescape) that lxml/libvirt cannot encode.
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -225,9 +221,9 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
     if req.boot_path and phase == "boot":
         attrs["bootpath"] = _meta_text(req.boot_path)
     if req.instmode is not None:
-        attrs["instmode"] = _meta_text(req.instmode)
+        attrs["instmode"] = _meta_text(req.instmode.text)
     if req.kernel is not None:
-        attrs["kernel"] = _meta_text(req.kernel)
+        attrs["kernel"] = _meta_text(req.kernel.text)
     if plan.vnc_display is not None:
         attrs["vncdisplay"] = str(plan.vnc_display)
     op((_NEW, _MD + "request", tuple(attrs), None))
@@ -479,7 +475,7 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
             val(_clean(opts.sdl_xauth, "XAUTHORITY"))
         op((_NEW, "graphics", sdl_names, None))
         op(_UP_OP)
-    video = "none" if not graphics else (VIDEO_MODELS[plan.vga] if plan.vga else None)
+    video = "none" if not graphics else (VGA_MODELS[plan.vga] if plan.vga else None)
     if video is not None:
         op((_NEW, "video", (), None))
         op((_NEW, "model", ("type",), None))

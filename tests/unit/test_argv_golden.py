@@ -14,6 +14,7 @@ from ctys_libvirt.qemu.probe import probe
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result
 from ctys_libvirt.translate.plan import resolve_plan
+from ctys_libvirt.translate.request import parse_instmode
 from fakeqemu import VERSIONS, make_fake
 from fakeqemu import vms
 
@@ -26,7 +27,7 @@ CASES = {
                                        console=ConsoleType.CLI)),
     "pxe-sdl": ("debian5", BootRequest(bootmode=BootMode.PXE, console=ConsoleType.SDL)),
     "kernel-vnc": ("kvmkern", BootRequest(console=ConsoleType.VNC, vnc_display=4)),
-    "install-vnc": ("centos55", BootRequest(instmode="DEFAULT", console=ConsoleType.VNC, vnc_display=2)),
+    "install-vnc": ("centos55", BootRequest(instmode=parse_instmode("DEFAULT"), console=ConsoleType.VNC, vnc_display=2)),
     "usb-none": ("centos55", BootRequest(bootmode=BootMode.USB, boot_path="../isos/usb.img",
                                          console=ConsoleType.NONE)),
 }

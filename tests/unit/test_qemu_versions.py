@@ -32,6 +32,7 @@ from ctys_libvirt.qemu.probe import (magic_for, parse_version, parse_version_arg
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result, is_modern
 from ctys_libvirt.translate.plan import resolve_plan
+from ctys_libvirt.translate.request import parse_instmode
 from fakeqemu import HELP_DIR, VERSIONS, fix_host, make_fake, recorded_argv
 from fakeqemu import vms
 
@@ -206,7 +207,7 @@ CASES = {
     "hdd-vnc": ("debian5", BootRequest(bootmode=BootMode.HDD, console=ConsoleType.VNC, vnc_display=3)),
     "cd-none": ("debian5", BootRequest(bootmode=BootMode.CD, console=ConsoleType.NONE)),
     "kernel-vnc": ("kvmkern", BootRequest(console=ConsoleType.VNC, vnc_display=4)),
-    "inst-none": ("centos55", BootRequest(instmode="DEFAULT", console=ConsoleType.NONE)),
+    "inst-none": ("centos55", BootRequest(instmode=parse_instmode("DEFAULT"), console=ConsoleType.NONE)),
     "usb-none": ("centos55", BootRequest(bootmode=BootMode.USB, boot_path="../isos/usb.img",
                                          console=ConsoleType.NONE)),
 }
