@@ -20,7 +20,7 @@ from typing import Dict, FrozenSet, Optional, Tuple
 
 from ctys_libvirt.errors import QemuProbeError, UsageError
 from ctys_libvirt.qemu import optsets
-from ctys_libvirt.translate.hostcaps import kqemu_present, kvm_usable
+from ctys_libvirt.host.caps import kqemu_present, kvm_usable
 
 Version = Tuple[int, int, int]
 CACHE_FORMAT = 3
@@ -174,7 +174,7 @@ def parse_options(text: str) -> Tuple[FrozenSet[str], FrozenSet[str]]:
 
 
 def cache_dir() -> Path:
-    from ctys_libvirt.paths import user_cache_dir
+    from ctys_libvirt.util.paths import user_cache_dir
 
     return user_cache_dir()
 
