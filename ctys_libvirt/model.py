@@ -7,7 +7,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Container, Dict, List, Mapping, Optional, Tuple
+
 
 class BootMode(str, enum.Enum):
     HDD = "HDD"
@@ -44,6 +45,11 @@ SERIAL_CONSOLES = frozenset(
      ConsoleType.EMACS, ConsoleType.EMACSM, ConsoleType.EMACSA, ConsoleType.EMACSAM}
 )
 
+
+# Image formats qemu-img can create for an install target (QEMU_IMG), and the image size
+# syntax it takes (HDDBOOTIMAGE_INST_SIZE): checked by the plan, used by host.images.
+IMAGE_FORMATS = ("raw", "qcow2", "qcow", "vmdk", "vdi", "vpc", "vhdx", "qed", "cow")
+IMAGE_SIZE = re.compile(r"^\d+(\.\d+)?[kKmMgGtT]?$")
 
 # VNC display N listens on TCP port VNC_BASEPORT + N (QEMU, libvirt and ctys alike).
 VNC_BASEPORT = 5900
@@ -252,6 +258,20 @@ class HostCaps:
     default_network_active: bool = False
     arches: Tuple[str, ...] = ("x86_64", "i686")
     max_vcpus: Optional[int] = None          # the machine type's vCPU limit (domain capabilities)
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What translate/ needs to know about the host and never finds out itself: the
+    capabilities, the format of each disk image (from its header) and which kernels QEMU
+    loads as multiboot (from theirs).  The caller gathers them (``host.facts.host_facts``:
+    mappings that read a header only when the plan looks a path up, once); a test passes
+    plain dicts.  An image missing from ``image_formats`` is raw."""
+
+    caps: HostCaps = field(default_factory=HostCaps)
+    image_formats: Mapping[str, str] = field(default_factory=dict)   # real path -> format
+    multiboot_kernels: Container[str] = frozenset()                  # kernel paths
+
 
 
 @dataclass(frozen=True)

@@ -356,10 +356,11 @@ class DirectBackend:
                *, incoming: Optional[str] = None) -> CreateResult:
         from ctys_libvirt.host import images  # qemu-img work: not on list/cancel paths
         from ctys_libvirt.translate.argv import build_argv_result, sandbox_value
+        from ctys_libvirt.host.facts import host_facts
         from ctys_libvirt.translate.plan import resolve_plan
 
         options = options or CreateOptions()
-        plan = resolve_plan(vm, request)
+        plan = resolve_plan(vm, request, host_facts())
         self._refuse_shared_disks(plan)
         probe = self.probe_for(vm, options)
         from ctys_libvirt.security.argsadd import enforce

@@ -3,10 +3,17 @@ the libvirt XML builder (translate.xml) and the direct QEMU argv builder (transl
 
 Public API (stable; other modules rely on it):
 
-    resolve_plan(vm, req) -> MachinePlan        raises UsageError / NotFoundError / ConfError
+    resolve_plan(vm, req, facts) -> MachinePlan raises UsageError / NotFoundError / ConfError
     MachinePlan, PlanDisk, PlanNic, TargetCreation   frozen dataclasses (fields documented below)
     final_request(vm, req) -> BootRequest       the normal-boot request after an INSTMODE run
     boot_kind(disk) -> 'hd' | 'cdrom' | 'fd'    legacy ``-boot`` letter class of a disk
+
+Pure: host facts come in (model.HostFacts, gathered by the caller with host.facts): image
+formats and multiboot kernels are looked up there, never read here.  What the plan itself
+touches is only what the conf and request name: it stats those paths (existence, file
+type) and passes each medium through security.media (symlinks resolved, trust, devices),
+because which paths matter is decided by the boot rules below, while the request is
+planned; nothing reads a file's contents.
 
 Decisions (legacy defects fixed as design.md §4 / conf-format.md §8 ask):
 
@@ -42,20 +49,22 @@ import uuid as uuidlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
 
 from ctys_libvirt.errors import ConfError, NotFoundError, UsageError
 from ctys_libvirt.security.media import MediaPolicy, check_dir, check_medium, check_new_target, policy_for
 from ctys_libvirt.model import (
+    IMAGE_FORMATS,
+    IMAGE_SIZE,
     BootMode,
     BootRequest,
     ConsoleType,
+    HostFacts,
     InstallSpec,
     KernelFields,
     KernelSpec,
     VmConfig,
 )
-from ctys_libvirt.host.imageformat import sniff_format
 from ctys_libvirt.translate.request import (
     INST_SOURCE_MODES,
     INST_TARGET_MODES,
@@ -82,7 +91,7 @@ class PlanDisk:
 
     role: legacy slot hda|hdb|hdc|hdd|fda|fdb|usb|usb1; target: guest device name
     (hda.., fda/fdb, sda/sdb for USB); device: disk|cdrom|floppy; bus: ide|fdc|usb;
-    format: sniffed from the header (or the format the backend will create);
+    format: from the host facts (the image header), or the format the backend will create;
     boot_order: 1-based, None = not bootable; purpose: boot|hdd|data|install-source|
     install-target; block: the path is a block/char device (libvirt ``type='block'``);
     exists: False only for an install target still to be created."""
@@ -153,7 +162,7 @@ class MachinePlan:
     conf_sha256: str
     keys: Tuple[Tuple[str, str], ...]  # '#@#' keys in file order
     request: BootRequest
-    kernel_multiboot: bool = False     # QEMU loads the kernel as multiboot (see multiboot_kernel)
+    kernel_multiboot: bool = False     # QEMU loads the kernel as multiboot (host.imageformat.multiboot_kernel)
     # libvirt path only: ARGSADD options converted to elements (translate.legacy_args.apply
     # sets it and leaves only the rest in argsadd); None: ARGSADD passed through as written
     native: Optional["LegacyArgs"] = None
@@ -205,13 +214,6 @@ def _not_an_image(st: os.stat_result) -> Optional[str]:
     if stat.S_ISREG(st.st_mode) or _is_block(st):
         return None
     return "is a directory" if stat.S_ISDIR(st.st_mode) else "is not a regular file or device"
-
-
-def _format(path: str, st: Optional[os.stat_result] = None) -> str:
-    try:
-        return sniff_format(path, st)
-    except OSError:
-        return "raw"
 
 
 # The generated-UUID warning states a lasting fact about the conf: front ends may show it
@@ -294,8 +296,10 @@ def _norm_src_mode(mode: str, vm: VmConfig, var: str) -> str:
 class _Slots:
     """Assigns media to legacy slots and boot orders."""
 
-    def __init__(self, vm: VmConfig, warnings: List[str], media: Optional[MediaPolicy] = None):
+    def __init__(self, vm: VmConfig, warnings: List[str], media: Optional[MediaPolicy] = None,
+                 formats: Optional[Mapping[str, str]] = None):
         self.vm = vm
+        self.formats = {} if formats is None else formats
         self.media = media or MediaPolicy(conf=str(vm.source_path))
         self.warnings = warnings
         self.disks: Dict[str, PlanDisk] = {}
@@ -320,7 +324,7 @@ class _Slots:
         disk = PlanDisk(
             role=role, path=path, device=device,
             bus=_ROLE_BUS.get(role, "ide"), target=_ROLE_TARGET[role],
-            format=fmt or (_format(path, st) if st is not None else "raw"),
+            format=fmt or (self.formats.get(path, "raw") if st is not None else "raw"),
             boot_order=None, readonly=(device == "cdrom"), purpose=purpose,
             block=bool(st is not None and _is_block(st)), exists=st is not None,
         )
@@ -433,15 +437,13 @@ def _target_creation(vm: VmConfig, spec: InstallSpec) -> TargetCreation:
         raise ConfError("HDDBOOTIMAGE_INST_SIZE is not set, so the install target cannot be created",
                         path=str(vm.source_path), hint="set HDDBOOTIMAGE_INST_SIZE=8G (for example)")
     # checked here, so `xml` reports a bad conf value as the conf error it is (exit 3)
-    from ctys_libvirt.host.images import _SIZE, FORMATS
-
-    if not _SIZE.match(str(vm.inst_size).strip()):
+    if not IMAGE_SIZE.match(str(vm.inst_size).strip()):
         raise ConfError(f"HDDBOOTIMAGE_INST_SIZE={vm.inst_size!r} is not an image size",
                         path=str(vm.source_path), hint="set e.g. HDDBOOTIMAGE_INST_SIZE=8G")
     fmt = (vm.qemu_img_format or "raw").lower()
-    if mode in ("HDD", "VHDD") and fmt not in FORMATS:
+    if mode in ("HDD", "VHDD") and fmt not in IMAGE_FORMATS:
         raise ConfError(f"QEMU_IMG={vm.qemu_img_format!r} is not an image format",
-                        path=str(vm.source_path), hint="use one of " + ", ".join(FORMATS))
+                        path=str(vm.source_path), hint="use one of " + ", ".join(IMAGE_FORMATS))
     if mode in ("HDD", "VHDD"):
         return TargetCreation(spec.tgt_path, vm.qemu_img_format or "raw", vm.inst_size, mode)
     return TargetCreation(spec.tgt_path, "raw", vm.inst_size, mode,
@@ -496,31 +498,6 @@ def _kernel(vm: VmConfig, kf: Optional[KernelFields], required: bool,
         paths.append(ap)
     return KernelSpec(kernel=Path(paths[0]), initrd=Path(paths[1]) if paths[1] else None,
                       append=append)
-
-
-_MB_MAGIC = 0x1BADB002
-
-
-def multiboot_kernel(path) -> bool:
-    """True when QEMU's x86 loader takes ``path`` as a multiboot kernel: no Linux boot
-    header (``HdrS`` at 0x202) and a multiboot header (magic, flags, checksum summing to 0)
-    on a 4-byte boundary in the first 8 KiB.  QEMU parses ``-initrd`` of such a kernel as a
-    module list: ``,`` separates modules (``,,`` is a literal comma) and text after a blank
-    is the module's command line, so module paths need care (translate.xml / translate.argv)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8192)
-    except OSError:
-        return False
-    if head[0x202:0x206] == b"HdrS":
-        return False
-    for i in range(0, len(head) - 47, 4):   # QEMU's own bound: 8192 - 48
-        if int.from_bytes(head[i:i + 4], "little") == _MB_MAGIC:
-            flags = int.from_bytes(head[i + 4:i + 8], "little")
-            check = int.from_bytes(head[i + 8:i + 12], "little")
-            if (_MB_MAGIC + flags + check) & 0xFFFFFFFF == 0:
-                return True
-    return False
 
 
 def _boot_media(slots: _Slots, vm: VmConfig, mode: BootMode, path: Optional[str]) -> bool:
@@ -625,14 +602,15 @@ def _data_disks(slots: _Slots, vm: VmConfig) -> None:
         slots.attach(role, path, device, "data", False, st)
 
 
-def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
-    """The machine for ``vm`` booted as ``req`` asks (see the module doc for the rules)."""
+def resolve_plan(vm: VmConfig, req: BootRequest, facts: HostFacts) -> MachinePlan:
+    """The machine for ``vm`` booted as ``req`` asks (see the module doc for the rules), on
+    a host ``facts`` describes (the caller gathers them: host.facts.host_facts)."""
     warnings: List[str] = []
     name = _check_label(vm)
     uuid_hex, generated = _plan_uuid(vm, warnings)
     arch, cpu = _arch_cpu(vm)
     media = policy_for(vm, req.allow_devices)
-    slots = _Slots(vm, warnings, media)
+    slots = _Slots(vm, warnings, media, facts.image_formats)
 
     install: Optional[InstallSpec] = None
     create = None
@@ -746,5 +724,5 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
         conf_sha256=vm.sha256,
         keys=tuple(vm.keys.items()),
         request=req,
-        kernel_multiboot=kernel is not None and multiboot_kernel(kernel.kernel),
+        kernel_multiboot=kernel is not None and str(kernel.kernel) in facts.multiboot_kernels,
     )

@@ -164,7 +164,6 @@ def test_front_ends_use_public_names_only():
     assert not bad, "\n".join(bad)
 
 
-@_LANDING
 def test_translation_is_pure():
     """translate/ neither talks to libvirt nor reads host facts itself: the caller gathers
     them (host/) and passes them in."""

@@ -13,6 +13,7 @@ from ctys_libvirt.model import BootMode, BootRequest, ConsoleType
 from ctys_libvirt.qemu.probe import probe
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.plan import resolve_plan
 from ctys_libvirt.translate.request import parse_instmode
 from fakeqemu import VERSIONS, make_fake
@@ -63,7 +64,7 @@ def test_golden_argv_per_release(key, tree, tmp_path, monkeypatch, golden):
     got = {}
     for case, (label, req) in CASES.items():
         rt = RuntimeDirs(Path("/run/ctys-libvirt") / label)
-        res = build_argv_result(resolve_plan(confs[label], req), pr, runtime=rt)
+        res = build_argv_result(resolve_plan(confs[label], req, host_facts()), pr, runtime=rt)
         got[case] = _normalise(res.argv, root, rt, str(fake))
     path = GOLDEN / f"{key}.json"
     golden.check(path, json.dumps(got, indent=1) + "\n")

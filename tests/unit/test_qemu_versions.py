@@ -31,6 +31,7 @@ from ctys_libvirt.qemu.probe import (magic_for, parse_version, parse_version_arg
                                      synthetic_probe)
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result, is_modern
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.plan import resolve_plan
 from ctys_libvirt.translate.request import parse_instmode
 from fakeqemu import HELP_DIR, VERSIONS, fix_host, make_fake, recorded_argv
@@ -225,7 +226,7 @@ def _argv(tree, key, case):
     root, confs = tree
     label, req = CASES[case]
     rt = RuntimeDirs(Path("/run/ctys-libvirt") / label)
-    res = build_argv_result(resolve_plan(confs[label], req), _probe(key), runtime=rt)
+    res = build_argv_result(resolve_plan(confs[label], req, host_facts()), _probe(key), runtime=rt)
     return [a.replace(str(root), "@VM@") for a in res.argv[1:]], res
 
 
@@ -601,7 +602,7 @@ def test_daemonize_is_required(tmp_path):
 
     text = "\n".join(l for l in _text("0.9.1").splitlines() if not l.startswith("-daemonize"))
     pr = probe_text("/usr/bin/qemu", text)
-    plan = resolve_plan(vms.debian5(tmp_path), BootRequest(console=ConsoleType.NONE))
+    plan = resolve_plan(vms.debian5(tmp_path), BootRequest(console=ConsoleType.NONE), host_facts())
     with pytest.raises(BackendError, match=r"QEMU 0\.9\.1 \(/usr/bin/qemu\) does not list -daemonize"):
         build_argv_result(plan, pr)
     assert "-daemonize" not in build_argv_result(plan, pr, daemonize=False).argv
@@ -632,13 +633,13 @@ def test_kqemu_generations(key, listed, plain, kqemu_run, tmp_path, monkeypatch)
     ver = RELEASES[key][0]
     assert optsets.option_set(ver, kqemu=True) & optsets.KQEMU_OPTIONS == listed
     vm = vms.centos55(tmp_path)                               # ACCELERATOR=QEMU
-    argv = build_argv_result(resolve_plan(vm, BootRequest(console=ConsoleType.NONE)), pr).argv
+    argv = build_argv_result(resolve_plan(vm, BootRequest(console=ConsoleType.NONE), host_facts()), pr).argv
     assert [a for a in argv if a in optsets.KQEMU_OPTIONS] == plain
     dev = tmp_path / "kqemu"
     dev.write_bytes(b"")
     monkeypatch.setenv("CTYS_KQEMU_DEVICE", str(dev))
     kq = dataclasses.replace(vm, accelerator="KQEMU")
-    argv = build_argv_result(resolve_plan(kq, BootRequest(console=ConsoleType.NONE)), _probe(key)).argv
+    argv = build_argv_result(resolve_plan(kq, BootRequest(console=ConsoleType.NONE), host_facts()), _probe(key)).argv
     assert [a for a in argv if a in optsets.KQEMU_OPTIONS] == [kqemu_run]
 
 
