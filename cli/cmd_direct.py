@@ -54,6 +54,7 @@ def argv_cmd(
         from ctys_libvirt.qemu.runtime import RuntimeDirs
         from ctys_libvirt.translate.argv import build_argv_result
         from ctys_libvirt.translate.plan import resolve_plan
+        from ctys_libvirt.host.facts import host_facts
         from ctys_libvirt.translate.request import make_request
 
         if fmt not in ("lines", "json"):
@@ -68,7 +69,7 @@ def argv_cmd(
                            console=console if console is not None else (vm.default_console or None),
                            argsadd=argsadd or (), allow_argsadd=allow_argsadd or (),
                            allow_devices=allow_device or ())
-        plan = resolve_plan(vm, req)
+        plan = resolve_plan(vm, req, host_facts())
         if qemu_version is not None and not qemu:   # a version without a binary
             probe = synthetic_probe(qemu_version, kvm_fork=kvm_fork, kqemu=kqemu,
                                     path=vm.startercall or "qemu")
@@ -131,6 +132,7 @@ def _compare(vm, req, ours, plan, connect, display):
     from ctys_libvirt.errors import LibvirtUnavailable
     from ctys_libvirt.qemu.compare import compare, libvirt_argv
     from ctys_libvirt.host.caps import local_host_caps
+    from ctys_libvirt.host.facts import host_facts
     from ctys_libvirt.translate.xml import XmlOptions, build_domain
 
     conn = open_connection(connect)
@@ -141,7 +143,7 @@ def _compare(vm, req, ours, plan, connect, display):
         # TCG domain: the accelerator is not compared, and libvirt refuses qemu64 under KVM
         # on hosts whose CPU lacks svm
         caps = dataclasses.replace(local_host_caps(), kvm=False)
-        build = build_domain(vm, req, caps, XmlOptions(bridge="ctys-compare0"))
+        build = build_domain(vm, req, host_facts(caps), XmlOptions(bridge="ctys-compare0"))
         try:
             theirs = libvirt_argv(conn, build.xml)
         except libvirt.libvirtError as exc:
@@ -223,7 +225,7 @@ def doctor_cmd(
 def _doctor(qemu, connect, use_cache) -> dict:
     from ctys_libvirt.backends.select import explain_choice
     from ctys_libvirt.qemu.discovery import candidates, probe_all
-    from ctys_libvirt.qemu.probe import kqemu_present, kvm_usable
+    from ctys_libvirt.host.caps import kqemu_present, kvm_usable
 
     cands = probe_all(candidates(explicit=qemu), use_cache=use_cache)
     bins = []

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ctys_libvirt.errors import AlreadyRunning, BackendError, CtysTimeout, NotRunning, UsageError
 from ctys_libvirt.model import (
+    VNC_BASEPORT,
     BootRequest,
     CancelMode,
     CancelResult,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:   # imported where used: LIST (every `ctys-libvirt list`) need
     from ctys_libvirt.qemu.monitor import Monitor
     from ctys_libvirt.qemu.probe import QemuProbe
 
-VNC_BASEPORT = 5900
 QEMU_NAMES = ("qemu", "qemu-kvm", "kvm")
 
 
@@ -356,10 +356,11 @@ class DirectBackend:
                *, incoming: Optional[str] = None) -> CreateResult:
         from ctys_libvirt.host import images  # qemu-img work: not on list/cancel paths
         from ctys_libvirt.translate.argv import build_argv_result, sandbox_value
+        from ctys_libvirt.host.facts import host_facts
         from ctys_libvirt.translate.plan import resolve_plan
 
         options = options or CreateOptions()
-        plan = resolve_plan(vm, request)
+        plan = resolve_plan(vm, request, host_facts())
         self._refuse_shared_disks(plan)
         probe = self.probe_for(vm, options)
         from ctys_libvirt.security.argsadd import enforce

@@ -77,6 +77,7 @@ class Definer:
                  prefer: Optional[str] = None, dry_run: bool = False, repoint: bool = False,
                  threads: int = DEFINE_THREADS, allow_argsadd: Sequence[str] = ()):
         from ctys_libvirt.host.caps import libvirt_host_caps
+        from ctys_libvirt.host.facts import host_facts
 
         self.be = be
         self.options = definition_options(options or CreateOptions())
@@ -86,6 +87,7 @@ class Definer:
         self.threads = max(1, threads)
         self.allow_argsadd = tuple(allow_argsadd)    # --allow-argsadd, for every conf of the batch
         self.caps = libvirt_host_caps(be.conn)
+        self.facts = host_facts(self.caps)
         self._names: Dict[str, "libvirt.virDomain"] = {}
         self._uuids: Dict[str, "libvirt.virDomain"] = {}
         for d in be.conn.listAllDomains(0):
@@ -100,7 +102,7 @@ class Definer:
 
         if job.vm is None:
             job.vm = load_conf(job.address)
-        b = build_domain(job.vm, normal_request(job.vm, self.allow_argsadd), self.caps, self.options)
+        b = build_domain(job.vm, normal_request(job.vm, self.allow_argsadd), self.facts, self.options)
         self.be._lint(b, self.caps, self.options)
         job.xml = b.xml
         job.warnings = tuple(b.warnings)
@@ -314,9 +316,10 @@ def autostart(be: LibvirtBackend, dom, on: bool) -> str:
 
 def generated_xml(be: LibvirtBackend, vm: VmConfig) -> str:
     from ctys_libvirt.host.caps import libvirt_host_caps
+    from ctys_libvirt.host.facts import host_facts
     from ctys_libvirt.translate.xml import build_domain
 
-    return build_domain(vm, normal_request(vm), libvirt_host_caps(be.conn), CreateOptions()).xml
+    return build_domain(vm, normal_request(vm), host_facts(libvirt_host_caps(be.conn)), CreateOptions()).xml
 
 
 def diff(be: LibvirtBackend, dom, vm: VmConfig) -> Dict[str, object]:

@@ -10,14 +10,34 @@ from typing import Optional
 
 from ctys_libvirt.model import HostCaps
 
-KVM_DEVICE = "/dev/kvm"
+KVM_DEVICE = "/dev/kvm"          # CTYS_KVM_DEVICE names another (tests, odd hosts)
+KQEMU_DEVICE = "/dev/kqemu"      # CTYS_KQEMU_DEVICE likewise
 EMULATORS = ("/usr/bin/qemu-system-x86_64", "/usr/libexec/qemu-kvm", "/usr/local/bin/qemu-system-x86_64")
 QEMU_USER = "libvirt-qemu"
 
 
-def _kvm_usable_by(user: str, device: str = KVM_DEVICE) -> bool:
-    """Can ``user`` (libvirt runs QEMU as it) open ``device`` read-write?  Checked from the
-    mode bits, so it also answers for another user than ourselves."""
+def kvm_device() -> str:
+    return os.environ.get("CTYS_KVM_DEVICE", KVM_DEVICE)
+
+
+def kqemu_present() -> bool:
+    """The legacy kqemu accelerator's device exists (QEMU <= 0.11 could use it)."""
+    return os.path.exists(os.environ.get("CTYS_KQEMU_DEVICE", KQEMU_DEVICE))
+
+
+def kvm_usable(user: Optional[str] = None, device: Optional[str] = None) -> bool:
+    """The one KVM rule: can QEMU running as ``user`` open the KVM device (``device``,
+    default $CTYS_KVM_DEVICE or /dev/kvm) read-write?  ``user`` None: ourselves (the
+    direct backend's QEMU), answered by opening it; a named user (libvirt runs QEMU as
+    libvirt-qemu) is answered from the mode bits, as we cannot open it as them."""
+    device = device or kvm_device()
+    if user is None:
+        try:
+            fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return False
+        os.close(fd)
+        return True
     try:
         st = os.stat(device)
     except OSError:
@@ -38,11 +58,11 @@ def _kvm_usable_by(user: str, device: str = KVM_DEVICE) -> bool:
     return st.st_gid in groups and mode & 0o060 == 0o060
 
 
-def local_host_caps(kvm_device: str = KVM_DEVICE, qemu_user: str = QEMU_USER) -> HostCaps:
-    """Caps of this machine without asking libvirt: KVM iff the QEMU user can open
-    /dev/kvm, the first installed emulator, default network unknown (False)."""
+def local_host_caps(kvm_device: Optional[str] = None, qemu_user: str = QEMU_USER) -> HostCaps:
+    """Caps of this machine without asking libvirt: KVM iff the QEMU user can open the
+    KVM device (kvm_usable), the first installed emulator, default network unknown (False)."""
     emulator: Optional[str] = next((p for p in EMULATORS if os.access(p, os.X_OK)), None)
-    return HostCaps(kvm=_kvm_usable_by(qemu_user, kvm_device), emulator=emulator,
+    return HostCaps(kvm=kvm_usable(qemu_user, kvm_device), emulator=emulator,
                     default_network_active=False)
 
 

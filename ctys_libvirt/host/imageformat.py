@@ -63,3 +63,28 @@ def sniff_format(path: Union[str, Path], st: Optional[os.stat_result] = None) ->
     finally:
         os.close(fd)
     return sniff_bytes(head)
+
+
+_MB_MAGIC = 0x1BADB002
+
+
+def multiboot_kernel(path) -> bool:
+    """True when QEMU's x86 loader takes ``path`` as a multiboot kernel: no Linux boot
+    header (``HdrS`` at 0x202) and a multiboot header (magic, flags, checksum summing to 0)
+    on a 4-byte boundary in the first 8 KiB.  QEMU parses ``-initrd`` of such a kernel as a
+    module list: ``,`` separates modules (``,,`` is a literal comma) and text after a blank
+    is the module's command line, so module paths need care (translate.xml / translate.argv)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except OSError:
+        return False
+    if head[0x202:0x206] == b"HdrS":
+        return False
+    for i in range(0, len(head) - 47, 4):   # QEMU's own bound: 8192 - 48
+        if int.from_bytes(head[i:i + 4], "little") == _MB_MAGIC:
+            flags = int.from_bytes(head[i + 4:i + 8], "little")
+            check = int.from_bytes(head[i + 8:i + 12], "little")
+            if (_MB_MAGIC + flags + check) & 0xFFFFFFFF == 0:
+                return True
+    return False

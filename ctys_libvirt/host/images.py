@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from ctys_libvirt.errors import BackendError, NotFoundError, UsageError
-
-_SIZE = re.compile(r"^\d+(\.\d+)?[kKmMgGtT]?$")
-FORMATS = ("raw", "qcow2", "qcow", "vmdk", "vdi", "vpc", "vhdx", "qed", "cow")
+from ctys_libvirt.model import IMAGE_FORMATS as FORMATS, IMAGE_SIZE as _SIZE
 
 
 def qemu_img() -> str:

@@ -20,6 +20,7 @@ from typing import Dict, FrozenSet, Optional, Tuple
 
 from ctys_libvirt.errors import QemuProbeError, UsageError
 from ctys_libvirt.qemu import optsets
+from ctys_libvirt.host.caps import kqemu_present, kvm_usable
 
 Version = Tuple[int, int, int]
 CACHE_FORMAT = 3
@@ -170,19 +171,6 @@ def parse_options(text: str) -> Tuple[FrozenSet[str], FrozenSet[str]]:
             if takes:
                 with_arg |= forms
     return frozenset(opts), frozenset(with_arg)
-
-
-def kvm_usable() -> bool:
-    try:
-        fd = os.open(os.environ.get("CTYS_KVM_DEVICE", "/dev/kvm"), os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return False
-    os.close(fd)
-    return True
-
-
-def kqemu_present() -> bool:
-    return os.path.exists(os.environ.get("CTYS_KQEMU_DEVICE", "/dev/kqemu"))
 
 
 def cache_dir() -> Path:

@@ -9,7 +9,8 @@ element order so golden files diff well.
 
 Public API:
 
-    build_domain(vm, req, caps, options=None) -> DomainBuild
+    build_domain(vm, req, facts, options=None) -> DomainBuild
+    render_build(vm, build, facts, options=None) -> DomainBuild   (same plans, other options)
     read_metadata(xml_or_element) -> dict | None
     METADATA_NS, METADATA_PREFIX, QEMU_NS
     validate_domain_xml(xml) -> None | str      (RelaxNG check against libvirt's schema)
@@ -28,19 +29,15 @@ from lxml import etree
 
 from ctys_libvirt import __version__
 from ctys_libvirt.errors import ConfError
-from ctys_libvirt.model import BootRequest, HostCaps, VmConfig
+from ctys_libvirt.model import VGA_MODELS, VNC_BASEPORT, BootRequest, HostCaps, HostFacts, VmConfig
 from ctys_libvirt.translate import legacy_args
 from ctys_libvirt.translate.plan import MachinePlan, resolve_plan
-from ctys_libvirt.translate.request import VNC_BASEPORT
 
 from ctys_libvirt.translate.metadata import METADATA_NS, METADATA_PREFIX, read_instance
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 VNC_LISTEN = "127.0.0.1"
 # serial consoles that also get VNC (autoport) and a video device for later attachment
 VNC_PREPARED = frozenset({"CLI", "XTERM", "GTERM", "EMACS", "EMACSM", "EMACSA", "EMACSAM"})
-# ctys/QEMU -vga names -> libvirt <video><model type=...>
-VIDEO_MODELS = {"cirrus": "cirrus", "std": "vga", "vmware": "vmvga", "qxl": "qxl",
-                "virtio": "virtio", "none": "none"}
 # Characters XML 1.0 cannot carry at all, and lone surrogates: the bytes of a non-UTF-8
 # file name (os functions decode them with surrogateescape) that lxml/libvirt cannot encode.
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -225,9 +222,9 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
     if req.boot_path and phase == "boot":
         attrs["bootpath"] = _meta_text(req.boot_path)
     if req.instmode is not None:
-        attrs["instmode"] = _meta_text(req.instmode)
+        attrs["instmode"] = _meta_text(req.instmode.text)
     if req.kernel is not None:
-        attrs["kernel"] = _meta_text(req.kernel)
+        attrs["kernel"] = _meta_text(req.kernel.text)
     if plan.vnc_display is not None:
         attrs["vncdisplay"] = str(plan.vnc_display)
     op((_NEW, _MD + "request", tuple(attrs), None))
@@ -479,7 +476,7 @@ def _describe(plan: MachinePlan, caps: HostCaps, opts: XmlOptions, phase: str,
             val(_clean(opts.sdl_xauth, "XAUTHORITY"))
         op((_NEW, "graphics", sdl_names, None))
         op(_UP_OP)
-    video = "none" if not graphics else (VIDEO_MODELS[plan.vga] if plan.vga else None)
+    video = "none" if not graphics else (VGA_MODELS[plan.vga] if plan.vga else None)
     if video is not None:
         op((_NEW, "video", (), None))
         op((_NEW, "model", ("type",), None))
@@ -645,17 +642,18 @@ def native_plan(plan: MachinePlan) -> MachinePlan:
     return legacy_args.apply(plan, legacy_args.convert(words))
 
 
-def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None,
+def build_domain(vm: VmConfig, req: BootRequest, facts: HostFacts,
                  options: Any = None) -> DomainBuild:
-    """Domain XML for ``vm`` booted as ``req`` on a host with ``caps``.
+    """Domain XML for ``vm`` booted as ``req`` on a host ``facts`` describes (gathered by
+    the caller: host.facts.host_facts(caps)).
 
     For an INSTMODE request in the install phase, ``xml`` is the transient install domain
     (``on_reboot`` destroy, source first in the boot order) and ``final_xml`` the persistent
     definition with the same UUID that boots the install target.  Raises the plan's errors
     (UsageError, NotFoundError, ConfError)."""
-    caps = caps or HostCaps()
+    caps = facts.caps
     opts = _options(options)
-    plan = native_plan(resolve_plan(vm, req))
+    plan = native_plan(resolve_plan(vm, req, facts))
     # backstop for every caller (define, sync, ...): no host-reaching ARGSADD reaches a
     # definition unless allowed; the commands check earlier, against the probed binary
     from ctys_libvirt.security.argsadd import enforce
@@ -665,10 +663,24 @@ def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None
         raise ConfError(f"SMP={plan.smp} is above the {caps.max_vcpus} vCPUs machine type "
                         f"{plan.machine} allows on this host", path=str(vm.source_path),
                         hint=f"set SMP to {caps.max_vcpus} or less")
+    fplan = None
+    if plan.install_phase:
+        fplan = native_plan(resolve_plan(vm, replace(req, install_phase=False), facts))
+    return _domain_build(vm, plan, fplan, caps, opts)
+
+
+def render_build(vm: VmConfig, b: DomainBuild, facts: HostFacts, options: Any = None) -> DomainBuild:
+    """``b`` (built for ``vm``) rendered again for other ``options`` (e.g. the persistent
+    definition, without a run's serial log) from the plans it holds: nothing is resolved
+    or checked again."""
+    return _domain_build(vm, b.plan, b.final_plan, facts.caps, _options(options))
+
+
+def _domain_build(vm: VmConfig, plan: MachinePlan, fplan: Optional[MachinePlan],
+            caps: HostCaps, opts: XmlOptions) -> DomainBuild:
     warnings = list(plan.warnings)
     if plan.install_phase:
         xml = _to_xml(vm, plan, caps, opts, "install", warnings)
-        fplan = native_plan(resolve_plan(vm, replace(req, install_phase=False)))
         final_xml = _to_xml(vm, fplan, caps, opts, "final", [])
         return DomainBuild(xml, final_xml, plan.name, plan.uuid_dashed, warnings, plan, True, fplan)
     phase = "final" if plan.install is not None else "boot"

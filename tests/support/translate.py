@@ -7,6 +7,7 @@ from typing import Optional
 
 from lxml import etree
 
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.model import HostCaps, VmConfig
 
 SCHEMA = "/usr/share/libvirt/schemas/domain.rng"
@@ -140,8 +141,7 @@ def golden_documents(shared: Path, root: Path, mydist: str = "CentOS"):
         fill = (lambda v: v.replace("{d}", d) if isinstance(v, str) else v)
         req_kw = {k: fill(v) for k, v in req_kw.items()}
         vm = load_conf(confs[label], context=HostContext(mydist=mydist, user="acue"))
-        b = build_domain(vm, make_request(**req_kw), GOLDEN_CAPS,
-                         XmlOptions(**{k: fill(v) for k, v in opt_kw.items()}))
+        b = build_domain(vm, make_request(**req_kw), host_facts(GOLDEN_CAPS), XmlOptions(**{k: fill(v) for k, v in opt_kw.items()}))
         stem = f"{label}-{variant}"
         if b.final_xml:
             out.append((stem + "-install", b.xml, b.warnings))

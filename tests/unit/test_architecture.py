@@ -299,7 +299,7 @@ KNOWN_LAYER_VIOLATIONS: Dict[str, str] = {
 }
 KNOWN_CYCLES = True            # translate <-> security.argsadd; backends <-> coexist, security.inuse
 KNOWN_PRIVATE_IN_CLI = False
-KNOWN_IMPURE_TRANSLATE = True  # translate/plan.py reads image formats and install targets (host/)
+KNOWN_IMPURE_TRANSLATE = False
 
 
 def _entries() -> List[str]:

@@ -283,6 +283,7 @@ def test_export_round_trip_of_ours_and_a_foreign_domain(vmroot, media, janitor, 
     from ctys_libvirt.conf import load_conf
     from ctys_libvirt.backends.libvirt import normal_request
     from ctys_libvirt.host.caps import libvirt_host_caps
+    from ctys_libvirt.host.facts import host_facts
     from ctys_libvirt.translate.xml import build_domain
 
     label, conf = make(vmroot, media, janitor, "exp")
@@ -303,7 +304,7 @@ def test_export_round_trip_of_ours_and_a_foreign_domain(vmroot, media, janitor, 
     caps = libvirt_host_caps(libvirt_conn)
     for name in (label, foreign):
         vm = load_conf(out / name / f"{name}.ctys")
-        again = complete(F.parse(build_domain(vm, normal_request(vm), caps).xml))
+        again = complete(F.parse(build_domain(vm, normal_request(vm), host_facts(caps)).xml))
         dom = F.parse(inactive(name))
         ctx = F.Context(F.targets_of(again), F.macs_of(again))
         want = F.values(dom, F.Context(F.targets_of(dom), F.macs_of(dom)))

@@ -19,6 +19,7 @@ from ctys_libvirt.backends.direct import DirectBackend
 from ctys_libvirt.errors import AlreadyRunning, BackendError, NotRunning
 from ctys_libvirt.model import BootRequest, CancelMode, ConsoleType, CreateOptions
 from ctys_libvirt.ctys.records import list_record
+from ctys_libvirt.translate.request import parse_instmode
 from support.fakeqemu import make_fake, recorded_argv, vms
 
 
@@ -176,7 +177,7 @@ def test_install_stage_init_creates_target_once(fake_rt):
     be = _be(tmp, base, "2.11.1")
     vm = dataclasses.replace(_vm(tmp), inst_size="64M")
     target = tmp / "new-target.img"
-    req = BootRequest(instmode=f"CD%{vm.cd_image}%HDD%{target}%INIT", console=ConsoleType.NONE)
+    req = BootRequest(instmode=parse_instmode(f"CD%{vm.cd_image}%HDD%{target}%INIT"), console=ConsoleType.NONE)
     res = be.create(vm, req)
     assert res.install and res.created_target == str(target) and target.stat().st_size == 64 * 2**20
     argv = recorded_argv(Path(be.qemu))[-1]
@@ -197,7 +198,7 @@ def test_failed_start_removes_the_target_it_created_but_never_an_old_one(fake_rt
     be = _be(tmp, base, "2.11.1", "die-at-start")
     vm = dataclasses.replace(_vm(tmp), inst_size="64M")
     target = tmp / "new-target.img"
-    req = BootRequest(instmode=f"CD%{vm.cd_image}%HDD%{target}%INIT", console=ConsoleType.NONE)
+    req = BootRequest(instmode=parse_instmode(f"CD%{vm.cd_image}%HDD%{target}%INIT"), console=ConsoleType.NONE)
     with pytest.raises(BackendError, match="failed to start"):
         be.create(vm, req)
     assert not target.exists()

@@ -269,12 +269,12 @@ def test_kvm_permission_denied_falls_back_to_tcg(vmroot, media):
     from ctys_libvirt.conf import load_conf
     from ctys_libvirt.model import HostCaps
     from ctys_libvirt.translate.request import make_request
+    from ctys_libvirt.host.facts import host_facts
     from ctys_libvirt.translate.xml import build_domain
 
     conf = write_conf(vmroot, unique_label("kvm"), image=media["hello"],
                       extra="ACCELERATOR=KVM\n")
     vm = load_conf(conf)
-    b = build_domain(vm, make_request(console="NONE"),
-                     HostCaps(kvm=False, emulator="/usr/bin/qemu-system-x86_64"))
+    b = build_domain(vm, make_request(console="NONE"), host_facts(HostCaps(kvm=False, emulator="/usr/bin/qemu-system-x86_64")))
     assert "<domain type=\"qemu\"" in b.xml or "<domain type='qemu'" in b.xml
     assert any("KVM" in w for w in b.warnings)

@@ -377,7 +377,9 @@ def test_initrd_spelling_follows_the_kernel_loader(vmroot, media, multiboot):
     from ctys_libvirt.qemu.probe import synthetic_probe
     from ctys_libvirt.qemu.runtime import RuntimeDirs
     from ctys_libvirt.translate.argv import build_argv
-    from ctys_libvirt.translate.plan import multiboot_kernel, resolve_plan
+    from ctys_libvirt.host.facts import host_facts
+    from ctys_libvirt.host.imageformat import multiboot_kernel
+    from ctys_libvirt.translate.plan import resolve_plan
     from ctys_libvirt.translate.request import make_request
     from ctys_libvirt.translate.xml import build_domain
     from support.translate import FIXED_CAPS, make_vm
@@ -398,7 +400,7 @@ def test_initrd_spelling_follows_the_kernel_loader(vmroot, media, multiboot):
         initrd.write_bytes(b"m")
         vm = make_vm(vmroot, "vm1")
         req = make_request(bootmode="KERNEL", kernel=f"{kernel}%{initrd}%a, b", console="NONE")
-        plan = resolve_plan(vm, req)
+        plan = resolve_plan(vm, req, host_facts())
         assert plan.kernel_multiboot is multiboot
         for version, want in (("7.2.0", ",,"), ("0.10.6", None)):
             probe = synthetic_probe(version, path=QEMU)
@@ -413,9 +415,9 @@ def test_initrd_spelling_follows_the_kernel_loader(vmroot, media, multiboot):
             assert argv[argv.index("-append") + 1] == "a, b"
         if multiboot:
             with pytest.raises(ConfError, match="symlink the module"):
-                build_domain(vm, req, FIXED_CAPS)
+                build_domain(vm, req, host_facts(FIXED_CAPS))
         else:
-            root = assert_valid(build_domain(vm, req, FIXED_CAPS).xml)
+            root = assert_valid(build_domain(vm, req, host_facts(FIXED_CAPS)).xml)
             assert root.findtext("os/initrd") == str(initrd)
 
 
@@ -425,6 +427,7 @@ def test_direct_serial_log_only_replaces_the_serial_file(vmroot, media):
     from ctys_libvirt.qemu.probe import synthetic_probe
     from ctys_libvirt.qemu.runtime import RuntimeDirs
     from ctys_libvirt.translate.argv import build_argv_result
+    from ctys_libvirt.host.facts import host_facts
     from ctys_libvirt.translate.plan import resolve_plan
     from ctys_libvirt.translate.request import make_request
     from support.translate import make_vm
@@ -433,10 +436,10 @@ def test_direct_serial_log_only_replaces_the_serial_file(vmroot, media):
     rt = RuntimeDirs.for_label("vm1", vmroot / "r,t")
     log = str(vmroot / "a:b, c" / "serial ,log")
     probe = synthetic_probe("7.2.0", path=QEMU)
-    res = build_argv_result(resolve_plan(vm, make_request(console="NONE")), probe, runtime=rt,
+    res = build_argv_result(resolve_plan(vm, make_request(console="NONE"), host_facts()), probe, runtime=rt,
                             serial_log=log)
     assert res.argv[res.argv.index("-serial") + 1] == f"file:{log}" and res.serial == log
-    res = build_argv_result(resolve_plan(vm, make_request(console="CLI")), probe, runtime=rt,
+    res = build_argv_result(resolve_plan(vm, make_request(console="CLI"), host_facts()), probe, runtime=rt,
                             serial_log=log)
     sock = str(rt.serial_sock).replace(",", ",,")
     assert res.argv[res.argv.index("-serial") + 1] == f"unix:{sock},server=on,wait=off"

@@ -12,6 +12,7 @@ from support.translate import golden_documents, make_vm
 
 from ctys_libvirt.model import HostCaps
 from ctys_libvirt.translate.request import make_request
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.xml import XmlOptions, build_domain
 
 pytestmark = pytest.mark.libvirt
@@ -69,7 +70,7 @@ def test_guest_boots_from_generated_xml(libvirt_conn, cleanup, vmroot, media, bo
     vm = _vm(vmroot, media, hdd_boot_image=media["hello"] if bootmode != "HDD" else media[medium])
     log = vmroot / f"{bootmode}.serial.log"
     req = make_request(bootmode=f"{bootmode}%{media[medium]}", console="CLI")
-    b = build_domain(vm, req, TCG, XmlOptions(serial_log=str(log)))
+    b = build_domain(vm, req, host_facts(TCG), XmlOptions(serial_log=str(log)))
     cleanup.append(b.name)
     libvirt_conn.createXML(b.xml, 0)
     # the acpi guest prints "ACPI" in its marker; the kept hello HDD would print the bare one
@@ -81,7 +82,7 @@ def test_cpu_host_under_tcg_boots_with_the_maximum_model(libvirt_conn, cleanup, 
     """QEMU refuses -cpu host without KVM; the TCG translation must still start and boot."""
     vm = _vm(vmroot, media, cpu="host")
     log = vmroot / "cpuhost.serial.log"
-    b = build_domain(vm, make_request(console="NONE"), TCG, XmlOptions(serial_log=str(log)))
+    b = build_domain(vm, make_request(console="NONE"), host_facts(TCG), XmlOptions(serial_log=str(log)))
     cleanup.append(b.name)
     dom = libvirt_conn.createXML(b.xml, 0)
     wait_marker(log, "CTYS-GUEST-OK")
@@ -93,7 +94,7 @@ def test_direct_kernel_boot_with_append_and_initrd(libvirt_conn, cleanup, vmroot
     vm = _vm(vmroot, media, kernel=media["mbkernel"], initrd=media["mbkernel-mod"],
              append="console=ttyS0 ctys=conf append")
     log = vmroot / "kernel.serial.log"
-    b = build_domain(vm, make_request(bootmode="KERNEL", console="NONE"), TCG, XmlOptions(serial_log=str(log)))
+    b = build_domain(vm, make_request(bootmode="KERNEL", console="NONE"), host_facts(TCG), XmlOptions(serial_log=str(log)))
     cleanup.append(b.name)
     libvirt_conn.createXML(b.xml, 0)
     line = wait_marker(log, "CTYS-KERNEL-OK")
@@ -109,7 +110,7 @@ def test_install_run_then_final_definition(libvirt_conn, cleanup, vmroot, media)
     target.write_bytes(media["hello"].read_bytes())
     vm = _vm(vmroot, media, default_instsource=str(media["acpi-iso"]), default_insttarget=str(target))
     log = vmroot / "install.serial.log"
-    b = build_domain(vm, make_request(instmode="", console="CLI"), TCG, XmlOptions(serial_log=str(log)))
+    b = build_domain(vm, make_request(instmode="", console="CLI"), host_facts(TCG), XmlOptions(serial_log=str(log)))
     cleanup.append(b.name)
     dom = libvirt_conn.createXML(b.xml, 0)                 # transient install run
     libvirt_conn.defineXML(b.final_xml)                    # same UUID: becomes persistent
@@ -120,8 +121,7 @@ def test_install_run_then_final_definition(libvirt_conn, cleanup, vmroot, media)
     assert [d.get("device") for d in inactive.iterfind("devices/disk")] == ["disk"]
     dom.destroy()
     log2 = vmroot / "final.serial.log"
-    b2 = build_domain(vm, make_request(instmode="", console="CLI", install_phase=False), TCG,
-                      XmlOptions(serial_log=str(log2)))
+    b2 = build_domain(vm, make_request(instmode="", console="CLI", install_phase=False), host_facts(TCG), XmlOptions(serial_log=str(log2)))
     libvirt_conn.defineXML(b2.xml)
     dom.create()                                           # the final definition boots the target
     text = wait_marker(log2, "CTYS-GUEST-OK")
@@ -134,8 +134,7 @@ def test_i686_guest_with_qemu32_and_argsadd(libvirt_conn, cleanup, vmroot, media
 
     vm = _vm(vmroot, media, arch="i686", argsadd="-no-hpet", nic_model="rtl8139", mac="52:54:00:12:34:56")
     log = vmroot / "i686.serial.log"
-    b = build_domain(vm, make_request(console="VNC", argsadd=["-boot 'menu=off'"]), TCG,
-                     XmlOptions(serial_log=str(log)))
+    b = build_domain(vm, make_request(console="VNC", argsadd=["-boot 'menu=off'"]), host_facts(TCG), XmlOptions(serial_log=str(log)))
     cleanup.append(b.name)
     dom = libvirt_conn.createXML(b.xml, 0)
     assert "CTYS-GUEST-OK" in wait_marker(log, "CTYS-GUEST-OK")

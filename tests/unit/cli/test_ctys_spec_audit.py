@@ -119,7 +119,8 @@ def test_bootmode_install_is_instmode_with_conf_defaults():
     s = parse_create("l:x,BOOTMODE:install%/isos/inst.iso")
     assert (s.bootmode, s.instmode) == (None, "DEFAULT%/isos/inst.iso")
     r = make_request(bootmode=s.bootmode, instmode=s.instmode)
-    assert r.instmode == "DEFAULT%/isos/inst.iso" and r.bootmode is None
+    assert r.instmode.text == "DEFAULT%/isos/inst.iso" and r.bootmode is None
+    assert (r.instmode.src_mode, r.instmode.src_path) == (None, "/isos/inst.iso")
     assert parse_create("l:x,bootmode:INSTALL").instmode == "DEFAULT"
 
 
@@ -127,7 +128,8 @@ def test_bootmode_kernel_with_image_initrd_append():
     s = parse_create("l:x,bootmode:kernel%/b/vmlinuz%/b/initrd%console=ttyS0")
     assert (s.bootmode, s.kernel) == ("KERNEL", "/b/vmlinuz%/b/initrd%console=ttyS0")
     r = make_request(bootmode=s.bootmode, kernel=s.kernel)
-    assert r.bootmode is BootMode.KERNEL and r.kernel == "/b/vmlinuz%/b/initrd%console=ttyS0"
+    assert r.bootmode is BootMode.KERNEL and r.kernel.text == "/b/vmlinuz%/b/initrd%console=ttyS0"
+    assert (r.kernel.kernel, r.kernel.initrd, r.kernel.append) == ("/b/vmlinuz", "/b/initrd", "console=ttyS0")
 
 
 def test_bootmode_kernel_alone_and_plain_modes_unchanged():

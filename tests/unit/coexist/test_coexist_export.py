@@ -14,6 +14,7 @@ from ctys_libvirt.coexist.export import conf_from_xml, write_conf
 from ctys_libvirt.coexist.merge import complete
 from ctys_libvirt.conf import load_conf
 from ctys_libvirt.errors import UsageError
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.xml import build_domain
 from support.translate import FIXED_CAPS
 from support.paths import EXAMPLE_CONFS, REPO
@@ -67,7 +68,7 @@ def _xml(conf: Path) -> str:
             stand_in.write_bytes(b"\0" * 512)
             fix[attr] = stand_in
     vm = dataclasses.replace(vm, **fix)
-    return build_domain(vm, normal_request(vm), FIXED_CAPS).xml
+    return build_domain(vm, normal_request(vm), host_facts(FIXED_CAPS)).xml
 
 
 def _values(xml: str):

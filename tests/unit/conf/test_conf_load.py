@@ -285,7 +285,7 @@ def test_memsize_terabytes(tmp_path, raw, mib):
     assert load(small_conf(tmp_path, header=f"#@#MAGICID-QEMU\nLABEL=v\nMEMSIZE={raw}\n")).memory_mib == mib
 
 
-@pytest.mark.parametrize("raw", ["0", "65536", "100000"])
+@pytest.mark.parametrize("raw", ["0", "-1", "65536", "100000"])
 def test_smp_out_of_range(tmp_path, raw):
     with pytest.raises(ConfError, match="SMP"):
         load(small_conf(tmp_path, header=f"#@#MAGICID-QEMU\nLABEL=v\nSMP={raw}\n"))
@@ -355,6 +355,25 @@ def test_vga(tmp_path, line, vga):
 def test_vga_unknown_warns(tmp_path):
     vm = load(small_conf(tmp_path, "VGADRIVER=cirrus\n"))
     assert vm.vga is None and any("VGADRIVER" in w for w in vm.warnings)
+
+
+@pytest.mark.parametrize("line,vga", [('VGADRIVER="-vga std-vga"', "std"), ('VGADRIVER="-vga VGA"', "std"),
+                                      ('VGADRIVER="-vga vmvga"', "vmware"), ('VGADRIVER="-vga=qxl"', "qxl"),
+                                      ('VGADRIVER="-vga none"', "none")])
+def test_vga_aliases(tmp_path, line, vga):
+    assert load(small_conf(tmp_path, line + "\n")).vga == vga
+
+
+def test_vga_name_not_in_table_warns(tmp_path):
+    vm = load(small_conf(tmp_path, 'VGADRIVER="-vga cga"\n'))
+    assert vm.vga is None
+    assert "VGADRIVER 'cga' is not known (cirrus, std, vmware, qxl, virtio, none); using the default " \
+           "video device" in vm.warnings
+
+
+def test_bad_label_with_slash(tmp_path):
+    with pytest.raises(ConfError, match="LABEL"):
+        load(small_conf(tmp_path, header="#@#MAGICID-QEMU\nLABEL='a/b'\nMEMSIZE=1\n"))
 
 
 @pytest.mark.parametrize("line,localtime,rest", [

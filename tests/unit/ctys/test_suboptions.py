@@ -437,8 +437,13 @@ def test_create_spec_maps_onto_boot_request():
     assert req.argsadd == ("-usb -usbdevice tablet",)
     k = parse_create("l:a,kernel:/b/vmlinuz%/b/initrd%console=ttyS0 root=/dev/sda1,console:none")
     req = make_request(kernel=k.kernel, console=k.console)
-    assert req.kernel == "/b/vmlinuz%/b/initrd%console=ttyS0 root=/dev/sda1"
+    assert req.kernel.text == "/b/vmlinuz%/b/initrd%console=ttyS0 root=/dev/sda1"
+    assert (req.kernel.kernel, req.kernel.initrd, req.kernel.append) == (
+        "/b/vmlinuz", "/b/initrd", "console=ttyS0 root=/dev/sda1")
     assert req.console is ConsoleType.NONE
     i = parse_create("l:a,instmode:CD%/iso/i.iso%HDD%default%INIT")
-    assert make_request(instmode=i.instmode).instmode == "CD%/iso/i.iso%HDD%default%INIT"
+    inst = make_request(instmode=i.instmode).instmode
+    assert inst.text == "CD%/iso/i.iso%HDD%default%INIT"
+    assert (inst.src_mode, inst.src_path, inst.tgt_mode, inst.tgt_path, inst.stage) == (
+        "CD", "/iso/i.iso", "HDD", None, "INIT")
 

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from ctys_libvirt.host import caps as hostcaps
-from ctys_libvirt.host.caps import _kvm_usable_by, local_host_caps
+from ctys_libvirt.host.caps import kvm_usable, local_host_caps
 
 
 def test_local_caps_on_this_host():
@@ -18,11 +18,23 @@ def test_kvm_missing_device(tmp_path):
     assert local_host_caps(kvm_device=str(tmp_path / "kvm")).kvm is False
 
 
+def test_kvm_device_from_environment(tmp_path, monkeypatch):
+    # the one KVM rule honours CTYS_KVM_DEVICE for both users (libvirt's QEMU and ours)
+    monkeypatch.setenv("CTYS_KVM_DEVICE", str(tmp_path / "absent"))
+    assert local_host_caps().kvm is False
+    assert kvm_usable() is False
+    dev = tmp_path / "kvm"
+    dev.write_text("")
+    monkeypatch.setenv("CTYS_KVM_DEVICE", str(dev))
+    assert kvm_usable() is True             # ourselves: opens read-write
+    assert kvm_usable("root") is False      # a named user: must be a character device
+
+
 def test_regular_file_is_not_kvm(tmp_path):
     f = tmp_path / "kvm"
     f.write_text("")
     os.chmod(f, 0o666)
-    assert _kvm_usable_by("root", str(f)) is False
+    assert kvm_usable("root", str(f)) is False
 
 
 def test_kvm_group_rule_matches_host():
@@ -39,7 +51,7 @@ def test_kvm_group_rule_matches_host():
     groups = {pw.pw_gid} | {g.gr_gid for g in grp.getgrall() if "libvirt-qemu" in g.gr_mem}
     expected = bool(st.st_mode & 0o006 == 0o006 or (st.st_gid in groups and st.st_mode & 0o060 == 0o060))
     assert stat.S_ISCHR(st.st_mode)
-    assert _kvm_usable_by("libvirt-qemu") is expected
+    assert kvm_usable("libvirt-qemu", "/dev/kvm") is expected
 
 
 @pytest.mark.libvirt

@@ -8,6 +8,7 @@ from support.translate import example_tree, make_vm
 from ctys_libvirt.errors import UsageError
 from ctys_libvirt.model import BootRequest
 from ctys_libvirt.qemu.lint import lint_passthrough
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.plan import resolve_plan
 
 QEMU = "/usr/bin/qemu-system-x86_64"
@@ -15,7 +16,7 @@ QEMU = "/usr/bin/qemu-system-x86_64"
 
 def _plan(tmp_path, argsadd):
     vm = make_vm(tmp_path, "lintvm")
-    return resolve_plan(vm, BootRequest(argsadd=(argsadd,)))
+    return resolve_plan(vm, BootRequest(argsadd=(argsadd,)), host_facts())
 
 
 def test_removed_option_warns_against_real_binary(tmp_path):

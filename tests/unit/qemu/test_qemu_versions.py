@@ -31,7 +31,9 @@ from ctys_libvirt.qemu.probe import (magic_for, parse_version, parse_version_arg
                                      synthetic_probe)
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result, is_modern
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.plan import resolve_plan
+from ctys_libvirt.translate.request import parse_instmode
 from support.fakeqemu import HELP_DIR, VERSIONS, fix_host, make_fake, recorded_argv, vms
 
 # key: (version, MAGIC, qemu-kvm fork (-no-kvm listed), fork tag in the banner, KQEMU options)
@@ -205,7 +207,7 @@ CASES = {
     "hdd-vnc": ("debian5", BootRequest(bootmode=BootMode.HDD, console=ConsoleType.VNC, vnc_display=3)),
     "cd-none": ("debian5", BootRequest(bootmode=BootMode.CD, console=ConsoleType.NONE)),
     "kernel-vnc": ("kvmkern", BootRequest(console=ConsoleType.VNC, vnc_display=4)),
-    "inst-none": ("centos55", BootRequest(instmode="DEFAULT", console=ConsoleType.NONE)),
+    "inst-none": ("centos55", BootRequest(instmode=parse_instmode("DEFAULT"), console=ConsoleType.NONE)),
     "usb-none": ("centos55", BootRequest(bootmode=BootMode.USB, boot_path="../isos/usb.img",
                                          console=ConsoleType.NONE)),
 }
@@ -223,7 +225,7 @@ def _argv(tree, key, case):
     root, confs = tree
     label, req = CASES[case]
     rt = RuntimeDirs(Path("/run/ctys-libvirt") / label)
-    res = build_argv_result(resolve_plan(confs[label], req), _probe(key), runtime=rt)
+    res = build_argv_result(resolve_plan(confs[label], req, host_facts()), _probe(key), runtime=rt)
     return [a.replace(str(root), "@VM@") for a in res.argv[1:]], res
 
 
@@ -599,7 +601,7 @@ def test_daemonize_is_required(tmp_path):
 
     text = "\n".join(l for l in _text("0.9.1").splitlines() if not l.startswith("-daemonize"))
     pr = probe_text("/usr/bin/qemu", text)
-    plan = resolve_plan(vms.debian5(tmp_path), BootRequest(console=ConsoleType.NONE))
+    plan = resolve_plan(vms.debian5(tmp_path), BootRequest(console=ConsoleType.NONE), host_facts())
     with pytest.raises(BackendError, match=r"QEMU 0\.9\.1 \(/usr/bin/qemu\) does not list -daemonize"):
         build_argv_result(plan, pr)
     assert "-daemonize" not in build_argv_result(plan, pr, daemonize=False).argv
@@ -630,13 +632,13 @@ def test_kqemu_generations(key, listed, plain, kqemu_run, tmp_path, monkeypatch)
     ver = RELEASES[key][0]
     assert optsets.option_set(ver, kqemu=True) & optsets.KQEMU_OPTIONS == listed
     vm = vms.centos55(tmp_path)                               # ACCELERATOR=QEMU
-    argv = build_argv_result(resolve_plan(vm, BootRequest(console=ConsoleType.NONE)), pr).argv
+    argv = build_argv_result(resolve_plan(vm, BootRequest(console=ConsoleType.NONE), host_facts()), pr).argv
     assert [a for a in argv if a in optsets.KQEMU_OPTIONS] == plain
     dev = tmp_path / "kqemu"
     dev.write_bytes(b"")
     monkeypatch.setenv("CTYS_KQEMU_DEVICE", str(dev))
     kq = dataclasses.replace(vm, accelerator="KQEMU")
-    argv = build_argv_result(resolve_plan(kq, BootRequest(console=ConsoleType.NONE)), _probe(key)).argv
+    argv = build_argv_result(resolve_plan(kq, BootRequest(console=ConsoleType.NONE), host_facts()), _probe(key)).argv
     assert [a for a in argv if a in optsets.KQEMU_OPTIONS] == [kqemu_run]
 
 

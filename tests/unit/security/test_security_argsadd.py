@@ -269,13 +269,14 @@ def test_synthetic_probe_classifies_too():
 
 def test_every_xml_build_is_checked(tmp_path):
     """build_domain is the backstop for callers other than the commands (define, sync...)."""
+    from ctys_libvirt.host.facts import host_facts
     from ctys_libvirt.translate.xml import build_domain
 
     vm = _vm(tmp_path, argsadd="-pidfile /root/v")
     with pytest.raises(ConfError, match="-pidfile"):
-        build_domain(vm, make_request())
+        build_domain(vm, make_request(), host_facts())
     ok = _vm(tmp_path, argsadd=f"-pidfile {tmp_path}/qemu.pid")
-    xml = build_domain(ok, make_request(allow_argsadd=["-pidfile"])).xml
+    xml = build_domain(ok, make_request(allow_argsadd=["-pidfile"]), host_facts()).xml
     assert f"{tmp_path}/qemu.pid" in xml
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.security.media import MediaRefused, conflicts
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.plan import resolve_plan
 from ctys_libvirt.translate.request import make_request
 from support.translate import make_vm, touch
@@ -59,7 +60,7 @@ def test_untrusted_conf_cannot_attach_root_only_file(base, victim):
     before = fingerprint(victim)
     vm = nobody_vm(base, hdd_boot_image=victim)
     with pytest.raises(MediaRefused, match=r"untrusted.*uid 65534.*may not read and write") as e:
-        resolve_plan(vm, make_request())
+        resolve_plan(vm, make_request(), host_facts())
     assert e.value.exit_code == 3 and str(vm.source_path) in str(e.value)
     assert fingerprint(victim) == before
 
@@ -71,9 +72,9 @@ def test_untrusted_conf_symlink_in_vm_dir_to_root_only_file(base, victim):
     link.symlink_to(victim)
     os.lchown(link, NOBODY, NOBODY)
     with pytest.raises(MediaRefused, match=f"-> {victim}"):
-        resolve_plan(vm, make_request(bootmode=f"HDD%{link}"))
+        resolve_plan(vm, make_request(bootmode=f"HDD%{link}"), host_facts())
     with pytest.raises(MediaRefused):
-        resolve_plan(replace(vm, hdd_boot_image=link), make_request())
+        resolve_plan(replace(vm, hdd_boot_image=link), make_request(), host_facts())
     assert fingerprint(victim) == before
 
 
@@ -81,31 +82,31 @@ def test_untrusted_conf_symlink_in_vm_dir_to_root_only_file(base, victim):
 def test_untrusted_conf_boot_media_and_data_disks_checked(base, victim, mode):
     vm = nobody_vm(base)
     with pytest.raises(MediaRefused):
-        resolve_plan(vm, make_request(bootmode=f"{mode}%{victim}"))
+        resolve_plan(vm, make_request(bootmode=f"{mode}%{victim}"), host_facts())
     with pytest.raises(MediaRefused):
-        resolve_plan(replace(vm, extra_disks={"hdb": victim}), make_request())
+        resolve_plan(replace(vm, extra_disks={"hdb": victim}), make_request(), host_facts())
 
 
 def test_untrusted_read_only_file_is_a_cd_but_never_a_disk(base):
     shared = touch(base / "root-only-ro.iso")
     os.chmod(shared, 0o644)
     vm = nobody_vm(base)
-    plan = resolve_plan(vm, make_request(bootmode=f"CD%{shared}"))
+    plan = resolve_plan(vm, make_request(bootmode=f"CD%{shared}"), host_facts())
     assert plan.disk("hdc").path == str(shared) and plan.disk("hdc").readonly
     with pytest.raises(MediaRefused, match="may not read and write"):
-        resolve_plan(vm, make_request(bootmode=f"HDD%{shared}"))
+        resolve_plan(vm, make_request(bootmode=f"HDD%{shared}"), host_facts())
 
 
 def test_untrusted_kernel_initrd_and_install_source_checked(base, victim):
     vm = nobody_vm(base)
     with pytest.raises(MediaRefused, match="kernel"):
-        resolve_plan(vm, make_request(bootmode="KERNEL", kernel=str(victim)))
+        resolve_plan(vm, make_request(bootmode="KERNEL", kernel=str(victim)), host_facts())
     k = touch(base / "vm1" / "vmlinuz")
     os.chown(k, NOBODY, NOBODY)
     with pytest.raises(MediaRefused, match="initrd"):
-        resolve_plan(vm, make_request(bootmode="KERNEL", kernel=f"{k}%{victim}"))
+        resolve_plan(vm, make_request(bootmode="KERNEL", kernel=f"{k}%{victim}"), host_facts())
     with pytest.raises(MediaRefused, match="install-source"):
-        resolve_plan(vm, make_request(instmode=f"CD%{victim}%HDD%{base}/vm1/hda.img"))
+        resolve_plan(vm, make_request(instmode=f"CD%{victim}%HDD%{base}/vm1/hda.img"), host_facts())
 
 
 def test_untrusted_install_target_symlink_to_victim(base, victim):
@@ -114,7 +115,7 @@ def test_untrusted_install_target_symlink_to_victim(base, victim):
     link = base / "vm1" / "new.img"
     link.symlink_to(victim)
     with pytest.raises(MediaRefused):
-        resolve_plan(vm, make_request(instmode=f"CD%{base}/vm1/hda.img%HDD%{link}%INIT"))
+        resolve_plan(vm, make_request(instmode=f"CD%{base}/vm1/hda.img%HDD%{link}%INIT"), host_facts())
     assert fingerprint(victim) == before
 
 
@@ -123,7 +124,7 @@ def test_install_target_dangling_symlink_refused_for_every_conf(base, tmp_path):
         link = vm.conf_dir / "new.img"
         link.symlink_to(vm.conf_dir / "not-yet-there")
         with pytest.raises(MediaRefused, match="dangling symlink"):
-            resolve_plan(vm, make_request(instmode=f"CD%{vm.conf_dir}/hda.img%HDD%{link}%INIT"))
+            resolve_plan(vm, make_request(instmode=f"CD%{vm.conf_dir}/hda.img%HDD%{link}%INIT"), host_facts())
         assert not os.path.exists(vm.conf_dir / "not-yet-there")
 
 
@@ -132,8 +133,8 @@ def test_untrusted_install_target_only_where_the_owner_may_write(base):
     root_dir = base / "rootdir"
     root_dir.mkdir(mode=0o755)
     with pytest.raises(MediaRefused, match="may not create files"):
-        resolve_plan(vm, make_request(instmode=f"CD%{base}/vm1/hda.img%HDD%{root_dir}/x.img%INIT"))
-    plan = resolve_plan(vm, make_request(instmode=f"CD%{base}/vm1/hda.img%HDD%{base}/vm1/x.img%INIT"))
+        resolve_plan(vm, make_request(instmode=f"CD%{base}/vm1/hda.img%HDD%{root_dir}/x.img%INIT"), host_facts())
+    plan = resolve_plan(vm, make_request(instmode=f"CD%{base}/vm1/hda.img%HDD%{base}/vm1/x.img%INIT"), host_facts())
     assert plan.create_target.path == f"{base}/vm1/x.img"
     assert plan.create_target.owner == (NOBODY, NOBODY)      # the new image is the owner's
 
@@ -147,8 +148,8 @@ def test_untrusted_positive_controls(base):
     os.chown(elsewhere, NOBODY, NOBODY)
     link = base / "vm1" / "link.img"
     link.symlink_to(elsewhere)
-    assert resolve_plan(vm, make_request()).disk("hda").path == f"{base}/vm1/hda.img"
-    assert resolve_plan(vm, make_request(bootmode=f"HDD%{link}")).disk("hda").path == str(elsewhere)
+    assert resolve_plan(vm, make_request(), host_facts()).disk("hda").path == f"{base}/vm1/hda.img"
+    assert resolve_plan(vm, make_request(bootmode=f"HDD%{link}"), host_facts()).disk("hda").path == str(elsewhere)
 
 
 def test_untrusted_group_access_counts(base):
@@ -157,10 +158,10 @@ def test_untrusted_group_access_counts(base):
     os.chown(f, 0, NOBODY)
     os.chmod(f, 0o660)
     vm = nobody_vm(base)
-    assert resolve_plan(vm, make_request(bootmode=f"HDD%{f}")).disk("hda").path == str(f)
+    assert resolve_plan(vm, make_request(bootmode=f"HDD%{f}"), host_facts()).disk("hda").path == str(f)
     os.chmod(f, 0o640)
     with pytest.raises(MediaRefused):
-        resolve_plan(vm, make_request(bootmode=f"HDD%{f}"))
+        resolve_plan(vm, make_request(bootmode=f"HDD%{f}"), host_facts())
 
 
 def test_root_conf_in_world_writable_dir_acts_as_nobody(base, victim):
@@ -169,7 +170,7 @@ def test_root_conf_in_world_writable_dir_acts_as_nobody(base, victim):
     os.chmod(d, 0o777)        # anybody could have written this root-owned conf
     vm = make_vm(d, hdd_boot_image=victim)
     with pytest.raises(MediaRefused, match="uid 65534"):
-        resolve_plan(vm, make_request())
+        resolve_plan(vm, make_request(), host_facts())
 
 
 def test_trusted_root_conf_with_pool_image_works(tmp_path):
@@ -179,10 +180,10 @@ def test_trusted_root_conf_with_pool_image_works(tmp_path):
     img = touch(pool / "guest.img")
     os.chmod(img, 0o600)
     vm = make_vm(tmp_path, hdd_boot_image=img)
-    assert resolve_plan(vm, make_request()).disk("hda").path == str(img)
+    assert resolve_plan(vm, make_request(), host_facts()).disk("hda").path == str(img)
     link = vm.conf_dir / "l.img"
     link.symlink_to(img)
-    assert resolve_plan(replace(vm, hdd_boot_image=link), make_request()).disk("hda").path == str(img)
+    assert resolve_plan(replace(vm, hdd_boot_image=link), make_request(), host_facts()).disk("hda").path == str(img)
 
 
 @pytest.mark.parametrize("dev", ["/dev/null", "/dev/zero", "/dev/vda", "/dev/sda", "/dev/loop0"])
@@ -191,10 +192,10 @@ def test_devices_refused_even_for_root_confs(tmp_path, dev):
         pytest.skip(f"{dev} not on this host")
     vm = make_vm(tmp_path, hdd_boot_image=Path(dev))
     with pytest.raises(MediaRefused, match=f"{dev}.*host device") as e:
-        resolve_plan(vm, make_request())
+        resolve_plan(vm, make_request(), host_facts())
     assert "--allow-device" in str(e.value)
     with pytest.raises(MediaRefused):
-        resolve_plan(make_vm(tmp_path), make_request(bootmode=f"CD%{dev}"))
+        resolve_plan(make_vm(tmp_path), make_request(bootmode=f"CD%{dev}"), host_facts())
 
 
 def test_device_via_symlink_refused_and_allowed_by_resolved_name(tmp_path):
@@ -202,12 +203,12 @@ def test_device_via_symlink_refused_and_allowed_by_resolved_name(tmp_path):
     link = vm.conf_dir / "disk.img"
     link.symlink_to("/dev/null")
     with pytest.raises(MediaRefused, match="-> /dev/null"):
-        resolve_plan(vm, make_request(bootmode=f"HDD%{link}"))
-    plan = resolve_plan(vm, make_request(bootmode=f"HDD%{link}", allow_devices=["/dev/null"]))
+        resolve_plan(vm, make_request(bootmode=f"HDD%{link}"), host_facts())
+    plan = resolve_plan(vm, make_request(bootmode=f"HDD%{link}", allow_devices=["/dev/null"]), host_facts())
     assert plan.disk("hda").path == "/dev/null" and plan.disk("hda").block
     # allowing one device allows no other
     with pytest.raises(MediaRefused):
-        resolve_plan(vm, make_request(bootmode="HDD%/dev/zero", allow_devices=["/dev/null"]))
+        resolve_plan(vm, make_request(bootmode="HDD%/dev/zero", allow_devices=["/dev/null"]), host_facts())
 
 
 def test_media_refused_is_a_conf_error():

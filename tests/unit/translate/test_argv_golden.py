@@ -13,7 +13,9 @@ from ctys_libvirt.model import BootMode, BootRequest, ConsoleType
 from ctys_libvirt.qemu.probe import probe
 from ctys_libvirt.qemu.runtime import RuntimeDirs
 from ctys_libvirt.translate.argv import build_argv_result
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.plan import resolve_plan
+from ctys_libvirt.translate.request import parse_instmode
 from support.fakeqemu import VERSIONS, make_fake, vms
 from support.paths import DATA
 
@@ -26,7 +28,7 @@ CASES = {
                                        console=ConsoleType.CLI)),
     "pxe-sdl": ("debian5", BootRequest(bootmode=BootMode.PXE, console=ConsoleType.SDL)),
     "kernel-vnc": ("kvmkern", BootRequest(console=ConsoleType.VNC, vnc_display=4)),
-    "install-vnc": ("centos55", BootRequest(instmode="DEFAULT", console=ConsoleType.VNC, vnc_display=2)),
+    "install-vnc": ("centos55", BootRequest(instmode=parse_instmode("DEFAULT"), console=ConsoleType.VNC, vnc_display=2)),
     "usb-none": ("centos55", BootRequest(bootmode=BootMode.USB, boot_path="../isos/usb.img",
                                          console=ConsoleType.NONE)),
 }
@@ -62,7 +64,7 @@ def test_golden_argv_per_release(key, tree, tmp_path, monkeypatch, golden):
     got = {}
     for case, (label, req) in CASES.items():
         rt = RuntimeDirs(Path("/run/ctys-libvirt") / label)
-        res = build_argv_result(resolve_plan(confs[label], req), pr, runtime=rt)
+        res = build_argv_result(resolve_plan(confs[label], req, host_facts()), pr, runtime=rt)
         got[case] = _normalise(res.argv, root, rt, str(fake))
     path = GOLDEN / f"{key}.json"
     golden.check(path, json.dumps(got, indent=1) + "\n")

@@ -7,13 +7,14 @@ from support.translate import make_vm, touch
 from ctys_libvirt.errors import UsageError
 from ctys_libvirt.qemu.probe import synthetic_probe
 from ctys_libvirt.translate.argv import build_argv, parse_network
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.plan import resolve_plan
 from ctys_libvirt.translate.request import make_request
 
 
 def _plan(tmp_path, **req):
     vm = make_vm(tmp_path, "netvm")
-    return resolve_plan(vm, make_request(console="NONE", **req))
+    return resolve_plan(vm, make_request(console="NONE", **req), host_facts())
 
 
 @pytest.mark.parametrize("bad", ["bogus", "vde:", "vde", "user:x", "slirp"])

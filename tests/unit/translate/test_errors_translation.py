@@ -9,6 +9,7 @@ from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import HostCaps
 from ctys_libvirt.qemu.stderr import failing_line
 from ctys_libvirt.translate.request import make_request
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.xml import build_domain
 from support.translate import FIXED_CAPS, assert_valid, make_vm
 
@@ -41,13 +42,13 @@ def test_nil_uuid_is_a_conf_error(tmp_path, uuid):
 def test_vcpus_above_the_machine_maximum(tmp_path):
     caps = HostCaps(kvm=False, emulator=FIXED_CAPS.emulator, max_vcpus=255)
     with pytest.raises(ConfError, match=r"SMP=65535 is above the 255 vCPUs") as e:
-        build_domain(make_vm(tmp_path, smp=65535), make_request(), caps)
+        build_domain(make_vm(tmp_path, smp=65535), make_request(), host_facts(caps))
     assert e.value.exit_code == 3
     with pytest.raises(ConfError, match="SMP=256"):
-        build_domain(make_vm(tmp_path, smp=256), make_request(), caps)
-    assert_valid(build_domain(make_vm(tmp_path, smp=255), make_request(), caps).xml)
+        build_domain(make_vm(tmp_path, smp=256), make_request(), host_facts(caps))
+    assert_valid(build_domain(make_vm(tmp_path, smp=255), make_request(), host_facts(caps)).xml)
     # without the host fact nothing is guessed
-    assert_valid(build_domain(make_vm(tmp_path, smp=256), make_request(), FIXED_CAPS).xml)
+    assert_valid(build_domain(make_vm(tmp_path, smp=256), make_request(), host_facts(FIXED_CAPS)).xml)
 
 
 LIBVIRT_MSG = ("internal error: process exited while connecting to monitor: "

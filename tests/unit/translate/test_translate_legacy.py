@@ -13,6 +13,7 @@ from support.translate import GOLDEN_CAPS, assert_valid, example_tree, qemu_args
 from ctys_libvirt.conf import load_conf
 from ctys_libvirt.model import HostContext
 from ctys_libvirt.translate.request import make_request
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.xml import build_domain
 
 from support.paths import EXAMPLE_CONFS as CONFS
@@ -71,7 +72,7 @@ def test_same_machine_as_legacy_argv(root, legacy_file):
     if console == "VNC":
         console = f"VNC:{wopts['vncaccessdisplay']}"
     req = make_request(console=console, bootmode=wopts.get("bootmode"), instmode=wopts.get("instmode"))
-    b = build_domain(vm, req, GOLDEN_CAPS)
+    b = build_domain(vm, req, host_facts(GOLDEN_CAPS))
     dom = assert_valid(b.xml)
     opts, flags, bare = _parse(argv)
 

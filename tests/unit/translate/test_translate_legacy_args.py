@@ -14,6 +14,7 @@ from support.translate import FIXED_CAPS, assert_valid, disks, example_tree, mak
 from ctys_libvirt.qemu.probe import synthetic_probe
 from ctys_libvirt.translate import legacy_args
 from ctys_libvirt.translate.argv import build_argv
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.plan import resolve_plan
 from ctys_libvirt.translate.request import make_request
 from ctys_libvirt.translate.xml import XmlOptions, build_domain
@@ -27,7 +28,7 @@ def conv(text: str) -> legacy_args.LegacyArgs:
 
 
 def build(vm, options=None, **req):
-    b = build_domain(vm, make_request(**req), FIXED_CAPS, options)
+    b = build_domain(vm, make_request(**req), host_facts(FIXED_CAPS), options)
     return b, assert_valid(b.xml)
 
 
@@ -223,15 +224,14 @@ def test_nographic_and_vga(tmp_path):
 
 
 def test_accelerator_from_argsadd(tmp_path):
-    b = build_domain(make_vm(tmp_path, accelerator="KVM", argsadd="-no-kvm"), make_request(),
-                     FIXED_CAPS.__class__(kvm=True, emulator="/usr/bin/qemu-system-x86_64"))
+    b = build_domain(make_vm(tmp_path, accelerator="KVM", argsadd="-no-kvm"), make_request(), host_facts(FIXED_CAPS.__class__(kvm=True, emulator="/usr/bin/qemu-system-x86_64")))
     assert assert_valid(b.xml).get("type") == "qemu"
 
 
 def test_request_argsadd_converted_too_and_lint_sees_only_the_rest(tmp_path):
     from ctys_libvirt.qemu.lint import lint_passthrough
 
-    b = build_domain(make_vm(tmp_path), make_request(argsadd=["-soundhw ac97 -sdl"], allow_argsadd=["-sdl"]), FIXED_CAPS)
+    b = build_domain(make_vm(tmp_path), make_request(argsadd=["-soundhw ac97 -sdl"], allow_argsadd=["-sdl"]), host_facts(FIXED_CAPS))
     root = assert_valid(b.xml)
     assert devices(root, "sound") == [{"model": "ac97"}] and qemu_args(root) == ["-sdl"]
     msgs = lint_passthrough(b.plan, emulator="/usr/bin/qemu-system-x86_64")
@@ -240,7 +240,7 @@ def test_request_argsadd_converted_too_and_lint_sees_only_the_rest(tmp_path):
 
 def test_direct_backend_keeps_argsadd_verbatim(tmp_path):
     vm = make_vm(tmp_path, argsadd="-usb -usbdevice tablet -m 48")
-    plan = resolve_plan(vm, make_request(console="NONE"))
+    plan = resolve_plan(vm, make_request(console="NONE"), host_facts())
     assert plan.argsadd == ("-usb", "-usbdevice", "tablet", "-m", "48") and plan.native is None
     argv = build_argv(plan, synthetic_probe("7.2.0"))
     i = argv.index("-usb")

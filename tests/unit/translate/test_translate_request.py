@@ -112,7 +112,13 @@ def test_make_request_defaults_and_validation():
     assert (r.bootmode, r.instmode, r.console, r.vnc_display, r.argsadd) == (None, None, ConsoleType.VNC, None, ())
     r = make_request(bootmode="cd%/a b.iso", console="vnc:2", argsadd=["-a 'b c'"], instmode="DEFAULT")
     assert (r.bootmode, r.boot_path, r.vnc_display, r.argsadd, r.instmode) == (
-        BootMode.CD, "/a b.iso", 2, ("-a 'b c'",), "DEFAULT")
+        BootMode.CD, "/a b.iso", 2, ("-a 'b c'",), InstModeFields())
+    assert r.instmode.text == "DEFAULT"     # as written, for the domain metadata
+    # parsed once, here: the request carries typed fields, not the raw text
+    r = make_request(instmode="cdrom%/i.iso%hdd%/t.img%init", kernel="/k%%quiet")
+    assert r.instmode == InstModeFields("CD", "/i.iso", "HDD", "/t.img", "INIT")
+    assert r.instmode.text == "cdrom%/i.iso%hdd%/t.img%init"
+    assert r.kernel == KernelFields("/k", None, "quiet") and r.kernel.text == "/k%%quiet"
     assert make_request(console="VNC:2", vnc_display=5).vnc_display == 5
     with pytest.raises(UsageError):
         make_request(instmode="XX%")

@@ -7,6 +7,7 @@ from support.translate import FIXED_CAPS, QCOW2_HEADER, UUID, assert_valid, disk
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import CreateOptions, HostCaps
 from ctys_libvirt.translate.request import make_request
+from ctys_libvirt.host.facts import host_facts
 from ctys_libvirt.translate.xml import (
     METADATA_NS,
     XmlOptions,
@@ -17,7 +18,7 @@ from ctys_libvirt.translate.xml import (
 
 
 def build(vm, caps=FIXED_CAPS, options=None, **req):
-    b = build_domain(vm, make_request(**req), caps, options)
+    b = build_domain(vm, make_request(**req), host_facts(caps), options)
     root = assert_valid(b.xml)
     if b.final_xml:
         assert_valid(b.final_xml)
@@ -319,7 +320,7 @@ def test_hostile_values_escaped_structurally(tmp_path):
 def test_control_characters_in_paths_are_conf_errors(tmp_path):
     img = touch(tmp_path / "bad\x01name.img")
     with pytest.raises(ConfError, match="control characters"):
-        build_domain(make_vm(tmp_path, hdd_boot_image=img), make_request(), FIXED_CAPS)
+        build_domain(make_vm(tmp_path, hdd_boot_image=img), make_request(), host_facts(FIXED_CAPS))
 
 
 def test_arch_not_offered_warns(tmp_path):
@@ -335,8 +336,8 @@ def test_validate_domain_xml_reports_problems(vm):
 
 
 def test_output_is_stable(vm):
-    a = build_domain(vm, make_request(bootmode="PXE"), FIXED_CAPS).xml
-    assert a == build_domain(vm, make_request(bootmode="PXE"), FIXED_CAPS).xml
+    a = build_domain(vm, make_request(bootmode="PXE"), host_facts(FIXED_CAPS)).xml
+    assert a == build_domain(vm, make_request(bootmode="PXE"), host_facts(FIXED_CAPS)).xml
     assert a.startswith("<domain type=\"qemu\">\n  <name>")
 
 
@@ -361,7 +362,7 @@ def test_property_values_round_trip(tmp_path, value, word):
     # opens it as a disk image)
     vm = make_vm(tmp_path, keys={"K": value}, argsadd="-append " + shlex.quote(word), append=value,
                  kernel=touch(tmp_path / "k"))
-    b = build_domain(vm, make_request(argsadd=["-append " + shlex.quote(value)]), FIXED_CAPS)
+    b = build_domain(vm, make_request(argsadd=["-append " + shlex.quote(value)]), host_facts(FIXED_CAPS))
     root = assert_valid(b.xml)
     assert qemu_args(root) == ["-append", word, "-append", value]
     assert read_metadata(b.xml)["keys"]["K"] == value
@@ -370,13 +371,13 @@ def test_property_values_round_trip(tmp_path, value, word):
 
 def test_cpu_host_is_passthrough_under_kvm_and_maximum_under_tcg(tmp_path):
     vm = make_vm(tmp_path, cpu="host", accelerator="KVM")
-    b = build_domain(vm, make_request(), HostCaps(kvm=True, emulator="/usr/bin/qemu-system-x86_64"))
+    b = build_domain(vm, make_request(), host_facts(HostCaps(kvm=True, emulator="/usr/bin/qemu-system-x86_64")))
     root = etree.fromstring(b.xml.encode())
     assert root.get("type") == "kvm"
     assert root.find("cpu").attrib == {"mode": "host-passthrough"} and len(root.find("cpu")) == 0
     assert not any("CPU=host" in w for w in b.warnings)
     # TCG cannot pass the host CPU through (QEMU refuses -cpu host without KVM)
-    b = build_domain(vm, make_request(), HostCaps(kvm=False, emulator="/usr/bin/qemu-system-x86_64"))
+    b = build_domain(vm, make_request(), host_facts(HostCaps(kvm=False, emulator="/usr/bin/qemu-system-x86_64")))
     root = etree.fromstring(b.xml.encode())
     assert root.get("type") == "qemu"
     assert root.find("cpu").attrib == {"mode": "maximum"} and len(root.find("cpu")) == 0
@@ -388,7 +389,7 @@ def test_arch_libvirt_does_not_know_is_conf_error(tmp_path, arch):
     vm = make_vm(tmp_path, "archvm")
     vm.arch = arch
     with pytest.raises(ConfError, match="ARCH"):
-        build_domain(vm, make_request(), FIXED_CAPS)
+        build_domain(vm, make_request(), host_facts(FIXED_CAPS))
 
 
 @pytest.mark.parametrize("cpu,model,features", [
@@ -399,7 +400,7 @@ def test_arch_libvirt_does_not_know_is_conf_error(tmp_path, arch):
 def test_cpu_feature_flags_become_feature_elements(tmp_path, cpu, model, features):
     vm = make_vm(tmp_path, "cpuvm")
     vm.cpu = cpu
-    root = assert_valid(build_domain(vm, make_request(), FIXED_CAPS).xml)
+    root = assert_valid(build_domain(vm, make_request(), host_facts(FIXED_CAPS)).xml)
     assert root.findtext("cpu/model") == model
     assert [(f.get("policy"), f.get("name")) for f in root.findall("cpu/feature")] == features
 
@@ -409,4 +410,4 @@ def test_bad_cpu_is_conf_error(tmp_path, cpu):
     vm = make_vm(tmp_path, "cpuvm")
     vm.cpu = cpu
     with pytest.raises(ConfError, match="CPU"):
-        build_domain(vm, make_request(), FIXED_CAPS)
+        build_domain(vm, make_request(), host_facts(FIXED_CAPS))
