@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ctys_libvirt.coexist import fields as F
 
-# libvirt <video><model type> -> ctys/QEMU -vga name (translate.xml's table, reversed)
+# libvirt <video><model type> -> ctys/QEMU -vga name (translate/domxml/devices/graphics.py's table, reversed)
 VGA_NAMES = {"cirrus": "cirrus", "vga": "std", "vmvga": "vmware", "qxl": "qxl", "virtio": "virtio"}
 DISK_VARS = {"hda": "HDDBOOTIMAGE", "hdb": "HDB", "hdc": "HDC", "hdd": "HDD", "fdb": "FDB"}
 
