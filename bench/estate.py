@@ -27,7 +27,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))   # multihost_helpers: the loopback tcp listener
+sys.path.insert(0, str(REPO / "tests"))   # support.loopback: the loopback tcp listener
 
 CTYS = str(REPO / ".venv" / "bin" / "ctys-libvirt")
 PY = str(REPO / ".venv" / "bin" / "python")
@@ -249,7 +249,7 @@ def bench_enumerate(args, conn, work) -> None:
 
 
 def bench_hosts(args, conn, work) -> None:
-    from multihost_helpers import PROXY_CODE, LIBVIRT_SOCK, free_port, stop, wait_port
+    from support.loopback import PROXY_CODE, LIBVIRT_SOCK, free_port, stop, wait_port
 
     define_copies(conn, work, args.host_domains, "h")
     procs, uris = [], []

@@ -65,6 +65,7 @@ def bench_inprocess(confs: list) -> tuple:
     from lxml import etree
 
     from ctys_libvirt.conf import load_conf
+    from ctys_libvirt.host.facts import host_facts
     from ctys_libvirt.model import HostCaps, HostContext
     from ctys_libvirt.translate.request import make_request
     from ctys_libvirt.translate.xml import build_domain
@@ -80,7 +81,8 @@ def bench_inprocess(confs: list) -> tuple:
         vm = load_conf(conf, context=ctx)
         t_load += time.perf_counter() - t1
         req = make_request(console=consoles[i % len(consoles)])
-        xmls.append(build_domain(vm, req, caps).xml)
+        # host facts gathered per VM, as a create does (image headers read on demand)
+        xmls.append(build_domain(vm, req, host_facts(caps)).xml)
     t_translate = time.perf_counter() - t0
     parser = etree.XMLParser(remove_blank_text=True)
     t0 = time.perf_counter()

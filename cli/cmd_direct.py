@@ -54,6 +54,7 @@ def argv_cmd(
         from ctys_libvirt.qemu.runtime import RuntimeDirs
         from ctys_libvirt.translate.argv import build_argv_result
         from ctys_libvirt.translate.plan import resolve_plan
+        from ctys_libvirt.host.facts import host_facts
         from ctys_libvirt.translate.request import make_request
 
         if fmt not in ("lines", "json"):
@@ -68,7 +69,7 @@ def argv_cmd(
                            console=console if console is not None else (vm.default_console or None),
                            argsadd=argsadd or (), allow_argsadd=allow_argsadd or (),
                            allow_devices=allow_device or ())
-        plan = resolve_plan(vm, req)
+        plan = resolve_plan(vm, req, host_facts())
         if qemu_version is not None and not qemu:   # a version without a binary
             probe = synthetic_probe(qemu_version, kvm_fork=kvm_fork, kqemu=kqemu,
                                     path=vm.startercall or "qemu")
@@ -83,7 +84,7 @@ def argv_cmd(
         if plan.console.value == "VNC" and display is None:
             from ctys_libvirt.backends.direct import DirectBackend
 
-            display = DirectBackend(base=runtime_dir)._pick_display()
+            display = DirectBackend(base=runtime_dir).pick_display()
         how, who = "root", None
         if not foreground and not probe.synthetic:
             from ctys_libvirt.backends.direct import privileges
@@ -125,9 +126,13 @@ def argv_cmd(
 def _compare(vm, req, ours, plan, connect, display):
     import dataclasses
 
+    import libvirt
+
     from ctys_libvirt.backends.libvirt import open_connection
+    from ctys_libvirt.errors import LibvirtUnavailable
     from ctys_libvirt.qemu.compare import compare, libvirt_argv
-    from ctys_libvirt.translate.hostcaps import local_host_caps
+    from ctys_libvirt.host.caps import local_host_caps
+    from ctys_libvirt.host.facts import host_facts
     from ctys_libvirt.translate.xml import XmlOptions, build_domain
 
     conn = open_connection(connect)
@@ -138,7 +143,7 @@ def _compare(vm, req, ours, plan, connect, display):
         # TCG domain: the accelerator is not compared, and libvirt refuses qemu64 under KVM
         # on hosts whose CPU lacks svm
         caps = dataclasses.replace(local_host_caps(), kvm=False)
-        build = build_domain(vm, req, caps, XmlOptions(bridge="ctys-compare0"))
+        build = build_domain(vm, req, host_facts(caps), XmlOptions(bridge="ctys-compare0"))
         try:
             theirs = libvirt_argv(conn, build.xml)
         except libvirt.libvirtError as exc:
@@ -220,7 +225,7 @@ def doctor_cmd(
 def _doctor(qemu, connect, use_cache) -> dict:
     from ctys_libvirt.backends.select import explain_choice
     from ctys_libvirt.qemu.discovery import candidates, probe_all
-    from ctys_libvirt.qemu.probe import _kqemu_present, _kvm_usable
+    from ctys_libvirt.host.caps import kqemu_present, kvm_usable
 
     cands = probe_all(candidates(explicit=qemu), use_cache=use_cache)
     bins = []
@@ -244,15 +249,14 @@ def _doctor(qemu, connect, use_cache) -> dict:
             choice.reasons.append(f"direct will run {usable[0]['path']} (QEMU {usable[0]['version']})")
         else:
             choice.reasons.append("but no usable QEMU binary was found either")
-    return {"binaries": bins, "host": {"kvm": _kvm_usable(), "kqemu": _kqemu_present()},
+    return {"binaries": bins, "host": {"kvm": kvm_usable(), "kqemu": kqemu_present()},
             "libvirt": lv, "choice": {"kind": choice.kind, "reasons": choice.reasons}}
 
 
 def _conf_choice(vm, backend: str, connect, binaries) -> dict:
     """Which backend would run ``vm`` (as create decides it) and the emulator it would use."""
-    from ctys_libvirt.backends.select import (explain_choice, libvirt_emulator,
-                                              startercall_missing, startercall_note)
-    from ctys_libvirt.qemu.discovery import _resolve
+    from ctys_libvirt.backends.select import explain_choice, libvirt_emulator, startercall_missing, startercall_note
+    from ctys_libvirt.qemu.discovery import resolve_binary
 
     choice = explain_choice(backend, uri=connect, vm=vm)
     emulator = None
@@ -276,7 +280,7 @@ def _conf_choice(vm, backend: str, connect, binaries) -> dict:
                 choice.reasons.append(startercall_note(vm, emulator))
     elif vm.startercall:
         # the direct backend runs STARTERCALL and nothing else (create --qemu overrides it)
-        emulator = _resolve(vm.startercall)
+        emulator = resolve_binary(vm.startercall)
         if emulator is None:
             choice.reasons.append(f"STARTERCALL {vm.startercall} is not installed on this host: the "
                                   "direct backend cannot run this conf (give create --qemu PATH)")

@@ -12,7 +12,7 @@ import typer
 
 from ctys_libvirt.cli.app import app
 from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, emit_json, errors_to_exit, warn
-from ctys_libvirt.cli.cmd_lifecycle import CONNECT, _check_format, _conf_path, _libvirt
+from ctys_libvirt.cli.cmd_lifecycle import CONNECT, _check_format
 from ctys_libvirt.errors import UsageError
 
 PREFER = typer.Option(None, "--prefer", help="conf | domain: which side wins where both differ")
@@ -22,10 +22,17 @@ FMT = typer.Option("table", "--format", help="table | json")
 
 def _load(bases):
     def load(address: str):
-        from ctys_libvirt.conf import load_conf
+        from ctys_libvirt.lifecycle import load_vm
 
-        return load_conf(_conf_path(address, bases))
+        return load_vm(address, bases or (), warn=warn)
     return load
+
+
+def _libvirt(connect: Optional[str], events: bool = False):
+    """The libvirt connection these verbs work on (opened by the lifecycle layer)."""
+    from ctys_libvirt.lifecycle import open_libvirt
+
+    return open_libvirt(connect, events=events)
 
 
 def _addresses(addresses: Optional[List[str]], all_: bool, bases) -> List[str]:
@@ -66,6 +73,7 @@ def _print_rows(rows, fmt: str) -> None:
 def _batch(addresses, all_, base, prefer, dry_run, fmt, connect, threads: int = 0,
            allow_argsadd=()) -> None:
     from ctys_libvirt.coexist.domains import DEFINE_THREADS, Definer, exit_code
+    from ctys_libvirt.lifecycle import resolve_conf
 
     fmt = _check_format(fmt, ("table", "json"))
     if prefer not in (None, "conf", "domain"):
@@ -78,26 +86,23 @@ def _batch(addresses, all_, base, prefer, dry_run, fmt, connect, threads: int = 
             paths.append(a)             # the scan's absolute conf paths: nothing to resolve
             continue
         try:
-            paths.append(str(_conf_path(a, base)))
+            paths.append(str(resolve_conf(a, base or (), warn=warn)))
         except Exception as exc:      # its row says why; the batch goes on
             paths.append(a)
             errors[i] = exc
-    be = _libvirt(connect, events=False)
-    try:
+    with _libvirt(connect) as be:
         d = Definer(be, prefer=prefer, dry_run=dry_run, threads=threads or DEFINE_THREADS,
                     allow_argsadd=allow_argsadd)
         ok_idx = [i for i in range(len(paths)) if i not in errors]
         rows_ok = d.run([paths[i] for i in ok_idx])
-    finally:
-        be.close()
-    from ctys_libvirt.coexist.domains import _row_error
+    from ctys_libvirt.coexist.domains import row_error
 
     rows = [None] * len(paths)
     for i, r in zip(ok_idx, rows_ok):
         r.address = todo[i]
         rows[i] = r
     for i, exc in errors.items():
-        rows[i] = _row_error(todo[i], exc)
+        rows[i] = row_error(todo[i], exc)
     _print_rows(rows, fmt)
     rc = exit_code(rows)
     if rc:
@@ -137,13 +142,12 @@ def sync(
     assignments only; the rest is accepted as the new baseline).  Also re-points the
     definition of a moved conf."""
     with errors_to_exit():
-        from ctys_libvirt.coexist.domains import _row_error, exit_code, sync as do_sync
+        from ctys_libvirt.coexist.domains import row_error, exit_code, sync as do_sync
 
         fmt = _check_format(fmt, ("table", "json"))
         if prefer not in (None, "conf", "domain"):
             raise UsageError(f"unknown --prefer {prefer!r}", hint="use conf or domain")
-        be = _libvirt(connect, events=False)
-        try:
+        with _libvirt(connect) as be:
             if all_ == bool(addresses):
                 raise UsageError("give ADDRESS... or --all (not both)", hint="see --help")
             todo = list(addresses or [])
@@ -156,9 +160,7 @@ def sync(
                     rows.append(do_sync(be, a, _load(base), prefer=prefer, dry_run=dry_run,
                                         allow_argsadd=allow_argsadd or ()))
                 except Exception as exc:
-                    rows.append(_row_error(a, exc))
-        finally:
-            be.close()
+                    rows.append(row_error(a, exc))
         _print_rows(rows, fmt)
         rc = exit_code(rows)
         if rc:
@@ -168,13 +170,10 @@ def sync(
 def _each_domain(addresses: List[str], base, connect, action, events: bool = False) -> None:
     from ctys_libvirt.coexist.domains import resolve_domain
 
-    be = _libvirt(connect, events=events)
-    try:
+    with _libvirt(connect, events=events) as be:
         for a in addresses:
             dom, _vm = resolve_domain(be, a, _load(base))
             print(f"{dom.name()}: {action(be, dom)}")
-    finally:
-        be.close()
 
 
 @app.command()
@@ -235,12 +234,9 @@ def show(
         from ctys_libvirt.coexist.domains import resolve_domain, show as do
 
         fmt = _check_format(fmt, ("table", "json"))
-        be = _libvirt(connect, events=False)
-        try:
+        with _libvirt(connect) as be:
             dom, _vm = resolve_domain(be, address, _load(base))
             facts = do(be, dom, _load(base))
-        finally:
-            be.close()
         if fmt == "json":      # the JSON contract: list's state names, the reason apart
             from ctys_libvirt.cli.contract import split_state
 
@@ -269,8 +265,7 @@ def diff(
         from ctys_libvirt.errors import NotFoundError
 
         fmt = _check_format(fmt, ("table", "json"))
-        be = _libvirt(connect, events=False)
-        try:
+        with _libvirt(connect) as be:
             dom, vm = resolve_domain(be, address, _load(base))
             if vm is None:
                 conf = conf_of(dom)
@@ -282,8 +277,6 @@ def diff(
                                         hint=f"restore it, or `ctys-libvirt export {dom.name()}`")
                 vm = _load(base)(conf)
             facts = do(be, dom, vm)
-        finally:
-            be.close()
         if fmt == "json":
             emit_json(facts)
             return
@@ -309,12 +302,9 @@ def export(
     with errors_to_exit():
         from ctys_libvirt.coexist.export import export as do
 
-        be = _libvirt(connect, events=False)
-        try:
+        with _libvirt(connect) as be:
             for name in domains:
                 path, notes = do(be.conn, name, directory)
                 print(f"{name}: {path}")
                 for n in notes:
                     print(f"  note: {n}")
-        finally:
-            be.close()

@@ -62,7 +62,7 @@ def xml_cmd(
                            allow_devices=allow_device or ())
         if connect:
             from ctys_libvirt.backends.libvirt import open_connection
-            from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+            from ctys_libvirt.host.caps import libvirt_host_caps
 
             conn = open_connection(connect, readonly=True)
             try:
@@ -70,16 +70,18 @@ def xml_cmd(
             finally:
                 conn.close()
         else:
-            from ctys_libvirt.translate.hostcaps import local_host_caps
+            from ctys_libvirt.host.caps import local_host_caps
 
             caps = local_host_caps()
+        from ctys_libvirt.host.facts import host_facts
+
         opts = XmlOptions(network=network, bridge=bridge,
                           serial_log=os.path.abspath(serial_log) if serial_log else None)
-        build = build_domain(vm, req, caps, opts)
+        # the plan's errors first, then the ARGSADD policy against the probed binary
+        build = build_domain(vm, req, host_facts(caps), opts)
         from ctys_libvirt.security.argsadd import enforce
 
         enforce(vm, req, _emulator_probe(caps.emulator), allow=req.allow_argsadd)
-        build = build_domain(vm, req, caps, opts)
         for w in build.warnings:
             warn(w)
         from ctys_libvirt.qemu.lint import lint_passthrough

@@ -177,18 +177,8 @@ def emit_json_error(message: str, code: int, hint: Optional[str] = None) -> None
 
 
 def resolve_conf(address: str, bases=()):
-    """ADDRESS (conf path, VM dir, label, or a ctys machine address) -> conf path.
+    """ADDRESS (conf path, VM dir, label, or a ctys machine address) -> conf path, by the
+    lifecycle layer's one rule; its notes (a corrupt inventory DB set aside) are warnings."""
+    from ctys_libvirt.lifecycle import resolve_conf as resolve
 
-    Delegates to the inventory's resolver, which knows every address form."""
-    from pathlib import Path
-
-    direct = os.path.expanduser(address)
-    if os.path.isfile(direct):  # the common case needs no inventory (saves ~10 ms of imports)
-        return Path(os.path.abspath(direct))
-    from ctys_libvirt.inventory.address import resolve_conf_path
-
-    notes: list = []
-    path = resolve_conf_path(address, bases, warnings=notes)
-    for n in notes:  # e.g. a corrupt inventory DB set aside and rebuilt
-        warn(n)
-    return path
+    return resolve(address, bases, warn=warn)

@@ -3,8 +3,9 @@
     ctys-qemu [-t QEMU] -a ACTION[=SUBOPTS] [options] [--] ['(global opts)'] [targets...]
 
 Actions: CREATE, CANCEL, LIST, ENUMERATE, INFO.  Suboption parsing lives in
-``ctys_libvirt.suboptions``; this module only maps specs onto backends / inventory calls and
-prints.  Targets: ``[user@]host``, ``host'(opts)'``, comma lists, group names (files in
+``ctys_libvirt.ctys``; addresses, backends, CREATE/CANCEL and the CLI0 console go through
+``ctys_libvirt.lifecycle`` (as for ``ctys-libvirt``); this module only maps specs onto it and
+the inventory, and prints.  Targets: ``[user@]host``, ``host'(opts)'``, comma lists, group names (files in
 ``~/.ctys/groups``); no target = this host.  Per-host failures are reported on stderr (one
 line each) and the rest goes on; the exit code is the highest error code seen.
 """
@@ -136,43 +137,29 @@ class Ctx:
 # backends per target
 # ---------------------------------------------------------------------------
 
-def _backend(ctx: Ctx, t, vm=None):
-    from ctys_libvirt.hosts import target_uri
+def _life(ctx: Ctx, t, vm=None):
+    """The lifecycle of target ``t`` (a context manager; ``.backend`` is its backend): this
+    host's by --backend and the lifecycle layer's fallback rules; libvirt over the transport
+    for remote targets; the hypervisor inside the last VM of a stack target."""
+    from ctys_libvirt.ctys.targets import target_uri
+    from ctys_libvirt.lifecycle import Lifecycle
 
     a = ctx.args
     if t.stack:     # host[vm1][vm2]: the hypervisor inside the last VM, walked level by level
-        from ctys_libvirt.backends.libvirt import LibvirtBackend
-        from ctys_libvirt.hosts import stack_uri
+        from ctys_libvirt.stack.address import stack_uri
 
         local = a.connect if t.base.is_local else None
-        return LibvirtBackend(stack_uri(t, transport=a.transport, local_uri=local).uri)
-    if t.is_local and not t.uri:
-        from ctys_libvirt.backends.select import _conf_needs_direct, fallback_refusal, open_backend
-        from ctys_libvirt.errors import LibvirtUnavailable
+        uri = stack_uri(t, transport=a.transport, local_uri=local).uri
+    elif t.is_local and not t.uri:
+        return Lifecycle.open(a.backend, a.connect, vm, warn=_warn, say=_say)
+    else:
+        uri = target_uri(t, transport=a.transport)
+    # another host: its libvirt, whatever this host's binaries (no STARTERCALL note here)
+    return Lifecycle.open("libvirt", uri, warn=_warn, say=_say)
 
-        kind = (a.backend or "auto").lower()
-        if kind == "auto" and not _conf_needs_direct(vm):
-            # say so when libvirtd is down and the VMs of the direct backend are used instead
-            from ctys_libvirt.backends.libvirt import LibvirtBackend
 
-            try:
-                be = LibvirtBackend(a.connect)
-            except LibvirtUnavailable as exc:
-                if fallback_refusal(a.connect):
-                    raise
-                _warn(f"{exc.message}; using the direct backend (--backend libvirt to insist)")
-                kind = "direct"
-            else:
-                from ctys_libvirt.backends.select import (libvirt_emulator, startercall_missing,
-                                                          startercall_note)
-
-                if startercall_missing(vm):
-                    _warn(startercall_note(vm, libvirt_emulator(be.conn, vm)))
-                return be
-        return open_backend(kind, uri=a.connect, vm=vm)
-    from ctys_libvirt.backends.libvirt import LibvirtBackend
-
-    return LibvirtBackend(target_uri(t, transport=a.transport))
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def _apply_user(ctx: Ctx, user: Optional[str]) -> None:
@@ -236,29 +223,24 @@ def _connect_info(info) -> str:
 def do_create(ctx: Ctx, sub: str) -> int:
     from ctys_libvirt.conf import load_conf
     from ctys_libvirt.errors import AlreadyRunning, NotRunning, UsageError
-    from ctys_libvirt.inventory.address import resolve_address
+    from ctys_libvirt.lifecycle import resolve_conf
     from ctys_libvirt.model import CancelMode, ConsoleType, CreateOptions
-    from ctys_libvirt.suboptions import parse_create
+    from ctys_libvirt.ctys.actions import parse_create
     from ctys_libvirt.translate.request import make_request
 
     spec = parse_create(sub)
     for w in spec.warnings:
         _warn(w)
     if ctx.args.geometry is not None:
-        from ctys_libvirt.console_client import parse_geometry
+        from ctys_libvirt.backends.console_client import parse_geometry
 
         parse_geometry(ctx.args.geometry)      # a usage error before any conf is looked for
     # bad suboption values are usage errors before any conf is looked for
     req = make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
                        console=spec.console, argsadd=spec.argsadd,
                        allow_argsadd=ctx.args.allow_argsadd or ())
-    found: List[str] = []
-    try:
-        conf = resolve_address(spec.address, ctx.args.bases, db=ctx.db, use_db=ctx.use_db,
-                               scan_fs=ctx.scan_fs, warnings=found)
-    finally:
-        for w in found:
-            _warn(w)
+    conf = resolve_conf(spec.address, ctx.args.bases, db=ctx.db, use_db=ctx.use_db,
+                        scan_fs=ctx.scan_fs, warn=_warn)
     vm = load_conf(conf)
     if spec.address.label and vm.label != spec.address.label:
         raise UsageError(f'Different LABELs detected:"{spec.address.label}" == "{vm.label}"',
@@ -269,8 +251,8 @@ def do_create(ctx: Ctx, sub: str) -> int:
         opts.sdl_display, opts.sdl_xauth = os.environ["DISPLAY"], os.environ.get("XAUTHORITY") or None
 
     def one(t):
-        be = _backend(ctx, t, vm)
-        try:
+        with _life(ctx, t, vm) as life:
+            be = life.backend
             info = be.lookup(vm.label)
             host = t.display
             if _active(info):
@@ -301,7 +283,7 @@ def do_create(ctx: Ctx, sub: str) -> int:
                 from ctys_libvirt.cli.clients import preflight
 
                 preflight(vm.label, req.console)     # a missing client program: before any start
-            res = be.create(vm, req, opts)
+            res = life.create(vm, req, opts)
             lines = [f"CREATE {host}: {res.name}: {res.state} (UUID {res.uuid}, backend {res.backend}"
                      + (f", pid {res.pid}" if res.pid else "") + ")"]
             lines += [f"  {m}" for m in res.messages]
@@ -320,16 +302,16 @@ def do_create(ctx: Ctx, sub: str) -> int:
                     _poll("PING", vm.label, spec.ping, lambda: _ping(vm.ip))
                 if spec.sshping.enabled:
                     _poll("SSHPING", vm.label, spec.sshping, lambda: _sshping(vm.ip, spec.user))
-            if req.console is ConsoleType.CLI0 and getattr(be, "name", "") == "libvirt":
+            if req.console is ConsoleType.CLI0:
+                # either backend: the console in the foreground (a VM the direct backend
+                # holds at -S continues once attached); destroyed when the block ends
                 for line in lines:
                     print(line)
                 lines = []
                 sys.stdout.flush()
-                _cli0(be, res.name)
+                life.run_cli0(res)
             _client(ctx, t, be, res.name, req.console, res.vnc_port, lines=lines)
             return lines
-        finally:
-            be.close()
 
     return _per_target(ctx, one)
 
@@ -351,32 +333,17 @@ def _client(ctx: Ctx, t, be, name: str, console, vnc_port, *, reconnect: bool = 
            strict=attach, warn_with=_warn)
 
 
-def _cli0(be, name: str) -> None:
-    """CLI0: serial console in the foreground; the VM is destroyed when it ends."""
-    from ctys_libvirt import console
-    from ctys_libvirt.model import CancelMode
-
-    try:
-        dom = be.require(name)
-        print(f"Connected to {name} (escape character is ^])", file=sys.stderr)
-        reason = console.attach(be.conn, dom, 0 if sys.stdin else None, 1)
-        print(f"\r\n[{name}: console {reason}]", file=sys.stderr)
-    finally:
-        if be.domain(name) is not None and be.is_active(be.require(name)):
-            be.cancel(name, CancelMode.FORCE)
-            print(f"{name}: destroyed (CLI0 console ended)", file=sys.stderr)
-
-
 # ---------------------------------------------------------------------------
 # CANCEL
 # ---------------------------------------------------------------------------
 
 def do_cancel(ctx: Ctx, sub: str) -> int:
     from ctys_libvirt.errors import AmbiguousAddressError, NotFoundError, NotRunning, UsageError
-    from ctys_libvirt.inventory.address import match_domains, resolve_address
+    from ctys_libvirt.inventory.address import match_domains
     from ctys_libvirt.inventory.scan import read_header
+    from ctys_libvirt.lifecycle import resolve_conf
     from ctys_libvirt.model import CancelMode
-    from ctys_libvirt.suboptions import parse_cancel
+    from ctys_libvirt.ctys.actions import parse_cancel
 
     spec = parse_cancel(sub)
     for w in spec.warnings:
@@ -403,8 +370,8 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
     def cancel_self(t) -> List[str]:
         """SELF: the VM of a stack target itself, on the hypervisor one level down."""
         below = dataclasses.replace(t, stack=t.stack[:-1])
-        be = _backend(ctx, below)
-        try:
+        with _life(ctx, below) as life:
+            be = life.backend
             from ctys_libvirt.stack.address import find_vm
 
             info = find_vm(be, t.stack[-1])
@@ -413,24 +380,17 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
                                  hint="nothing to cancel")
             r = cancel_stack(be, info.name, mode, float(wait), stack)
             return _cancel_lines(spec.method, below.display, r)
-        finally:
-            be.close()
 
     # conf paths for P:/I:/DR: parts (and labels of VMs given only by F:/U: etc. if no domain matches)
     def conf_of(addr) -> Optional[str]:
         if addr.pname or addr.id or addr.dbrecord is not None:
-            found: List[str] = []
-            try:
-                return str(resolve_address(addr, bases, db=ctx.db, use_db=ctx.use_db,
-                                           scan_fs=ctx.scan_fs, warnings=found))
-            finally:
-                for w in found:
-                    _warn(w)
+            return str(resolve_conf(addr, bases, db=ctx.db, use_db=ctx.use_db,
+                                    scan_fs=ctx.scan_fs, warn=_warn))
         return None
 
     def one(t):
-        be = _backend(ctx, t)
-        try:
+        with _life(ctx, t) as life:
+            be = life.backend
             infos = be.list(include_inactive=True)
             chosen = []
             if spec.all:
@@ -441,8 +401,8 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
                 if not hits and path is None and t.is_local:
                     # an address only the conf knows (e.g. M: of a VM whose domain has no MAC)
                     try:
-                        p = resolve_address(addr, bases, db=ctx.db, use_db=ctx.use_db,
-                                            scan_fs=ctx.scan_fs)
+                        p = resolve_conf(addr, bases, db=ctx.db, use_db=ctx.use_db,
+                                         scan_fs=ctx.scan_fs)
                         hdr = read_header(p)
                         lbl = hdr.label if hdr else None
                         hits = [i for i in infos if (i.label or i.name) == lbl]
@@ -464,7 +424,7 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
                     continue
                 done.add(info.name)
                 if spec.scope in ("CLIENT", "BOTH"):
-                    from ctys_libvirt.console_client import end_clients
+                    from ctys_libvirt.backends.console_client import end_clients
 
                     ended = end_clients(info.label or info.name) if t.is_local and not t.uri else []
                     lines.append(f"CANCEL-CLIENT {t.display}: {info.name}: "
@@ -482,8 +442,6 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
             if spec.include_self:
                 lines += cancel_self(t)
             return lines
-        finally:
-            be.close()
 
     return _per_target(ctx, one)
 
@@ -513,8 +471,8 @@ def _render(records, spec, names, default_cols, terse: bool) -> str:
 
 
 def do_list(ctx: Ctx, sub: str) -> int:
-    from ctys_libvirt import records as listrec
-    from ctys_libvirt.suboptions import TabColumn, parse_collector, tab_tcp_columns
+    from ctys_libvirt.ctys import records as listrec
+    from ctys_libvirt.ctys.columns import TabColumn, parse_collector, tab_tcp_columns
 
     spec = parse_collector(sub, "LIST")
     if spec.pkgs and "QEMU" not in spec.pkgs and "ALL" not in spec.pkgs:
@@ -522,8 +480,8 @@ def do_list(ctx: Ctx, sub: str) -> int:
     recs: List[List[str]] = []
 
     def one(t):
-        be = _backend(ctx, t)
-        try:
+        with _life(ctx, t) as life:
+            be = life.backend
             out = []
             for info in be.list(include_inactive=False):
                 if not _active(info):
@@ -535,8 +493,6 @@ def do_list(ctx: Ctx, sub: str) -> int:
                     r[0] = t.display
                 out.append(r)
             return out
-        finally:
-            be.close()
 
     code = _per_target(ctx, one, collect=recs)
     if spec.site == "CLIENT" or spec.site == "TUNNEL":
@@ -553,9 +509,9 @@ def do_list(ctx: Ctx, sub: str) -> int:
 
 
 def do_enumerate(ctx: Ctx, sub: str) -> int:
-    from ctys_libvirt.hosts import enumerate_hosts
-    from ctys_libvirt.inventory.record import FIELD_NAMES
-    from ctys_libvirt.suboptions import TabColumn, parse_collector
+    from ctys_libvirt.inventory.remote import enumerate_hosts
+    from ctys_libvirt.ctys.enum_record import FIELD_NAMES
+    from ctys_libvirt.ctys.columns import TabColumn, parse_collector
 
     spec = parse_collector(sub, "ENUMERATE")
     if spec.pkgs and "QEMU" not in spec.pkgs and "ALL" not in spec.pkgs:
@@ -586,7 +542,7 @@ def do_enumerate(ctx: Ctx, sub: str) -> int:
 def do_info(ctx: Ctx, sub: str) -> int:
     from ctys_libvirt.errors import UsageError
 
-    from ctys_libvirt.suboptions import split_subopts
+    from ctys_libvirt.ctys.grammar import split_subopts
 
     terse = ctx.terse
     for so in split_subopts(sub):
@@ -597,15 +553,12 @@ def do_info(ctx: Ctx, sub: str) -> int:
                              hint="write -a INFO, or -a INFO=MACHINE for the ';' record")
 
     def one(t):
-        from ctys_libvirt.backends.libvirt import LibvirtBackend
-        from ctys_libvirt.hosts import target_uri
+        from ctys_libvirt.ctys.targets import target_uri
+        from ctys_libvirt.lifecycle import open_libvirt
 
         uri = ctx.args.connect if (t.is_local and ctx.args.connect) else target_uri(t, transport=ctx.args.transport)
-        be = LibvirtBackend(uri)
-        try:
+        with open_libvirt(uri) as be:
             f = be.info()
-        finally:
-            be.close()
         accel = "KVM" if f.get("kvm_usable") else "QEMU"
         if terse:
             # <account>;QEMU;<accelerator>;<plugin version>;<MAGIC>;<state>;<prerequisites>
@@ -638,7 +591,7 @@ def do_info(ctx: Ctx, sub: str) -> int:
 def _per_target(ctx: Ctx, fn, collect: Optional[list] = None) -> int:
     """Run ``fn`` per target (concurrently for several); print lines or collect records;
     one stderr line per failed host; return the highest exit code."""
-    from ctys_libvirt.hosts import fan_out
+    from ctys_libvirt.util.fanout import fan_out
 
     code = 0
     many = len(ctx.targets) > 1
@@ -657,7 +610,7 @@ def _per_target(ctx: Ctx, fn, collect: Optional[list] = None) -> int:
 
 def _make_ctx(args) -> Ctx:
     from ctys_libvirt.errors import UsageError
-    from ctys_libvirt.hosts import Target, check_transport, parse_targets
+    from ctys_libvirt.ctys.targets import Target, check_transport, parse_targets
 
     check_transport(args.transport)
     targets = parse_targets(args.targets, args.groups)
@@ -689,24 +642,25 @@ def _make_ctx(args) -> Ctx:
 
 def _dry_run(ctx: Ctx, action: str, sub: str) -> int:
     """-n: validate the suboptions (and, for CREATE, resolve the conf) and say what would run."""
-    from ctys_libvirt import suboptions as so
+    from ctys_libvirt.ctys.actions import parse_cancel, parse_create
+    from ctys_libvirt.ctys.columns import parse_collector
 
     what = action
     if action == "CREATE":
-        from ctys_libvirt.inventory.address import resolve_address
+        from ctys_libvirt.lifecycle import resolve_conf
         from ctys_libvirt.translate.request import make_request
 
-        spec = so.parse_create(sub)
+        spec = parse_create(sub)
         make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
                      console=spec.console, argsadd=spec.argsadd)
-        conf = resolve_address(spec.address, ctx.args.bases, db=ctx.db, use_db=ctx.use_db,
-                               scan_fs=ctx.scan_fs)
+        conf = resolve_conf(spec.address, ctx.args.bases, db=ctx.db, use_db=ctx.use_db,
+                            scan_fs=ctx.scan_fs)
         what = f"CREATE {conf}"
     elif action == "CANCEL":
-        spec = so.parse_cancel(sub)
+        spec = parse_cancel(sub)
         what = "CANCEL " + (" ".join(a.describe() for a in spec.addresses) or "ALL") + f" ({spec.method})"
     elif action in ("LIST", "ENUMERATE"):
-        so.parse_collector(sub, action)
+        parse_collector(sub, action)
     print(f"dry run (-n): {what} on {', '.join(t.display for t in ctx.targets)}: nothing done")
     return 0
 
@@ -721,8 +675,8 @@ def do_isactive(ctx: Ctx, sub: str) -> int:
         raise UsageError("ISACTIVE needs an id", hint="write -a ISACTIVE=<label|uuid|conf path>")
     ident = sub.split(":", 1)[1] if ":" in sub else sub
     for t in ctx.targets:
-        be = _backend(ctx, t)
-        try:
+        with _life(ctx, t) as life:
+            be = life.backend
             info = be.lookup(ident)
             if info is None and ident.endswith(".ctys"):
                 from ctys_libvirt.inventory.scan import read_header
@@ -734,8 +688,6 @@ def do_isactive(ctx: Ctx, sub: str) -> int:
                 label = getattr(hdr, "label", None) if hdr is not None else None
                 info = be.lookup(label) if label else None
             active = info is not None and info.state in ("running", "paused", "blocked", "shutdown")
-        finally:
-            be.close()
         print(f"ISACTIVE(QEMU,{sub})={0 if active else 1}")
     return 0
 
@@ -763,7 +715,7 @@ def _glue_allow(argv: List[str]) -> List[str]:
 
 def run(argv: Optional[Sequence[str]] = None) -> int:
     from ctys_libvirt.errors import CtysError, UsageError
-    from ctys_libvirt.suboptions import split_action
+    from ctys_libvirt.ctys.grammar import split_action
 
     global _QUIET
     parser = build_parser()

@@ -4,7 +4,7 @@ the typer app, the argparse parser of ctys-qemu) as roff.
     python -m ctys_libvirt.cli.manpage [--check] [OUTDIR]     (default OUTDIR: man/)
 
 The generated files are committed and installed as data files under share/man/man1;
-tests/unit/test_manpages.py fails when they differ from what this prints, so a changed
+tests/unit/cli/test_manpages.py fails when they differ from what this prints, so a changed
 option is one regeneration away from its man page."""
 from __future__ import annotations
 

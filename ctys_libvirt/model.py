@@ -3,13 +3,11 @@ backends, inventory and CLI.  No behaviour beyond small helpers lives here."""
 from __future__ import annotations
 
 import enum
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
-
-if TYPE_CHECKING:   # the vocabulary does not load the security checks
-    from ctys_libvirt.security.trust import ConfTrust
+from typing import Container, Dict, List, Mapping, Optional, Tuple
 
 
 class BootMode(str, enum.Enum):
@@ -46,6 +44,22 @@ SERIAL_CONSOLES = frozenset(
     {ConsoleType.CLI, ConsoleType.CLI0, ConsoleType.XTERM, ConsoleType.GTERM,
      ConsoleType.EMACS, ConsoleType.EMACSM, ConsoleType.EMACSA, ConsoleType.EMACSAM}
 )
+
+
+# Image formats qemu-img can create for an install target (QEMU_IMG), and the image size
+# syntax it takes (HDDBOOTIMAGE_INST_SIZE): checked by the plan, used by host.images.
+IMAGE_FORMATS = ("raw", "qcow2", "qcow", "vmdk", "vdi", "vpc", "vhdx", "qed", "cow")
+IMAGE_SIZE = re.compile(r"^\d+(\.\d+)?[kKmMgGtT]?$")
+
+# VNC display N listens on TCP port VNC_BASEPORT + N (QEMU, libvirt and ctys alike).
+VNC_BASEPORT = 5900
+
+# The one VGA table: ctys/QEMU ``-vga`` name -> libvirt ``<video><model type=...>``.
+# conf.mapping checks VGADRIVER against it; translate.xml/argv and coexist read it.
+VGA_MODELS = {"cirrus": "cirrus", "std": "vga", "vmware": "vmvga", "qxl": "qxl",
+              "virtio": "virtio", "none": "none"}
+# other spellings of the same devices (QEMU's -std-vga, libvirt's model names)
+VGA_ALIASES = {"vga": "std", "std-vga": "std", "vmvga": "vmware"}
 
 
 class CancelMode(str, enum.Enum):
@@ -86,6 +100,25 @@ class Disk:
     role: str
     path: Path
     device: str = "disk"  # disk | cdrom | floppy
+
+
+@dataclass(frozen=True)
+class ConfTrust:
+    """Whose rights a conf acts with (decided once at load by security/trust.py)."""
+
+    trusted: bool
+    owner_uid: int        # whose rights an untrusted conf acts with (the conf file's owner)
+    owner_gid: int
+    reason: str           # one line for `check` and for refusals
+    by_policy: bool = False   # trusted because the site policy trusts its owner
+
+    @property
+    def acts_as_root(self) -> bool:
+        return self.trusted and os.geteuid() == 0
+
+    def as_dict(self) -> dict:
+        return {"trusted": self.trusted, "owner_uid": self.owner_uid, "owner_gid": self.owner_gid,
+                "reason": self.reason, "by_policy": self.by_policy}
 
 
 @dataclass
@@ -175,16 +208,41 @@ class InstallSpec:
 
 
 @dataclass(frozen=True)
+class InstModeFields:
+    """INSTMODE as given (``translate.request.parse_instmode``); None marks an empty or
+    DEFAULT field, filled from the conf by the plan.  ``text``: the value as written (the
+    domain metadata and messages quote it)."""
+
+    src_mode: Optional[str] = None    # CD | DVD | FDD | USB | HDD | PXE (CDROM/DVDROM folded)
+    src_path: Optional[str] = None
+    tgt_mode: Optional[str] = None    # HDD | HDDDOS | VHDD | FDD | USB
+    tgt_path: Optional[str] = None
+    stage: Optional[str] = None       # upper case: INIT or a custom tag
+    text: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class KernelFields:
+    """KERNEL suboption as given (``translate.request.parse_kernel``); None fields fall back
+    to KERNELIMAGE/INITRDIMAGE/APPEND.  ``text``: the value as written."""
+
+    kernel: Optional[str] = None
+    initrd: Optional[str] = None
+    append: Optional[str] = None
+    text: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
 class BootRequest:
-    """The CREATE suboptions that shape the machine (raw strings are parsed and
-    validated by ``translate.request.resolve``)."""
+    """The CREATE suboptions that shape the machine, parsed and checked once by
+    ``translate.request.make_request``; the plan trusts these values."""
 
     bootmode: Optional[BootMode] = None
     boot_path: Optional[str] = None          # BOOTMODE:<mode>%<path>
-    instmode: Optional[str] = None           # raw 'SRC%SRCPATH%TGT%TGTPATH%STAGE' | 'DEFAULT' | ''
-    kernel: Optional[str] = None             # raw 'img[%initrd[%append]]'
+    instmode: Optional[InstModeFields] = None   # None: no install run
+    kernel: Optional[KernelFields] = None       # None: no KERNEL suboption
     console: ConsoleType = ConsoleType.VNC
-    vnc_display: Optional[int] = None        # explicit VNC display (port 5900+N)
+    vnc_display: Optional[int] = None        # explicit VNC display (port VNC_BASEPORT+N)
     argsadd: Tuple[str, ...] = ()            # raw ARGSADD strings, each shell-word split later
     install_phase: bool = True               # with INSTMODE: XML of the install run (False: final)
     allow_argsadd: Tuple[str, ...] = ()      # --allow-argsadd: host-reaching options allowed
@@ -200,6 +258,20 @@ class HostCaps:
     default_network_active: bool = False
     arches: Tuple[str, ...] = ("x86_64", "i686")
     max_vcpus: Optional[int] = None          # the machine type's vCPU limit (domain capabilities)
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What translate/ needs to know about the host and never finds out itself: the
+    capabilities, the format of each disk image (from its header) and which kernels QEMU
+    loads as multiboot (from theirs).  The caller gathers them (``host.facts.host_facts``:
+    mappings that read a header only when the plan looks a path up, once); a test passes
+    plain dicts.  An image missing from ``image_formats`` is raw."""
+
+    caps: HostCaps = field(default_factory=HostCaps)
+    image_formats: Mapping[str, str] = field(default_factory=dict)   # real path -> format
+    multiboot_kernels: Container[str] = frozenset()                  # kernel paths
+
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,20 @@
-"""Fixtures shared by all test modules: paths, guest media, the real libvirt connection."""
+"""Fixtures shared by all tests, registered once: paths, guest media, the real libvirt
+connection, the CLI environment, goldens, and the fixtures of ``tests/support`` modules."""
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(__file__).resolve().parent / "data" / "legacy"   # copies of the legacy example trees
-EXAMPLE_CONFS = SHARED / "examples" / "confs"
-GUESTS = REPO / "examples" / "guests"          # hello.img, acpi.img, mbkernel.bin (copies)
-DATA = Path(__file__).resolve().parent / "data"
+from support.domains import janitor  # noqa: F401  (fixtures registered for every test)
+from support.golden import golden  # noqa: F401
+from support.guests import build_media
+from support.loopback import sshd, tcp_proxy  # noqa: F401
+from support.paths import EXAMPLE_CONFS, LEGACY
+from support.stack import libvirtless_guests, session_hvs, ssh_client  # noqa: F401
 
 
 def pytest_addoption(parser):
@@ -22,74 +23,23 @@ def pytest_addoption(parser):
                           "current output instead of comparing; review the git diff afterwards")
 
 
-class Golden:
-    """One rule for every golden file: compare and show a unified diff on mismatch; a missing
-    golden is a failure; ``pytest --update-goldens`` rewrites them."""
-
-    def __init__(self, update: bool):
-        self.update = update
-
-    def check(self, path: Path, text: str) -> None:
-        import difflib
-        if self.update:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            return
-        if not path.exists():
-            pytest.fail(f"missing golden {path} (run pytest --update-goldens and review the diff)")
-        want = path.read_text()
-        if text != want:
-            diff = "".join(difflib.unified_diff(want.splitlines(True), text.splitlines(True),
-                                                f"{path} (golden)", "(now)"))
-            pytest.fail(f"output differs from golden {path.name} (pytest --update-goldens "
-                        f"rewrites it):\n{diff}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def golden(request) -> Golden:
-    return Golden(request.config.getoption("--update-goldens"))
-
-
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not EXAMPLE_CONFS.is_dir():
-        pytest.fail(f"legacy example confs missing at {SHARED}")
-    return SHARED
+        pytest.fail(f"legacy example confs missing at {LEGACY}")
+    return LEGACY
 
 
-def build_media(out: Path) -> dict:
-    """Boot media for the tiny guests, made at test time (never committed):
-    G.img (512 B, IDE/floppy), G-disk.img (one CHS cylinder), G-floppy.img (1.44 MB),
-    G.iso (El Torito no-emulation), mbkernel.bin + mbkernel-mod.txt."""
-    out.mkdir(parents=True, exist_ok=True)
-    media = {}
-    for g in ("hello", "acpi"):
-        src = GUESTS / f"{g}.img"
-        img = out / f"{g}.img"
-        shutil.copyfile(src, img)
-        media[g] = img
-        for suffix, size in (("disk", 516096), ("floppy", 1474560)):
-            p = out / f"{g}-{suffix}.img"
-            shutil.copyfile(src, p)
-            with open(p, "r+b") as f:
-                f.truncate(size)
-            media[f"{g}-{suffix}"] = p
-        isodir = out / f"{g}-isodir"
-        isodir.mkdir(exist_ok=True)
-        shutil.copyfile(src, isodir / "boot.img")
-        iso = out / f"{g}.iso"
-        subprocess.run(
-            ["xorriso", "-as", "mkisofs", "-quiet", "-o", str(iso), "-b", "boot.img",
-             "-no-emul-boot", "-boot-load-size", "4", str(isodir)],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        shutil.rmtree(isodir)
-        media[f"{g}-iso"] = iso
-    shutil.copyfile(GUESTS / "mbkernel.bin", out / "mbkernel.bin")
-    (out / "mbkernel-mod.txt").write_bytes(b"hello module")
-    media["mbkernel"] = out / "mbkernel.bin"
-    media["mbkernel-mod"] = out / "mbkernel-mod.txt"
-    return media
+@pytest.fixture
+def env(tmp_path) -> dict:
+    """The one CLI environment of a test (pass as ``env=`` to ``support.cli``): a private
+    inventory database, host-group directory, ENUMERATE scan cache and XDG cache, so no test
+    reads or writes another's state.  Tests add their own keys."""
+    (tmp_path / "groups").mkdir(exist_ok=True)
+    return {"CTYS_INVENTORY_DB": str(tmp_path / "inv.sqlite"),
+            "CTYS_GROUPS_PATH": str(tmp_path / "groups"),
+            "CTYS_SCAN_CACHE_DIR": str(tmp_path / "scancache"),
+            "XDG_CACHE_HOME": str(tmp_path / "cache")}
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ctys_libvirt.errors import AlreadyRunning, BackendError, CtysTimeout, NotRunning, UsageError
 from ctys_libvirt.model import (
+    VNC_BASEPORT,
     BootRequest,
     CancelMode,
     CancelResult,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:   # imported where used: LIST (every `ctys-libvirt list`) need
     from ctys_libvirt.qemu.monitor import Monitor
     from ctys_libvirt.qemu.probe import QemuProbe
 
-VNC_BASEPORT = 5900
 QEMU_NAMES = ("qemu", "qemu-kvm", "kvm")
 
 
@@ -116,7 +116,7 @@ def _read_pid(path: Path) -> Optional[int]:
 def wait_gone(pid: int, timeout: float) -> bool:
     """True once ``pid`` has exited (all its threads), False after ``timeout`` s.  A plain
     poll: a process we did not fork has no event to wait on."""
-    from ctys_libvirt.retry import wait_for
+    from ctys_libvirt.util.retry import wait_for
 
     return bool(wait_for(lambda: not _pid_alive(pid), timeout))
 
@@ -328,7 +328,7 @@ class DirectBackend:
             return
         shutil.rmtree(rt.dir, ignore_errors=True)
 
-    def _pick_display(self) -> int:
+    def pick_display(self) -> int:
         used = set()
         for rt in self._dirs():
             v = _Vm(rt)
@@ -354,12 +354,13 @@ class DirectBackend:
 
     def create(self, vm: VmConfig, request: BootRequest, options: Optional[CreateOptions] = None,
                *, incoming: Optional[str] = None) -> CreateResult:
-        from ctys_libvirt import images      # qemu-img work: not on list/cancel paths
+        from ctys_libvirt.host import images  # qemu-img work: not on list/cancel paths
         from ctys_libvirt.translate.argv import build_argv_result, sandbox_value
+        from ctys_libvirt.host.facts import host_facts
         from ctys_libvirt.translate.plan import resolve_plan
 
         options = options or CreateOptions()
-        plan = resolve_plan(vm, request)
+        plan = resolve_plan(vm, request, host_facts())
         self._refuse_shared_disks(plan)
         probe = self.probe_for(vm, options)
         from ctys_libvirt.security.argsadd import enforce
@@ -400,10 +401,10 @@ class DirectBackend:
                     created = tc.path
             display = None
             if plan.console is ConsoleType.VNC:
-                display = plan.vnc_display if plan.vnc_display is not None else self._pick_display()
+                display = plan.vnc_display if plan.vnc_display is not None else self.pick_display()
             elif plan.console.is_serial and plan.console is not ConsoleType.CLI0:
                 try:                                # VNC prepared for later attachment:
-                    display = self._pick_display()  # nice to have, never a reason to fail
+                    display = self.pick_display()  # nice to have, never a reason to fail
                 except BackendError:
                     display = None
             serial_log = getattr(options, "serial_log", None)
@@ -586,7 +587,7 @@ class DirectBackend:
             raise BackendError(f"QEMU {probe.version_text} failed to start {label} (exit {rc})"
                                + (f": {tail}" if tail else ""),
                                hint="fix the conf/ARGSADD; `ctys-libvirt argv` shows the command")
-        from ctys_libvirt.retry import wait_for
+        from ctys_libvirt.util.retry import wait_for
 
         pid = wait_for(lambda: _read_pid(rt.pidfile), 5.0)
         if pid is None:
@@ -928,4 +929,10 @@ class DirectBackend:
         return self._info(v, socket.gethostname())
 
     def close(self) -> None:
-        pass
+        pass    # no connection: each call opens and closes what it needs
+
+    def __enter__(self) -> "DirectBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -20,7 +20,7 @@ from typing import Dict, Iterator, List, Optional
 
 import libvirt
 
-from ctys_libvirt.backends.select import default_uri  # noqa: F401  (re-exported)
+from ctys_libvirt.ctys.targets import default_uri  # noqa: F401  (re-exported)
 from ctys_libvirt.backends import libvirt_domxml as domxml
 from ctys_libvirt.backends.libvirt_events import LifecycleWatcher, ensure_event_loop
 from ctys_libvirt.errors import (
@@ -33,6 +33,7 @@ from ctys_libvirt.errors import (
     NotRunning,
 )
 from ctys_libvirt.model import (
+    VNC_BASEPORT,
     BootRequest,
     CancelMode,
     CancelResult,
@@ -42,7 +43,6 @@ from ctys_libvirt.model import (
     VmConfig,
 )
 
-VNC_BASEPORT = 5900
 
 STATE_NAMES = {
     libvirt.VIR_DOMAIN_NOSTATE: "nostate",
@@ -185,7 +185,7 @@ class LibvirtBackend:
         if events:
             ensure_event_loop()
         self.conn = self._open()
-        from ctys_libvirt import log
+        from ctys_libvirt.util import log
 
         log.info("libvirt: connected to %s", self.uri)
         self._event_conn: Optional["libvirt.virConnect"] = None
@@ -407,34 +407,52 @@ class LibvirtBackend:
         return None
 
     @staticmethod
-    def _check_sources(xml: str) -> None:
-        """Every file a disk/kernel points at must exist before anything is defined."""
-        from lxml import etree
+    def _check_sources(xml: str, plan=None) -> None:
+        """Every file a disk/kernel points at must exist before anything is defined.
+        ``plan``: the MachinePlan ``xml`` was built from (its disks and kernel are the
+        XML's sources), read instead of parsing our own XML again."""
+        if plan is not None:
+            sources = [(d.device, d.path) for d in plan.disks]
+            kernel = plan.kernel
+            files = [("kernel", kernel and str(kernel.kernel)),
+                     ("initrd", kernel and kernel.initrd and str(kernel.initrd))]
+            name = plan.name
+        else:       # XML from elsewhere (create_from_build's callers)
+            from lxml import etree
 
-        root = etree.fromstring(xml.encode())
-        name = root.findtext("name")
-        for disk in root.iterfind("devices/disk"):
-            src = disk.find("source")
-            path = None if src is None else (src.get("file") or src.get("dev"))
+            root = etree.fromstring(xml.encode())
+            name = root.findtext("name")
+            sources = []
+            for disk in root.iterfind("devices/disk"):
+                src = disk.find("source")
+                sources.append((disk.get("device", "disk"),
+                                None if src is None else (src.get("file") or src.get("dev"))))
+            files = [(tag, root.findtext(f"os/{tag}")) for tag in ("kernel", "initrd")]
+        for kind, path in sources:
             if path and not os.path.exists(path):
-                kind = disk.get("device", "disk")
                 raise NotFoundError(f"{name}: {kind} image {path} does not exist",
                                     hint="fix the path in the conf or the BOOTMODE/INSTMODE argument")
-        for tag in ("kernel", "initrd"):
-            path = root.findtext(f"os/{tag}")
+        for tag, path in files:
             if path and not os.path.exists(path):
                 raise NotFoundError(f"{name}: {tag} {path} does not exist",
                                     hint="fix the KERNEL argument or KERNELIMAGE/INITRDIMAGE in the conf")
 
-    def build(self, vm: VmConfig, request: BootRequest, options: CreateOptions):
-        """The translator's DomainBuild for this host."""
-        from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+    def host_facts(self):
+        """HostFacts of this connection's host (translate/ never asks libvirt itself)."""
+        from ctys_libvirt.host.caps import libvirt_host_caps
+        from ctys_libvirt.host.facts import host_facts
+
+        return host_facts(libvirt_host_caps(self.conn))
+
+    def build(self, vm: VmConfig, request: BootRequest, options: CreateOptions, facts=None):
+        """The translator's DomainBuild for this host (``facts``: gathered once by the
+        caller for all builds of one create; default: asked here)."""
         from ctys_libvirt.translate.xml import build_domain
 
-        caps = libvirt_host_caps(self.conn)
-        self._enforce(vm, request, caps)
-        b = build_domain(vm, request, caps, options)
-        self._lint(b, caps, options)
+        facts = facts or self.host_facts()
+        self._enforce(vm, request, facts.caps)
+        b = build_domain(vm, request, facts, options)
+        self._lint(b, facts.caps, options)
         return b
 
     def _enforce(self, vm: VmConfig, request: BootRequest, caps) -> None:
@@ -537,17 +555,19 @@ class LibvirtBackend:
                 raise
 
     def _create_locked(self, vm: VmConfig, request: BootRequest, options: CreateOptions) -> CreateResult:
-        b = self.build(vm, request, options)
+        facts = self.host_facts()       # once: the run's and the definition's build share them
+        b = self.build(vm, request, options, facts)
         self._refuse_shared_disks(b)
         plan = getattr(b, "plan", None)
-        definition, note = b.xml, None
+        definition, note, dplan = b.xml, None, plan
         if not options.transient:
-            definition, note = self._definition_xml(vm, request, options)
+            definition, note, dplan = self._definition_xml(vm, request, options, b, facts)
         try:
             res = self.create_from_build(
                 name=b.name, uuid=b.uuid,
                 xml=definition,
                 final_xml=None,
+                definition_plan=dplan,
                 run_xml=b.xml,
                 warnings=list(getattr(b, "warnings", []) or []), options=options,
                 console=request.console.value,
@@ -565,35 +585,41 @@ class LibvirtBackend:
                 exc.hint = lint[0] + (f"; {exc.hint}" if exc.hint else "")
             raise
 
-    def _definition_xml(self, vm: VmConfig, request: BootRequest, options: CreateOptions):
-        """(XML of the persistent definition, note).  The conf's normal boot when it can be
-        built; when it cannot yet (its HDDBOOTIMAGE is the target an install is about to
-        create, a kernel-only conf without a disk), the definition boots as this run does
-        (an install run: its final, normal boot order), as before the split."""
+    def _definition_xml(self, vm: VmConfig, request: BootRequest, options: CreateOptions,
+                        run, facts):
+        """(XML of the persistent definition, note, its plan).  The conf's normal boot when
+        it can be built; when it cannot yet (its HDDBOOTIMAGE is the target an install is
+        about to create, a kernel-only conf without a disk), the definition boots as this
+        run does (an install run: its final, normal boot order), as before the split: the
+        run's build ``run`` rendered again with the definition's options, its plans kept."""
         from ctys_libvirt.errors import ConfError, UsageError
+        from ctys_libvirt.translate.xml import render_build
 
         dopts = definition_options(options)
         try:
-            return self.build(vm, normal_request(vm, request.allow_argsadd, request.allow_devices),
-                              dopts).xml, None
+            d = self.build(vm, normal_request(vm, request.allow_argsadd, request.allow_devices),
+                           dopts, facts)
+            return d.xml, None, d.plan
         except (NotFoundError, UsageError, ConfError) as exc:
-            b = self.build(vm, request, dopts)
+            b = run if dopts is options else render_build(vm, run, facts, dopts)
             return (b.final_xml or b.xml,
                     f"the conf's normal boot cannot be defined ({exc.message}); the persistent "
-                    "definition boots as this run does")
+                    "definition boots as this run does",
+                    b.final_plan or b.plan)
 
     def create_from_build(self, *, name: str, uuid: str, xml: str, final_xml: Optional[str],
                           warnings: List[str], options: CreateOptions, console: str,
                           create_target=None, is_install: bool = False,
                           run_xml: Optional[str] = None, conf_path: Optional[str] = None,
-                          uuid_generated: bool = False) -> CreateResult:
+                          uuid_generated: bool = False, definition_plan=None) -> CreateResult:
         """The CREATE sequence for already generated XML (the caller holds the label lock).
 
         ``xml`` (or ``final_xml`` of an install run) is merged into the persistent
         definition; ``run_xml``, when it differs from it, becomes the live configuration
         of this run only (createXML with the same name and UUID starts the persistent
-        domain with it and leaves the definition as it is)."""
-        from ctys_libvirt import images      # qemu-img work: not on list/cancel paths
+        domain with it and leaves the definition as it is).  ``definition_plan``: the plan
+        ``xml`` was built from, when the caller built it (its sources are checked from it)."""
+        from ctys_libvirt.host import images  # qemu-img work: not on list/cancel paths
 
         label = name
         existing = self._check_clash(name, uuid, conf_path=conf_path, uuid_generated=uuid_generated)
@@ -613,7 +639,7 @@ class LibvirtBackend:
         if is_install:
             created_target = self._prepare_install_target(create_target)
         try:
-            self._check_sources(xml)
+            self._check_sources(xml, definition_plan)
         except BaseException:
             images.remove_created_target(created_target)
             raise
@@ -703,7 +729,7 @@ class LibvirtBackend:
     def _prepare_install_target(target) -> Optional[str]:
         """STAGE INIT: create a missing install target with qemu-img (never touching one).
         ``target`` is the plan's TargetCreation (path, format, size, mode)."""
-        from ctys_libvirt import images
+        from ctys_libvirt.host import images
 
         if target is None:
             return None
@@ -931,11 +957,12 @@ class LibvirtBackend:
         def conf_digests(path: str):
             from ctys_libvirt.coexist.merge import context
             from ctys_libvirt.conf import load_conf
-            from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+            from ctys_libvirt.host.caps import libvirt_host_caps
+            from ctys_libvirt.host.facts import host_facts
             from ctys_libvirt.translate.xml import build_domain
 
             if not caps_box:
-                caps_box.append(libvirt_host_caps(self.conn))
+                caps_box.append(host_facts(libvirt_host_caps(self.conn)))
             vm = load_conf(path)
             from ctys_libvirt.coexist.merge import complete
 

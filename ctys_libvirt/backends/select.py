@@ -4,14 +4,15 @@
 (not KQEMU, no installed STARTERCALL binary libvirt cannot drive); otherwise the direct
 QEMU exec backend.  A STARTERCALL that is not installed here does not force the direct
 backend (it could not run it either): libvirt runs its own emulator, with a warning.  ``explain_choice`` returns the same decision with its reasons,
-for ``ctys-libvirt doctor``.  Backends are imported lazily (libvirt is heavy)."""
+for ``ctys-libvirt doctor``.  Nothing here opens a backend: ``ctys_libvirt.lifecycle``
+does, by these rules (so the libvirt backend never imports this module: no cycle)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ctys_libvirt.errors import LibvirtUnavailable, UsageError
+from ctys_libvirt.ctys.targets import default_uri
+from ctys_libvirt.errors import UsageError
 from ctys_libvirt.model import VmConfig
 
 KINDS = ("auto", "libvirt", "direct")
@@ -31,14 +32,6 @@ class BackendChoice:
     emulator: Optional[str] = None  # libvirt's emulator for the conf (when it matters)
 
 
-def default_uri(uri: Optional[str] = None) -> str:
-    """--connect, else LIBVIRT_DEFAULT_URI, else qemu:///system as root, session otherwise."""
-    if uri:
-        return uri
-    env = os.environ.get("LIBVIRT_DEFAULT_URI")
-    if env:
-        return env
-    return "qemu:///system" if os.geteuid() == 0 else "qemu:///session"
 
 
 def fallback_refusal(uri: Optional[str]) -> Optional[str]:
@@ -60,7 +53,7 @@ def fallback_refusal(uri: Optional[str]) -> Optional[str]:
     return None
 
 
-def _conf_needs_direct(vm: Optional[VmConfig]) -> Optional[str]:
+def conf_needs_direct(vm: Optional[VmConfig]) -> Optional[str]:
     """Why this conf cannot run under libvirt, or None when it can.  A STARTERCALL that is
     not installed here is no reason: libvirt runs its own emulator (see startercall_missing);
     one that is installed but too old for libvirt is (that QEMU runs directly)."""
@@ -82,14 +75,14 @@ def startercall_missing(vm: Optional[VmConfig]) -> bool:
     /usr/libexec/qemu-kvm on Debian)."""
     if vm is None or not vm.startercall:
         return False
-    from ctys_libvirt.qemu.discovery import _resolve
+    from ctys_libvirt.qemu.discovery import resolve_binary
 
-    return not _resolve(vm.startercall)
+    return not resolve_binary(vm.startercall)
 
 
 def libvirt_emulator(conn, vm: VmConfig) -> Optional[str]:
     """The emulator libvirt runs for this conf's architecture on ``conn``."""
-    from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+    from ctys_libvirt.host.caps import libvirt_host_caps
     from ctys_libvirt.translate.plan import _arch_cpu
 
     return libvirt_host_caps(conn, _arch_cpu(vm)[0]).emulator
@@ -146,7 +139,7 @@ def explain_choice(kind: str = "auto", *, uri: Optional[str] = None,
     if kind == "libvirt":
         choice.reasons.append("libvirt requested explicitly")
         return choice
-    need = _conf_needs_direct(vm)
+    need = conf_needs_direct(vm)
     if need:
         choice.kind = "direct"
         choice.reasons.append(need)
@@ -164,25 +157,3 @@ def explain_choice(kind: str = "auto", *, uri: Optional[str] = None,
             choice.reasons.append(f"{vm.label}: STARTERCALL {vm.startercall} is not installed on this "
                                   "host either, so the direct backend cannot run it")
     return choice
-
-
-def open_backend(kind: str = "auto", *, uri: Optional[str] = None,
-                 vm: Optional[VmConfig] = None, qemu: Optional[str] = None):
-    """The Backend for ``kind`` ('auto' | 'libvirt' | 'direct').
-
-    ``qemu`` (direct only) pins the QEMU binary; otherwise the conf's STARTERCALL or
-    discovery picks one at create time."""
-    choice = explain_choice(kind, uri=uri, vm=vm)
-    if choice.kind == "libvirt":
-        from ctys_libvirt.backends.libvirt import LibvirtBackend
-
-        try:
-            return LibvirtBackend(choice.uri)
-        except LibvirtUnavailable:
-            if kind == "auto":  # lost the race with a daemon going away: fall back
-                pass
-            else:
-                raise
-    from ctys_libvirt.backends.direct import DirectBackend
-
-    return DirectBackend(qemu=qemu)

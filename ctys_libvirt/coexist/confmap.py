@@ -7,9 +7,10 @@ import shlex
 from typing import Dict, List, Optional, Tuple
 
 from ctys_libvirt.coexist import fields as F
+from ctys_libvirt.model import VGA_MODELS, VNC_BASEPORT
 
-# libvirt <video><model type> -> ctys/QEMU -vga name (translate/domxml/devices/graphics.py's table, reversed)
-VGA_NAMES = {"cirrus": "cirrus", "vga": "std", "vmvga": "vmware", "qxl": "qxl", "virtio": "virtio"}
+# libvirt <video><model type> -> ctys/QEMU -vga name (model.VGA_MODELS, reversed)
+VGA_NAMES = {model: name for name, model in VGA_MODELS.items() if name != "none"}
 DISK_VARS = {"hda": "HDDBOOTIMAGE", "hdb": "HDB", "hdc": "HDC", "hdd": "HDD", "fdb": "FDB"}
 
 
@@ -150,7 +151,7 @@ def from_domain(root, *, meta_console: Optional[str] = None) -> Values:
         if g.get("keymap"):
             v.set("graphics", "KBD_LAYOUT", g.get("keymap"))
         if g.get("type") == "vnc" and g.get("autoport") == "no" and (g.get("port") or "").isdigit():
-            v.set("graphics", "VNCACCESSDISPLAY", str(int(g.get("port")) - 5900))
+            v.set("graphics", "VNCACCESSDISPLAY", str(int(g.get("port")) - VNC_BASEPORT))
         video = [x.find("model").get("type") for x in dev.iterfind("video") if x.find("model") is not None]
         if video and video[0] in VGA_NAMES:
             v.set("video", "VGADRIVER", f"-vga {VGA_NAMES[video[0]]}")

@@ -56,7 +56,7 @@ class Job:
     uuid_generated: bool = False
 
 
-def _row_error(address: str, exc: BaseException, vm: Optional[VmConfig] = None) -> DefineResult:
+def row_error(address: str, exc: BaseException, vm: Optional[VmConfig] = None) -> DefineResult:
     code = exc.exit_code if isinstance(exc, CtysError) else 4
     text = exc.one_line() if isinstance(exc, CtysError) else f"{type(exc).__name__}: {exc}"
     status = "conflict" if isinstance(exc, ConflictError) else "error"
@@ -76,7 +76,8 @@ class Definer:
     def __init__(self, be: LibvirtBackend, options: Optional[CreateOptions] = None, *,
                  prefer: Optional[str] = None, dry_run: bool = False, repoint: bool = False,
                  threads: int = DEFINE_THREADS, allow_argsadd: Sequence[str] = ()):
-        from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+        from ctys_libvirt.host.caps import libvirt_host_caps
+        from ctys_libvirt.host.facts import host_facts
 
         self.be = be
         self.options = definition_options(options or CreateOptions())
@@ -86,6 +87,7 @@ class Definer:
         self.threads = max(1, threads)
         self.allow_argsadd = tuple(allow_argsadd)    # --allow-argsadd, for every conf of the batch
         self.caps = libvirt_host_caps(be.conn)
+        self.facts = host_facts(self.caps)
         self._names: Dict[str, "libvirt.virDomain"] = {}
         self._uuids: Dict[str, "libvirt.virDomain"] = {}
         for d in be.conn.listAllDomains(0):
@@ -100,7 +102,7 @@ class Definer:
 
         if job.vm is None:
             job.vm = load_conf(job.address)
-        b = build_domain(job.vm, normal_request(job.vm, self.allow_argsadd), self.caps, self.options)
+        b = build_domain(job.vm, normal_request(job.vm, self.allow_argsadd), self.facts, self.options)
         self.be._lint(b, self.caps, self.options)
         job.xml = b.xml
         job.warnings = tuple(b.warnings)
@@ -195,7 +197,7 @@ class Definer:
                 try:
                     done(job.index, self.apply(job))
                 except BaseException as exc:   # one VM's failure is its row
-                    done(job.index, _row_error(job.address, exc, job.vm))
+                    done(job.index, row_error(job.address, exc, job.vm))
 
         pool = None
         procs = self._processes(len(addresses)) if vms is None else 1
@@ -223,10 +225,10 @@ class Definer:
                 try:
                     self.translate(job)
                 except CtysError as exc:
-                    done(i, _row_error(a, exc, job.vm))
+                    done(i, row_error(a, exc, job.vm))
                     continue
                 except OSError as exc:
-                    done(i, _row_error(a, BackendError(f"{a}: {exc.strerror or exc}",
+                    done(i, row_error(a, BackendError(f"{a}: {exc.strerror or exc}",
                                                        hint="check the path and its permissions"), job.vm))
                     continue
                 todo.put(job)
@@ -313,10 +315,11 @@ def autostart(be: LibvirtBackend, dom, on: bool) -> str:
 
 
 def generated_xml(be: LibvirtBackend, vm: VmConfig) -> str:
-    from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+    from ctys_libvirt.host.caps import libvirt_host_caps
+    from ctys_libvirt.host.facts import host_facts
     from ctys_libvirt.translate.xml import build_domain
 
-    return build_domain(vm, normal_request(vm), libvirt_host_caps(be.conn), CreateOptions()).xml
+    return build_domain(vm, normal_request(vm), host_facts(libvirt_host_caps(be.conn)), CreateOptions()).xml
 
 
 def diff(be: LibvirtBackend, dom, vm: VmConfig) -> Dict[str, object]:

@@ -6,7 +6,7 @@ expand to "".  Unquoted expansions in ``[ ... ]`` arguments are field-split on b
 ``[ -n $X ]`` behaves as in bash); pathname expansion never happens (no filesystem
 access), so an unquoted glob character there is an error.  Where bash's value depends on
 its version or locale (``&`` in a ``${X/p/r}`` replacement, ``[[:alpha:]]`` on non-ASCII
-text) the reader raises ConfError instead of guessing; tests/unit/test_conf_bash_oracle.py
+text) the reader raises ConfError instead of guessing; tests/unit/conf/test_conf_bash_oracle.py
 checks the rest against bash.
 """
 from __future__ import annotations

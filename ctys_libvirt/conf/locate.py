@@ -5,9 +5,10 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import Optional
 
 from ctys_libvirt.conf.keys import read_keys
-from ctys_libvirt.errors import ConfError, CtysError, NotFoundError
+from ctys_libvirt.errors import AmbiguousAddressError, ConfError, CtysError, NotFoundError
 
 
 _PATH_TYPE = type(Path())
@@ -34,10 +35,42 @@ def own_magic(conf: Path) -> bool:
     return bool(info.magic_qemu or info.magic_ignore or info.magic_noenum)
 
 
+def conf_in_dir(d) -> Optional[Path]:
+    """The conf of VM directory ``d``, one rule for every caller (conf loading and address
+    resolution): ``<d>/<dirname>.ctys`` (in the 01.07 layout its sibling ``<dirname>.conf``,
+    which carries a MAGICID flag of its own), else the one active ``*.ctys`` (MAGICID-QEMU,
+    not IGNORE/NOENUM); None when there is none.  Several -> AmbiguousAddressError (exit 2)."""
+    d = _abs(Path(d))
+    own = d / f"{d.name}.ctys"
+    if own.is_file():
+        legacy = own.with_suffix(".conf")
+        return legacy if legacy.is_file() and own_magic(legacy) else own
+    try:
+        found = sorted(q for q in d.iterdir() if q.suffix == ".ctys" and q.is_file())
+    except OSError as exc:
+        raise ConfError(f"cannot list VM directory {d}: {exc.strerror}",
+                        hint="check the directory's permissions") from None
+    active = []
+    for q in found:
+        try:
+            info = read_keys(q)
+        except (CtysError, OSError):
+            continue
+        if info.magic_qemu and not (info.magic_ignore or info.magic_noenum):
+            active.append(q)
+    if len(active) > 1:
+        names = ", ".join(q.name for q in active)
+        raise AmbiguousAddressError(f"VM directory {d} holds several confs with MAGICID-QEMU: {names}",
+                                    [str(q) for q in active],
+                                    hint="give the .ctys file itself, or mark the others "
+                                         "#@#MAGICID-IGNORE")
+    return active[0] if active else None
+
+
 def locate_conf(path_or_dir) -> Path:
-    """A `.ctys` file; a VM directory holding `<dirname>.ctys` (else its single active
-    `*.ctys`); a `<stem>.sh` wrapper or legacy `<stem>.conf` -> the sibling `<stem>.ctys`,
-    except a `<stem>.conf` with its own MAGICID line (01.07 layout), which is the conf."""
+    """A `.ctys` file; a VM directory (``conf_in_dir``); a `<stem>.sh` wrapper or legacy
+    `<stem>.conf` -> the sibling `<stem>.ctys`, except a `<stem>.conf` with its own MAGICID
+    line (01.07 layout), which is the conf."""
     p = _abs(path_or_dir if type(path_or_dir) is _PATH_TYPE else Path(path_or_dir))
     # One stat for Path.is_dir() and Path.is_file(), with their error handling.
     loop = False
@@ -51,30 +84,11 @@ def locate_conf(path_or_dir) -> Path:
     except ValueError:
         mode = 0
     if stat.S_ISDIR(mode):
-        own = p / f"{p.name}.ctys"
-        if own.is_file():
-            return own
-        try:
-            found = sorted(q for q in p.iterdir() if q.suffix == ".ctys" and q.is_file())
-        except OSError as exc:
-            raise ConfError(f"cannot list VM directory {p}: {exc.strerror}",
-                            hint="check the directory's permissions") from None
-        active = []
-        for q in found:
-            try:
-                if read_keys(q).magic_qemu:
-                    active.append(q)
-            except CtysError:
-                continue
-        if len(active) == 1:
-            return active[0]
-        if len(active) > 1:
-            names = ", ".join(q.name for q in active)
-            raise ConfError(f"VM directory {p} holds several confs with MAGICID-QEMU: {names}",
-                            hint="give the .ctys file itself, or mark the others "
-                                 "#@#MAGICID-IGNORE")
-        raise NotFoundError(f"no {p.name}.ctys (or other *.ctys with #@#MAGICID-QEMU) in {p}",
-                            hint="give the path of the VM's .ctys file")
+        found = conf_in_dir(p)
+        if found is None:
+            raise NotFoundError(f"no {p.name}.ctys (or other *.ctys with #@#MAGICID-QEMU) in {p}",
+                                hint="give the path of the VM's .ctys file")
+        return found
     if stat.S_ISREG(mode):
         if p.suffix == ".conf" and own_magic(p):
             return p            # 01.07 layout: the .conf is judged on its own (never its wrapper)

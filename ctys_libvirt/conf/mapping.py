@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ctys_libvirt.errors import ConfError
-from ctys_libvirt.model import VmConfig
+from ctys_libvirt.model import VGA_ALIASES, VGA_MODELS, VmConfig
 
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
@@ -57,19 +57,30 @@ def parse_memory(value: str, path: Path) -> int:
 
 
 def parse_vga(value: str, warnings: List[str]) -> Optional[str]:
-    """VGADRIVER -> video model: '-vga cirrus', ' -vga std ' (leading blank tolerated,
-    a legacy defect), '-std-vga' -> 'std'; empty -> None."""
+    """VGADRIVER -> a key of model.VGA_MODELS: '-vga cirrus', ' -vga std ' (leading blank
+    tolerated, a legacy defect), '-std-vga' -> 'std', '-vga vmvga' -> 'vmware'; empty -> None.
+    A name the table does not know is a warning and the default video device."""
     words = value.split()
     if not words:
         return None
     if words == ["-std-vga"]:
         return "std"
     if len(words) == 2 and words[0] == "-vga":
-        return words[1]
-    if len(words) == 1 and words[0].startswith("-vga="):
-        return words[0][5:] or None
-    warnings.append(f"VGADRIVER={value!r} not understood; default video used")
-    return None
+        name = words[1]
+    elif len(words) == 1 and words[0].startswith("-vga="):
+        name = words[0][5:]
+        if not name:
+            return None
+    else:
+        warnings.append(f"VGADRIVER={value!r} not understood; default video used")
+        return None
+    v = name.strip().lower()
+    v = VGA_ALIASES.get(v, v)
+    if v not in VGA_MODELS:
+        warnings.append(f"VGADRIVER {name!r} is not known ({', '.join(VGA_MODELS)}); "
+                        "using the default video device")
+        return None
+    return v
 
 
 _QEMU_NAME = re.compile(r"(?:qemu|kvm)(?:[-_.+][A-Za-z0-9_.+-]*)?")

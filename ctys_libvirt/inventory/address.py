@@ -31,7 +31,7 @@ from ctys_libvirt.inventory.scan import (
     stem_of,
 )
 from ctys_libvirt.inventory.store import Store, default_db_path
-from ctys_libvirt.suboptions import MachineAddress, looks_like_address, parse_address
+from ctys_libvirt.ctys.address import MachineAddress, looks_like_address, parse_address
 
 PathLike = Union[str, Path]
 
@@ -128,46 +128,14 @@ def match_headers(headers: Iterable[ConfHeader], addr: MachineAddress) -> List[C
 # Path forms
 # ---------------------------------------------------------------------------
 
-def conf_in_dir(d: str) -> Optional[str]:
-    """A VM directory's conf: ``<dir>/<dirname>.ctys`` first, else the only QEMU conf in it."""
-    cand = os.path.join(d, os.path.basename(os.path.normpath(d)) + ".ctys")
-    if os.path.isfile(cand):
-        from ctys_libvirt.conf.locate import own_magic
-
-        legacy = cand[:-5] + ".conf"
-        # 01.07 layout: the .conf next to the bash wrapper is the conf
-        return legacy if os.path.isfile(legacy) and own_magic(Path(legacy)) else cand
-    found = []
-    try:
-        with os.scandir(d) as it:
-            for e in it:
-                if e.name.endswith(".ctys") and e.is_file():
-                    try:
-                        if read_header(e.path) is not None:
-                            found.append(e.path)
-                    except OSError:
-                        continue
-    except OSError:
-        return None
-    if len(found) == 1:
-        return found[0]
-    if len(found) > 1:
-        raise AmbiguousAddressError(
-            f"directory {d} holds {len(found)} QEMU confs: {', '.join(sorted(found))}",
-            sorted(found), hint="give the .ctys path")
-    return None
-
-
 def _path_form(text: str) -> Optional[Path]:
     p = os.path.expanduser(text)
     if os.path.isfile(p):
         return Path(os.path.abspath(p))
     if os.path.isdir(p):
-        c = conf_in_dir(p)
-        if c is None:
-            raise NotFoundError(f"directory {os.path.abspath(p)} holds no QEMU conf (*.ctys with "
-                                f"#@#MAGICID-QEMU)", hint=_HINT)
-        return Path(os.path.abspath(c))
+        from ctys_libvirt.conf.locate import locate_conf     # the one VM-directory rule
+
+        return locate_conf(p)
     return None
 
 

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
-from ctys_libvirt.inventory.record import (
-    F_ID, F_VMSTATE, NFIELDS, header_records, join_record, split_record,
-)
+from ctys_libvirt.ctys.enum_record import F_ID, F_VMSTATE, NFIELDS, join_record, split_record
+from ctys_libvirt.inventory.record import header_records
 from ctys_libvirt.inventory.record import host_facts
 from ctys_libvirt.inventory.scan import (
     ScanResult, _base_files, _scan_files, iter_ctys_files, normalize_base, read_header,
@@ -116,7 +115,7 @@ def default_cache_dir() -> Path:
     env = os.environ.get("CTYS_SCAN_CACHE_DIR")
     if env:
         return Path(env)
-    from ctys_libvirt.paths import user_cache_dir
+    from ctys_libvirt.util.paths import user_cache_dir
 
     return user_cache_dir()
 
@@ -163,7 +162,7 @@ def _save_cache(path: Path, base: str, entries: dict, stamp: int) -> None:
     home = os.path.expanduser("~")
     if not os.path.isdir(home) and str(path).startswith(home.rstrip("/") + "/"):
         return  # HOME=/nonexistent (daemons, nobody): never create a home to cache in
-    from ctys_libvirt.scratchdb import write_replacing
+    from ctys_libvirt.util.scratchdb import write_replacing
 
     def fill(con) -> None:
         for stmt in filter(None, (q.strip() for q in _SCHEMA.split(";"))):

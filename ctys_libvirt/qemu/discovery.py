@@ -25,7 +25,8 @@ class Candidate:
     error: Optional[str] = None
 
 
-def _resolve(name: str) -> Optional[str]:
+def resolve_binary(name: str) -> Optional[str]:
+    """A path as given (if it exists), a bare name through $PATH; None when absent."""
     if os.sep in name:
         return name if os.path.exists(name) else None
     return shutil.which(name)
@@ -51,9 +52,9 @@ def candidates(*, explicit: Optional[str] = None, startercall: Optional[str] = N
         found.append(Candidate(path=path, source=source))
 
     if explicit:
-        add(_resolve(explicit) or explicit, "--qemu")
+        add(resolve_binary(explicit) or explicit, "--qemu")
     if startercall:
-        add(_resolve(startercall) or startercall, "STARTERCALL")
+        add(resolve_binary(startercall) or startercall, "STARTERCALL")
     path_env = os.environ.get("PATH", "") if search_path is None else search_path
     for name in names:
         for d in path_env.split(os.pathsep):
@@ -92,10 +93,10 @@ def find_qemu(*, explicit: Optional[str] = None, startercall: Optional[str] = No
     states the version of an explicit binary whose ``-h`` banner is not recognised.
     ``vm_dir``: the conf's directory, whose files are never run (security/binaries.py)."""
     if explicit:
-        return probe(_resolve(explicit) or explicit, use_cache=use_cache, assume_version=assume_version,
+        return probe(resolve_binary(explicit) or explicit, use_cache=use_cache, assume_version=assume_version,
                      vm_dir=vm_dir)
     if startercall:
-        resolved = _resolve(startercall)
+        resolved = resolve_binary(startercall)
         if not resolved:
             raise QemuProbeError(f"STARTERCALL {startercall} not found",
                                  hint="install it, fix STARTERCALL in the conf or pass --qemu PATH")
@@ -117,7 +118,7 @@ def find_qemu(*, explicit: Optional[str] = None, startercall: Optional[str] = No
 def libvirt_can_drive(startercall: str, vm_dir: Optional[str] = None) -> Tuple[bool, str]:
     """Whether libvirt's QEMU driver can run this STARTERCALL binary: it needs a
     QMP-capable QEMU (libvirt 9 requires >= 4.2, probing via QMP)."""
-    resolved = _resolve(startercall)
+    resolved = resolve_binary(startercall)
     if not resolved:
         return False, "is not installed on this host"
     try:

@@ -20,6 +20,7 @@ from typing import Dict, FrozenSet, Optional, Tuple
 
 from ctys_libvirt.errors import QemuProbeError, UsageError
 from ctys_libvirt.qemu import optsets
+from ctys_libvirt.host.caps import kqemu_present, kvm_usable
 
 Version = Tuple[int, int, int]
 CACHE_FORMAT = 3
@@ -172,21 +173,8 @@ def parse_options(text: str) -> Tuple[FrozenSet[str], FrozenSet[str]]:
     return frozenset(opts), frozenset(with_arg)
 
 
-def _kvm_usable() -> bool:
-    try:
-        fd = os.open(os.environ.get("CTYS_KVM_DEVICE", "/dev/kvm"), os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return False
-    os.close(fd)
-    return True
-
-
-def _kqemu_present() -> bool:
-    return os.path.exists(os.environ.get("CTYS_KQEMU_DEVICE", "/dev/kqemu"))
-
-
 def cache_dir() -> Path:
-    from ctys_libvirt.paths import user_cache_dir
+    from ctys_libvirt.util.paths import user_cache_dir
 
     return user_cache_dir()
 
@@ -283,7 +271,7 @@ def probe_text(path: str, text: str, realpath: Optional[str] = None,
     opts, with_arg = parse_options(text)
     return QemuProbe(path=path, realpath=realpath or path, version=forced or ver, banner=banner,
                      kvm_release=fork, options=opts, options_with_arg=with_arg,
-                     kvm_usable=_kvm_usable(), kqemu_present=_kqemu_present())
+                     kvm_usable=kvm_usable(), kqemu_present=kqemu_present())
 
 
 def probe(path: str, *, use_cache: bool = True, timeout: float = PROBE_TIMEOUT,
@@ -317,7 +305,7 @@ def probe(path: str, *, use_cache: bool = True, timeout: float = PROBE_TIMEOUT,
                     banner=data["banner"], kvm_release=data["kvm_release"],
                     options=frozenset(data["options"]),
                     options_with_arg=frozenset(data["options_with_arg"]),
-                    kvm_usable=_kvm_usable(), kqemu_present=_kqemu_present())
+                    kvm_usable=kvm_usable(), kqemu_present=kqemu_present())
         except (OSError, ValueError, KeyError, TypeError):
             pass
     text = _run_help(str(path), timeout, need_banner=not assume_version)
@@ -360,7 +348,7 @@ def synthetic_probe(version: str, *, kvm_fork: bool = False, kqemu: bool = False
                      banner=f"{name} version {optsets.vstr(ver)}{tag} (synthetic)",
                      kvm_release=f"qemu-kvm-{optsets.vstr(ver)}" if kvm_fork else None,
                      options=opts, options_with_arg=frozenset(opts - _NO_ARG),
-                     synthetic=True, kvm_usable=_kvm_usable(), kqemu_present=_kqemu_present())
+                     synthetic=True, kvm_usable=kvm_usable(), kqemu_present=kqemu_present())
 
 
 _NO_ARG = frozenset({"-h", "-help", "-version", "-snapshot", "-no-fd-bootchk", "-nographic",

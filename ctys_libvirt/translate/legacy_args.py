@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ctys_libvirt.model import VGA_MODELS
+
 # QEMU -soundhw names -> libvirt <sound model>; 'hda' is libvirt's ich6 (intel-hda + duplex
 # codec).  pcspk is left out: libvirt 9 spells <sound model='pcspk'> as -soundhw, which QEMU
 # 7.1+ no longer has, so it would fail exactly like the passthrough.
@@ -43,8 +45,6 @@ NIC_MODELS = {"e1000": "e1000", "e1000e": "e1000e", "rtl8139": "rtl8139", "ne2k_
               "pcnet": "pcnet", "i82551": "i82551", "i82557b": "i82557b", "i82559er": "i82559er",
               "virtio": "virtio", "virtio-net-pci": "virtio", "virtio-net": "virtio", "vmxnet3": "vmxnet3"}
 USBDEVICE_INPUTS = {"tablet": "tablet", "mouse": "mouse", "keyboard": "keyboard"}
-VGA_NAMES = {"cirrus": "cirrus", "std": "std", "vmware": "vmware", "qxl": "qxl", "virtio": "virtio",
-             "none": "none"}
 WATCHDOG_ACTIONS = ("reset", "shutdown", "poweroff", "pause", "none", "inject-nmi")
 RTC_TRACK = {"host": "wall", "rt": "realtime", "vm": "guest"}
 # serial backends that are the guest console port libvirt already gives (a pty here)
@@ -188,7 +188,8 @@ def _one(b: _Builder, opt: str, val: Optional[str]) -> bool:
         b.sounds.extend(NativeSound(m) for m in models)
         return b.ok(w, " ".join(f"<sound model='{m}'/>" for m in models))
     if opt in ("-vga", "-std-vga"):
-        name = "std" if opt == "-std-vga" else VGA_NAMES.get((val or "").lower())
+        name = "std" if opt == "-std-vga" else (val or "").lower()
+        name = name if name in VGA_MODELS else None
         if name is None:
             return False
         return b.ok(w, f"video model of VGADRIVER={name} (with a graphical console)", vga=name)

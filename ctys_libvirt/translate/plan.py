@@ -3,10 +3,17 @@ the libvirt XML builder (translate.xml) and the direct QEMU argv builder (transl
 
 Public API (stable; other modules rely on it):
 
-    resolve_plan(vm, req) -> MachinePlan        raises UsageError / NotFoundError / ConfError
+    resolve_plan(vm, req, facts) -> MachinePlan raises UsageError / NotFoundError / ConfError
     MachinePlan, PlanDisk, PlanNic, TargetCreation   frozen dataclasses (fields documented below)
     final_request(vm, req) -> BootRequest       the normal-boot request after an INSTMODE run
     boot_kind(disk) -> 'hd' | 'cdrom' | 'fd'    legacy ``-boot`` letter class of a disk
+
+Pure: host facts come in (model.HostFacts, gathered by the caller with host.facts): image
+formats and multiboot kernels are looked up there, never read here.  What the plan itself
+touches is only what the conf and request name: it stats those paths (existence, file
+type) and passes each medium through security.media (symlinks resolved, trust, devices),
+because which paths matter is decided by the boot rules below, while the request is
+planned; nothing reads a file's contents.
 
 Decisions (legacy defects fixed as design.md §4 / conf-format.md §8 ask):
 
@@ -42,26 +49,26 @@ import uuid as uuidlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
 
 from ctys_libvirt.errors import ConfError, NotFoundError, UsageError
 from ctys_libvirt.security.media import MediaPolicy, check_dir, check_medium, check_new_target, policy_for
 from ctys_libvirt.model import (
+    IMAGE_FORMATS,
+    IMAGE_SIZE,
     BootMode,
     BootRequest,
     ConsoleType,
+    HostFacts,
     InstallSpec,
+    KernelFields,
     KernelSpec,
     VmConfig,
 )
-from ctys_libvirt.translate.imageformat import sniff_format
 from ctys_libvirt.translate.request import (
     INST_SOURCE_MODES,
     INST_TARGET_MODES,
-    InstModeFields,
     parse_bootmode,
-    parse_instmode,
-    parse_kernel,
 )
 
 if TYPE_CHECKING:       # legacy_args imports this module at run time
@@ -74,12 +81,8 @@ _ROLE_TARGET = {"hda": "hda", "hdb": "hdb", "hdc": "hdc", "hdd": "hdd",
                 "fda": "fda", "fdb": "fdb", "usb": "sda", "usb1": "sdb"}
 _ROLE_BUS = {"fda": "fdc", "fdb": "fdc", "usb": "usb", "usb1": "usb"}
 DISK_TARGET_MODES = ("HDD", "HDDDOS", "VHDD")
-# ctys/QEMU -vga names the plan accepts (translate.xml maps them to libvirt models).
-VGA_MODELS = ("cirrus", "std", "vmware", "qxl", "virtio", "none")
-_VGA_ALIASES = {"vga": "std", "std-vga": "std", "vmvga": "vmware"}
 FLOPPY_SIZE = "1440K"
 _NIC_MODEL_RE = re.compile(r"[A-Za-z0-9_-]+")
-_MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class PlanDisk:
 
     role: legacy slot hda|hdb|hdc|hdd|fda|fdb|usb|usb1; target: guest device name
     (hda.., fda/fdb, sda/sdb for USB); device: disk|cdrom|floppy; bus: ide|fdc|usb;
-    format: sniffed from the header (or the format the backend will create);
+    format: from the host facts (the image header), or the format the backend will create;
     boot_order: 1-based, None = not bootable; purpose: boot|hdd|data|install-source|
     install-target; block: the path is a block/char device (libvirt ``type='block'``);
     exists: False only for an install target still to be created."""
@@ -151,7 +154,7 @@ class MachinePlan:
     nic: Optional[PlanNic]
     localtime: bool
     timeopt_args: Tuple[str, ...]
-    vga: Optional[str]                 # one of VGA_MODELS, None: backend default
+    vga: Optional[str]                 # a key of model.VGA_MODELS, None: backend default
     qemubios: Optional[str]
     argsadd: Tuple[str, ...]           # conf ARGSADD words, then request ARGSADD words
     warnings: Tuple[str, ...]
@@ -159,7 +162,7 @@ class MachinePlan:
     conf_sha256: str
     keys: Tuple[Tuple[str, str], ...]  # '#@#' keys in file order
     request: BootRequest
-    kernel_multiboot: bool = False     # QEMU loads the kernel as multiboot (see multiboot_kernel)
+    kernel_multiboot: bool = False     # QEMU loads the kernel as multiboot (host.imageformat.multiboot_kernel)
     # libvirt path only: ARGSADD options converted to elements (translate.legacy_args.apply
     # sets it and leaves only the rest in argsadd); None: ARGSADD passed through as written
     native: Optional["LegacyArgs"] = None
@@ -213,13 +216,6 @@ def _not_an_image(st: os.stat_result) -> Optional[str]:
     return "is a directory" if stat.S_ISDIR(st.st_mode) else "is not a regular file or device"
 
 
-def _format(path: str, st: Optional[os.stat_result] = None) -> str:
-    try:
-        return sniff_format(path, st)
-    except OSError:
-        return "raw"
-
-
 # The generated-UUID warning states a lasting fact about the conf: front ends may show it
 # once per definition rather than on every start (is_uuid_note tells it apart).
 UUID_GENERATED_NOTE = "no UUID in the conf; using generated"
@@ -269,18 +265,6 @@ def _arch_cpu(vm: VmConfig) -> Tuple[str, str]:
     return arch, (vm.cpu or cpu)
 
 
-def _vga(vm: VmConfig, warnings: List[str]) -> Optional[str]:
-    if not vm.vga:
-        return None
-    v = vm.vga.strip().lower()
-    v = _VGA_ALIASES.get(v, v)
-    if v not in VGA_MODELS:
-        warnings.append(f"VGADRIVER {vm.vga!r} is not known ({', '.join(VGA_MODELS)}); "
-                        "using the default video device")
-        return None
-    return v
-
-
 @lru_cache(maxsize=1024)
 def _shlex_split(text: str) -> Tuple[str, ...]:
     # Confs of one template repeat the same ARGSADD/TIMEOPT; a ValueError is not cached.
@@ -312,8 +296,10 @@ def _norm_src_mode(mode: str, vm: VmConfig, var: str) -> str:
 class _Slots:
     """Assigns media to legacy slots and boot orders."""
 
-    def __init__(self, vm: VmConfig, warnings: List[str], media: Optional[MediaPolicy] = None):
+    def __init__(self, vm: VmConfig, warnings: List[str], media: Optional[MediaPolicy] = None,
+                 formats: Optional[Mapping[str, str]] = None):
         self.vm = vm
+        self.formats = {} if formats is None else formats
         self.media = media or MediaPolicy(conf=str(vm.source_path))
         self.warnings = warnings
         self.disks: Dict[str, PlanDisk] = {}
@@ -338,7 +324,7 @@ class _Slots:
         disk = PlanDisk(
             role=role, path=path, device=device,
             bus=_ROLE_BUS.get(role, "ide"), target=_ROLE_TARGET[role],
-            format=fmt or (_format(path, st) if st is not None else "raw"),
+            format=fmt or (self.formats.get(path, "raw") if st is not None else "raw"),
             boot_order=None, readonly=(device == "cdrom"), purpose=purpose,
             block=bool(st is not None and _is_block(st)), exists=st is not None,
         )
@@ -399,7 +385,7 @@ def _keep_hdd(slots: _Slots, vm: VmConfig, boot: bool) -> None:
 
 def resolve_install(vm: VmConfig, req: BootRequest) -> InstallSpec:
     """Fill the empty/DEFAULT INSTMODE fields from the conf (paths made absolute)."""
-    f: InstModeFields = parse_instmode(req.instmode)
+    f = req.instmode
     default_src = _norm_src_mode(vm.default_instmode or "CD", vm, "DEFAULTINSTMODE")
     src_mode = f.src_mode or default_src
     if src_mode == "PXE":
@@ -432,7 +418,7 @@ def resolve_install(vm: VmConfig, req: BootRequest) -> InstallSpec:
             raise NotFoundError(f"INSTMODE target {tgt_mode} needs a path: set DEFAULTINSTTARGET in {vm.source_path}",
                                 hint=f"or give INSTMODE:{src_mode}%%{tgt_mode}%/path/to/target")
     else:
-        raise UsageError(f"INSTMODE target {tgt_mode} needs a TGTPATH: {req.instmode!r}",
+        raise UsageError(f"INSTMODE target {tgt_mode} needs a TGTPATH: {f.text!r}",
                          hint=f"use INSTMODE:{src_mode}%SRCPATH%{tgt_mode}%/path/to/target")
     return InstallSpec(
         src_mode=src_mode,
@@ -451,15 +437,13 @@ def _target_creation(vm: VmConfig, spec: InstallSpec) -> TargetCreation:
         raise ConfError("HDDBOOTIMAGE_INST_SIZE is not set, so the install target cannot be created",
                         path=str(vm.source_path), hint="set HDDBOOTIMAGE_INST_SIZE=8G (for example)")
     # checked here, so `xml` reports a bad conf value as the conf error it is (exit 3)
-    from ctys_libvirt.images import _SIZE, FORMATS
-
-    if not _SIZE.match(str(vm.inst_size).strip()):
+    if not IMAGE_SIZE.match(str(vm.inst_size).strip()):
         raise ConfError(f"HDDBOOTIMAGE_INST_SIZE={vm.inst_size!r} is not an image size",
                         path=str(vm.source_path), hint="set e.g. HDDBOOTIMAGE_INST_SIZE=8G")
     fmt = (vm.qemu_img_format or "raw").lower()
-    if mode in ("HDD", "VHDD") and fmt not in FORMATS:
+    if mode in ("HDD", "VHDD") and fmt not in IMAGE_FORMATS:
         raise ConfError(f"QEMU_IMG={vm.qemu_img_format!r} is not an image format",
-                        path=str(vm.source_path), hint="use one of " + ", ".join(FORMATS))
+                        path=str(vm.source_path), hint="use one of " + ", ".join(IMAGE_FORMATS))
     if mode in ("HDD", "VHDD"):
         return TargetCreation(spec.tgt_path, vm.qemu_img_format or "raw", vm.inst_size, mode)
     return TargetCreation(spec.tgt_path, "raw", vm.inst_size, mode,
@@ -488,9 +472,8 @@ def _check_label(vm: VmConfig) -> str:
     return name
 
 
-def _kernel(vm: VmConfig, req_kernel: Optional[str], required: bool,
+def _kernel(vm: VmConfig, kf: Optional[KernelFields], required: bool,
             media: Optional[MediaPolicy] = None) -> Optional[KernelSpec]:
-    kf = parse_kernel(req_kernel) if req_kernel is not None else None
     kernel = (kf.kernel if kf else None) or (str(vm.kernel) if vm.kernel else None)
     initrd = (kf.initrd if kf else None) or (str(vm.initrd) if vm.initrd else None)
     append = (kf.append if kf else None) or vm.append
@@ -515,31 +498,6 @@ def _kernel(vm: VmConfig, req_kernel: Optional[str], required: bool,
         paths.append(ap)
     return KernelSpec(kernel=Path(paths[0]), initrd=Path(paths[1]) if paths[1] else None,
                       append=append)
-
-
-_MB_MAGIC = 0x1BADB002
-
-
-def multiboot_kernel(path) -> bool:
-    """True when QEMU's x86 loader takes ``path`` as a multiboot kernel: no Linux boot
-    header (``HdrS`` at 0x202) and a multiboot header (magic, flags, checksum summing to 0)
-    on a 4-byte boundary in the first 8 KiB.  QEMU parses ``-initrd`` of such a kernel as a
-    module list: ``,`` separates modules (``,,`` is a literal comma) and text after a blank
-    is the module's command line, so module paths need care (translate.xml / translate.argv)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8192)
-    except OSError:
-        return False
-    if head[0x202:0x206] == b"HdrS":
-        return False
-    for i in range(0, len(head) - 47, 4):   # QEMU's own bound: 8192 - 48
-        if int.from_bytes(head[i:i + 4], "little") == _MB_MAGIC:
-            flags = int.from_bytes(head[i + 4:i + 8], "little")
-            check = int.from_bytes(head[i + 8:i + 12], "little")
-            if (_MB_MAGIC + flags + check) & 0xFFFFFFFF == 0:
-                return True
-    return False
 
 
 def _boot_media(slots: _Slots, vm: VmConfig, mode: BootMode, path: Optional[str]) -> bool:
@@ -644,14 +602,15 @@ def _data_disks(slots: _Slots, vm: VmConfig) -> None:
         slots.attach(role, path, device, "data", False, st)
 
 
-def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
-    """The machine for ``vm`` booted as ``req`` asks (see the module doc for the rules)."""
+def resolve_plan(vm: VmConfig, req: BootRequest, facts: HostFacts) -> MachinePlan:
+    """The machine for ``vm`` booted as ``req`` asks (see the module doc for the rules), on
+    a host ``facts`` describes (the caller gathers them: host.facts.host_facts)."""
     warnings: List[str] = []
     name = _check_label(vm)
     uuid_hex, generated = _plan_uuid(vm, warnings)
     arch, cpu = _arch_cpu(vm)
     media = policy_for(vm, req.allow_devices)
-    slots = _Slots(vm, warnings, media)
+    slots = _Slots(vm, warnings, media, facts.image_formats)
 
     install: Optional[InstallSpec] = None
     create = None
@@ -700,10 +659,7 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
         if not _NIC_MODEL_RE.fullmatch(model):
             raise ConfError(f"NIC={vm.nic_model!r} is not a NIC model name", path=str(vm.source_path),
                             hint="use e.g. rtl8139, e1000, virtio, pcnet, ne2k_pci")
-        mac = (vm.mac or "").strip().lower() or None
-        if mac is not None and not _MAC_RE.fullmatch(mac):
-            raise ConfError(f"MAC0={vm.mac!r} is not a MAC address", path=str(vm.source_path),
-                            hint="use six hex pairs, e.g. 00:50:56:13:11:40")
+        mac = vm.mac        # checked and lower-cased by conf.mapping
         if mac is None:
             # A MAC libvirt picked would change at every re-define: derive it from the
             # UUID, so the guest's NIC identity is as stable as the domain's.
@@ -736,21 +692,13 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
         argsadd += _split_words(extra, "ARGSADD", vm, False)
     timeopt = [w for w in _split_words(vm.timeopt, "TIMEOPT", vm, True) if w != "-localtime"]
 
-    vga = _vga(vm, warnings)
-    mem = int(vm.memory_mib)
-    if mem <= 0:
-        raise ConfError(f"MEMSIZE={vm.memory_mib} is not a memory size", path=str(vm.source_path),
-                        hint="set MEMSIZE to the guest RAM in MiB")
-    smp = int(vm.smp or 1)
-    if smp <= 0:
-        raise ConfError(f"SMP={vm.smp} is not a CPU count", path=str(vm.source_path), hint="set SMP=1 or more")
 
     return MachinePlan(
         name=name,
         uuid=uuid_hex,
         uuid_generated=generated,
-        memory_mib=mem,
-        smp=smp,
+        memory_mib=vm.memory_mib,     # conf.mapping checked MEMSIZE and SMP
+        smp=vm.smp,
         arch=arch,
         cpu=cpu,
         accelerator=(vm.accelerator or "QEMU").strip().upper(),
@@ -768,7 +716,7 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
         nic=nic,
         localtime=bool(vm.localtime),
         timeopt_args=tuple(timeopt),
-        vga=vga,
+        vga=vm.vga,                    # conf.mapping checked VGADRIVER
         qemubios=check_dir(_abs(vm, vm.qemubios), media, what="QEMUBIOS") if vm.qemubios else None,
         argsadd=tuple(argsadd),
         warnings=tuple(warnings),
@@ -776,5 +724,5 @@ def resolve_plan(vm: VmConfig, req: BootRequest) -> MachinePlan:
         conf_sha256=vm.sha256,
         keys=tuple(vm.keys.items()),
         request=req,
-        kernel_multiboot=kernel is not None and multiboot_kernel(kernel.kernel),
+        kernel_multiboot=kernel is not None and str(kernel.kernel) in facts.multiboot_kernels,
     )

@@ -15,13 +15,17 @@ the accepted forms.  Decisions where the legacy grammar was loose (conf-format.m
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Optional, Tuple
 
 from ctys_libvirt.errors import UsageError
-from ctys_libvirt.model import BootMode, BootRequest, ConsoleType
-
-VNC_BASEPORT = 5900
+from ctys_libvirt.model import (
+    VNC_BASEPORT,
+    BootMode,
+    BootRequest,
+    ConsoleType,
+    InstModeFields,
+    KernelFields,
+)
 _MAX_DISPLAY = 65535 - VNC_BASEPORT
 
 BOOTMODES = tuple(m.value for m in BootMode)
@@ -30,26 +34,6 @@ CONSOLES = tuple(c.value for c in ConsoleType)
 INST_SOURCE_MODES = ("CD", "DVD", "FDD", "USB", "HDD", "PXE")
 _SOURCE_ALIASES = {"CDROM": "CD", "DVDROM": "DVD"}
 INST_TARGET_MODES = ("HDD", "HDDDOS", "VHDD", "FDD", "USB")
-
-
-@dataclass(frozen=True)
-class InstModeFields:
-    """INSTMODE as written; None marks an empty or DEFAULT field (filled from the conf)."""
-
-    src_mode: Optional[str] = None
-    src_path: Optional[str] = None
-    tgt_mode: Optional[str] = None
-    tgt_path: Optional[str] = None
-    stage: Optional[str] = None
-
-
-@dataclass(frozen=True)
-class KernelFields:
-    """KERNEL suboption; None fields fall back to KERNELIMAGE/INITRDIMAGE/APPEND."""
-
-    kernel: Optional[str] = None
-    initrd: Optional[str] = None
-    append: Optional[str] = None
 
 
 def parse_bootmode(value: str) -> Tuple[BootMode, Optional[str]]:
@@ -85,7 +69,7 @@ def parse_instmode(value: Optional[str]) -> InstModeFields:
     """'CD%/x.iso%HDD%%INIT' -> InstModeFields(...); '' / 'DEFAULT' -> all None."""
     text = (value or "").strip()
     if text.upper() in ("", "DEFAULT"):
-        return InstModeFields()
+        return InstModeFields(text=value or "")
     parts = text.split("%")
     if len(parts) > 5:
         raise UsageError(
@@ -110,7 +94,7 @@ def parse_instmode(value: Optional[str]) -> InstModeFields:
             )
     if stage is not None:
         stage = stage.upper()
-    return InstModeFields(src, src_path, tgt, tgt_path, stage)
+    return InstModeFields(src, src_path, tgt, tgt_path, stage, text=value)
 
 
 def parse_kernel(value: str) -> KernelFields:
@@ -123,7 +107,7 @@ def parse_kernel(value: str) -> KernelFields:
         )
     parts = text.split("%", 2) + ["", ""]
     kernel, initrd, append = parts[0].strip(), parts[1].strip(), parts[2]
-    return KernelFields(kernel or None, initrd or None, append if append.strip() else None)
+    return KernelFields(kernel or None, initrd or None, append if append.strip() else None, text=value)
 
 
 def parse_console(value: str) -> Tuple[ConsoleType, Optional[int]]:
@@ -171,10 +155,8 @@ def make_request(
     ``instmode=None`` means no install; ``''``/``'DEFAULT'`` means install with the conf
     defaults.  ``vnc_display`` (e.g. a CLI flag) wins over a display in ``console``."""
     bm, path = parse_bootmode(bootmode) if bootmode is not None else (None, None)
-    if instmode is not None:
-        parse_instmode(instmode)  # validate now: one error before anything happens
-    if kernel is not None:
-        parse_kernel(kernel)
+    inst = parse_instmode(instmode) if instmode is not None else None
+    kern = parse_kernel(kernel) if kernel is not None else None
     ctype, display = parse_console(console) if console is not None else (ConsoleType.VNC, None)
     if vnc_display is not None:
         if not 0 <= vnc_display <= _MAX_DISPLAY:
@@ -184,8 +166,8 @@ def make_request(
     return BootRequest(
         bootmode=bm,
         boot_path=path,
-        instmode=instmode,
-        kernel=kernel,
+        instmode=inst,
+        kernel=kern,
         console=ctype,
         vnc_display=display,
         argsadd=tuple(argsadd),

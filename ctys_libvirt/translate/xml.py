@@ -7,7 +7,8 @@ at its ``__init__``; a device is one module under ``domxml/devices/``).
 
 Public API:
 
-    build_domain(vm, req, caps, options=None) -> DomainBuild
+    build_domain(vm, req, facts, options=None) -> DomainBuild
+    render_build(vm, build, facts, options=None) -> DomainBuild   (same plans, other options)
     read_metadata(xml_or_element) -> dict | None
     METADATA_NS, METADATA_PREFIX, QEMU_NS
     validate_domain_xml(xml) -> None | str      (RelaxNG check against libvirt's schema)
@@ -21,13 +22,13 @@ from typing import Any, Dict, List, Optional, Union
 from lxml import etree
 
 from ctys_libvirt.errors import ConfError
-from ctys_libvirt.model import BootRequest, HostCaps, VmConfig
+from ctys_libvirt.model import BootRequest, HostCaps, HostFacts, VmConfig
 from ctys_libvirt.translate import legacy_args
 from ctys_libvirt.translate.domxml import domain_xml
 from ctys_libvirt.translate.domxml.text import QEMU_NS  # noqa: F401 (API)
 from ctys_libvirt.translate.plan import MachinePlan, resolve_plan
 
-from ctys_libvirt.metadata import METADATA_NS, METADATA_PREFIX, read_instance  # noqa: F401 (API)
+from ctys_libvirt.translate.metadata import METADATA_NS, METADATA_PREFIX, read_instance  # noqa: F401 (API)
 
 
 @dataclass(frozen=True)
@@ -104,17 +105,18 @@ def native_plan(plan: MachinePlan) -> MachinePlan:
     return legacy_args.apply(plan, legacy_args.convert(words))
 
 
-def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None,
+def build_domain(vm: VmConfig, req: BootRequest, facts: HostFacts,
                  options: Any = None) -> DomainBuild:
-    """Domain XML for ``vm`` booted as ``req`` on a host with ``caps``.
+    """Domain XML for ``vm`` booted as ``req`` on a host ``facts`` describes (gathered by
+    the caller: host.facts.host_facts(caps)).
 
     For an INSTMODE request in the install phase, ``xml`` is the transient install domain
     (``on_reboot`` destroy, source first in the boot order) and ``final_xml`` the persistent
     definition with the same UUID that boots the install target.  Raises the plan's errors
     (UsageError, NotFoundError, ConfError)."""
-    caps = caps or HostCaps()
+    caps = facts.caps
     opts = _options(options)
-    plan = native_plan(resolve_plan(vm, req))
+    plan = native_plan(resolve_plan(vm, req, facts))
     # backstop for every caller (define, sync, ...): no host-reaching ARGSADD reaches a
     # definition unless allowed; the commands check earlier, against the probed binary
     from ctys_libvirt.security.argsadd import enforce
@@ -124,10 +126,24 @@ def build_domain(vm: VmConfig, req: BootRequest, caps: Optional[HostCaps] = None
         raise ConfError(f"SMP={plan.smp} is above the {caps.max_vcpus} vCPUs machine type "
                         f"{plan.machine} allows on this host", path=str(vm.source_path),
                         hint=f"set SMP to {caps.max_vcpus} or less")
+    fplan = None
+    if plan.install_phase:
+        fplan = native_plan(resolve_plan(vm, replace(req, install_phase=False), facts))
+    return _domain_build(vm, plan, fplan, caps, opts)
+
+
+def render_build(vm: VmConfig, b: DomainBuild, facts: HostFacts, options: Any = None) -> DomainBuild:
+    """``b`` (built for ``vm``) rendered again for other ``options`` (e.g. the persistent
+    definition, without a run's serial log) from the plans it holds: nothing is resolved
+    or checked again."""
+    return _domain_build(vm, b.plan, b.final_plan, facts.caps, _options(options))
+
+
+def _domain_build(vm: VmConfig, plan: MachinePlan, fplan: Optional[MachinePlan],
+            caps: HostCaps, opts: XmlOptions) -> DomainBuild:
     warnings = list(plan.warnings)
     if plan.install_phase:
         xml = domain_xml(plan, caps, opts, "install", warnings)
-        fplan = native_plan(resolve_plan(vm, replace(req, install_phase=False)))
         final_xml = domain_xml(fplan, caps, opts, "final", [])
         return DomainBuild(xml, final_xml, plan.name, plan.uuid_dashed, warnings, plan, True, fplan)
     phase = "final" if plan.install is not None else "boot"

@@ -1,7 +1,7 @@
 """``<metadata><ctys:instance>``: where a domain came from (conf path and hash, label,
 tool version), how it was asked to boot (``<ctys:request>``) and the conf's ``#@#`` keys.
 
-The reader is ``ctys_libvirt.metadata.read_instance``; the element names and attributes
+The reader is ``ctys_libvirt.translate.metadata.read_instance``; the element names and attributes
 are an on-disk contract (domains defined by earlier versions carry them)."""
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ def add_request(inst: etree._Element, plan: MachinePlan, phase: str) -> None:
     if req.boot_path and phase == "boot":
         attrs["bootpath"] = meta_text(req.boot_path)
     if req.instmode is not None:
-        attrs["instmode"] = meta_text(req.instmode)
+        attrs["instmode"] = meta_text(req.instmode.text)
     if req.kernel is not None:
-        attrs["kernel"] = meta_text(req.kernel)
+        attrs["kernel"] = meta_text(req.kernel.text)
     if plan.vnc_display is not None:
         attrs["vncdisplay"] = str(plan.vnc_display)
     el = SubElement(inst, CTYS + "request", attrs)

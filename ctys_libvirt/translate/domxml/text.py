@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from ctys_libvirt.errors import ConfError
-from ctys_libvirt.metadata import METADATA_NS, METADATA_PREFIX
+from ctys_libvirt.translate.metadata import METADATA_NS, METADATA_PREFIX
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 CTYS = "{%s}" % METADATA_NS          # Clark prefix of our metadata elements

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 from lxml import etree
 
+from ctys_libvirt.model import VGA_MODELS, VNC_BASEPORT
 from ctys_libvirt.translate.domxml.text import VNC_LISTEN, clean
 from ctys_libvirt.translate.plan import MachinePlan
-from ctys_libvirt.translate.request import VNC_BASEPORT
 
 SubElement = etree.SubElement
 
 # serial consoles that also get VNC (autoport) and a video device for later attachment
 VNC_PREPARED = frozenset({"CLI", "XTERM", "GTERM", "EMACS", "EMACSM", "EMACSA", "EMACSAM"})
-# ctys/QEMU -vga names -> libvirt <video><model type=...>
-VIDEO_MODELS = {"cirrus": "cirrus", "std": "vga", "vmware": "vmvga", "qxl": "qxl",
-                "virtio": "virtio", "none": "none"}
 
 
 def add_graphics(devices: etree._Element, plan: MachinePlan, opts) -> bool:
@@ -59,6 +56,6 @@ def add_sdl(devices: etree._Element, display, xauth) -> None:
 def add_video(devices: etree._Element, plan: MachinePlan, graphics: bool) -> None:
     """``<video>``: the conf's VGA model, libvirt's default (no element) when VGA is
     unset, ``none`` without graphics."""
-    model = "none" if not graphics else (VIDEO_MODELS[plan.vga] if plan.vga else None)
+    model = "none" if not graphics else (VGA_MODELS[plan.vga] if plan.vga else None)
     if model is not None:
         SubElement(SubElement(devices, "video"), "model", type=model)
