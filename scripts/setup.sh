@@ -87,5 +87,5 @@ for page in "$here"/man/*.1; do
 done
 # Byte-compile the sources: where PYTHONDONTWRITEBYTECODE is set, every CLI call would
 # otherwise recompile them (tens of ms per call).  compileall skips up-to-date files.
-"$VENV/bin/python" -m compileall -q "$here/ctys_libvirt" "$here/cli" "$here/xml_templates" >/dev/null || true
+"$VENV/bin/python" -m compileall -q "$here/ctys_libvirt" "$here/cli" >/dev/null || true
 say "ready: $VENV/bin/ctys-libvirt"

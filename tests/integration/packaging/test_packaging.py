@@ -56,7 +56,7 @@ def test_wheel_has_man_pages_license_schemas_and_every_package(tree, tmp_path):
     dirs = {n.rsplit("/", 1)[0] for n in names if n.endswith(".py")}
     missing = _python_packages() - dirs
     assert not missing, f"packages missing from the wheel (add them to pyproject.toml): {missing}"
-    assert "ctys_libvirt/cli/app.py" in names and "ctys_libvirt/xml_templates/domain.xml" in names
+    assert "ctys_libvirt/cli/app.py" in names and "ctys_libvirt/translate/domxml/devices/disk.py" in names
     meta = zipfile.ZipFile(wheels[0]).read(f"ctys_libvirt-{__version__}.dist-info/METADATA").decode()
     assert f"\nVersion: {__version__}\n" in meta and "License-Expression: MIT" in meta
 

@@ -1,0 +1,21 @@
+"""``<disk>``: one attached medium of the plan (hard disk, CD-ROM, floppy, USB stick),
+a file or a block device, with its boot order."""
+from __future__ import annotations
+
+from lxml import etree
+
+from ctys_libvirt.translate.domxml.text import clean
+from ctys_libvirt.translate.plan import PlanDisk
+
+SubElement = etree.SubElement
+
+
+def add_disk(devices: etree._Element, d: PlanDisk) -> None:
+    el = SubElement(devices, "disk", type="block" if d.block else "file", device=d.device)
+    SubElement(el, "driver", name="qemu", type=d.format)
+    SubElement(el, "source", {"dev" if d.block else "file": clean(d.path, f"{d.role} path")})
+    SubElement(el, "target", dev=d.target, bus=d.bus)
+    if d.boot_order is not None:
+        SubElement(el, "boot", order=str(d.boot_order))
+    if d.readonly:
+        SubElement(el, "readonly")

@@ -1,1 +1,0 @@
-"""XML skeletons of the domain, parsed with lxml and filled structurally."""
