@@ -96,6 +96,7 @@ def enumerate(  # noqa: A001 - the ctys action name
         vst = ("PRESENT",) if all_states else tuple(
             v for v in (matchvstat or "").upper().split("%") if v)
         failed = False
+        rec_lines = False           # recs are record lines already (a local scan's records)
         if hosts or uri_targets:
             from ctys_libvirt import hosts as hostmod
 
@@ -121,7 +122,9 @@ def enumerate(  # noqa: A001 - the ctys action name
                                           cache_dir=None if no_cache else collect.default_cache_dir())
             for w in res.warnings:
                 warn(w)
-            recs = res.records
+            # the records format prints the scan's lines as they are (no split and re-join)
+            recs = res.lines if fmt == "records" else res.records
+            rec_lines = fmt == "records"
         if export_enum or export_macmap:
             with Store(dbpath) as st:
                 for w in st.warnings:
@@ -145,7 +148,7 @@ def enumerate(  # noqa: A001 - the ctys action name
                     from ctys_libvirt.inventory import output
 
                     lines.append(output.title(names, range(1, record.NFIELDS + 1), "TITLE"))
-                lines.extend(record.join_record(r) for r in recs)
+                lines.extend(recs if rec_lines else map(record.join_record, recs))
                 if lines:
                     print("\n".join(lines))
             else:
