@@ -81,7 +81,7 @@ def xml_of(conn, confs) -> list:
     from ctys_libvirt.backends.libvirt import normal_request
     from ctys_libvirt.coexist.merge import merge
     from ctys_libvirt.conf import load_conf
-    from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+    from ctys_libvirt.host.caps import libvirt_host_caps
     from ctys_libvirt.translate.xml import build_domain
 
     caps = libvirt_host_caps(conn)

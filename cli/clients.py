@@ -1,4 +1,4 @@
-"""The CLI side of the console clients (ctys_libvirt.console_client): when one is started,
+"""The CLI side of the console clients (ctys_libvirt.backends.console_client): when one is started,
 the console command it runs, and the one line it reports (its pid, or why none started)."""
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _log_path(name: str, console: ConsoleType) -> Optional[Path]:
 def preflight(name: str, console: ConsoleType) -> None:
     """With $DISPLAY: the client program for ``console`` exists (NotFoundError before the VM
     is started, so a missing xterm changes nothing)."""
-    from ctys_libvirt import console_client as cc
+    from ctys_libvirt.backends import console_client as cc
 
     if console in cc.WINDOW_CONSOLES and os.environ.get("DISPLAY"):
         cc.client_argv(cc.ClientTarget(label=name, console=console, vnc_port=cc.VNC_PORT_ANY,
@@ -69,7 +69,7 @@ def launch(be, name: str, console: ConsoleType, vnc_port: Optional[int],
     or None (no window console, or no $DISPLAY: then one line with the access details).
     ``strict=False`` (after a create): a client that dies at once is a warning, since the VM
     itself runs; CONNECT keeps it an error."""
-    from ctys_libvirt import console_client as cc
+    from ctys_libvirt.backends import console_client as cc
 
     geo = cc.parse_geometry(geometry) if geometry is not None else None
     if console not in cc.WINDOW_CONSOLES:

@@ -125,9 +125,12 @@ def argv_cmd(
 def _compare(vm, req, ours, plan, connect, display):
     import dataclasses
 
+    import libvirt
+
     from ctys_libvirt.backends.libvirt import open_connection
+    from ctys_libvirt.errors import LibvirtUnavailable
     from ctys_libvirt.qemu.compare import compare, libvirt_argv
-    from ctys_libvirt.translate.hostcaps import local_host_caps
+    from ctys_libvirt.host.caps import local_host_caps
     from ctys_libvirt.translate.xml import XmlOptions, build_domain
 
     conn = open_connection(connect)
@@ -250,8 +253,7 @@ def _doctor(qemu, connect, use_cache) -> dict:
 
 def _conf_choice(vm, backend: str, connect, binaries) -> dict:
     """Which backend would run ``vm`` (as create decides it) and the emulator it would use."""
-    from ctys_libvirt.backends.select import (explain_choice, libvirt_emulator,
-                                              startercall_missing, startercall_note)
+    from ctys_libvirt.backends.select import explain_choice, libvirt_emulator, startercall_missing, startercall_note
     from ctys_libvirt.qemu.discovery import _resolve
 
     choice = explain_choice(backend, uri=connect, vm=vm)

@@ -58,7 +58,8 @@ def enumerate(  # noqa: A001 - the ctys action name
     47-field records; optionally refresh the inventory DB and export enum.fdb."""
     with errors_to_exit():
         from ctys_libvirt.errors import UsageError
-        from ctys_libvirt.inventory import collect, record   # output: only for table/TITLE
+        from ctys_libvirt.ctys import enum_record as record   # output: only for table/TITLE
+        from ctys_libvirt.inventory import collect
         from ctys_libvirt.inventory.store import Store, default_db_path
 
         if fmt_short is not None:
@@ -67,9 +68,9 @@ def enumerate(  # noqa: A001 - the ctys action name
         fmt = fmt.lower()
         uri_targets = []
         if connect:
-            from ctys_libvirt import hosts as hostmod
+            from ctys_libvirt.ctys.targets import target_from_uri
 
-            uri_targets = [t for t in map(hostmod.target_from_uri, connect) if t is not None]
+            uri_targets = [t for t in map(target_from_uri, connect) if t is not None]
             if not uri_targets and not hosts:
                 connect = None          # only local URIs: scan this host as without -c
         if fmt not in FORMATS:
@@ -98,11 +99,12 @@ def enumerate(  # noqa: A001 - the ctys action name
         failed = False
         rec_lines = False           # recs are record lines already (a local scan's records)
         if hosts or uri_targets:
-            from ctys_libvirt import hosts as hostmod
+            from ctys_libvirt.ctys.targets import parse_targets
+            from ctys_libvirt.inventory.remote import enumerate_hosts
 
-            targets = hostmod.parse_targets(hosts or ()) + uri_targets
-            res_remote = hostmod.enumerate_hosts(targets, bases=paths or (), matchvstat=vst, full=full,
-                                                 cache_dir=None if no_cache else collect.default_cache_dir())
+            targets = parse_targets(hosts or ()) + uri_targets
+            res_remote = enumerate_hosts(targets, bases=paths or (), matchvstat=vst, full=full,
+                                         cache_dir=None if no_cache else collect.default_cache_dir())
             recs = res_remote.records
             for w in res_remote.warnings:
                 warn(w)

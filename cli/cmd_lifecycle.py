@@ -86,7 +86,8 @@ def _stack_address(address: str, connect: Optional[str]):
         return None
     from dataclasses import replace
 
-    from ctys_libvirt.hosts import parse_target, stack_uri, target_uri
+    from ctys_libvirt.ctys.targets import parse_target, target_uri
+    from ctys_libvirt.stack.address import stack_uri
 
     t = parse_target(address)
     if not t.stack:
@@ -167,7 +168,7 @@ def _open(kind: str, connect: Optional[str], vm=None):
         raise UsageError("the direct backend is not available in this build",
                          hint="use --backend libvirt") from None
     be = open_backend(kind, uri=connect, vm=vm)
-    from ctys_libvirt import log
+    from ctys_libvirt.util import log
 
     log.info("backend: %s (--backend %s)", getattr(be, "name", kind), kind)
     return be
@@ -210,7 +211,7 @@ def _print_create(res, fmt: str) -> None:
 
 
 def _attach(backend, name: str) -> str:
-    from ctys_libvirt import console
+    from ctys_libvirt.backends import console_stream as console
 
     session = console.ConsoleSession(backend.conn, backend.require(name), 0, 1)
     _say(f"Connected to {name} (escape character is ^])")
@@ -222,7 +223,7 @@ def _attach(backend, name: str) -> str:
 def _attach_socket(name: str, path: str, on_connected=None) -> str:
     """The direct backend's serial console: QEMU's unix socket, same messages as _attach.
     ``on_connected`` runs once the socket is connected (CLI0 continues a VM held at -S)."""
-    from ctys_libvirt import console_socket
+    from ctys_libvirt.backends import console_socket
 
     session = console_socket.ConsoleSession(path, 0, 1, name=name)
     if on_connected is not None:
@@ -287,7 +288,7 @@ def create(
         if wait_install and instmode is None:
             raise UsageError("--wait-install needs --instmode", hint="add --instmode DEFAULT")
         if geometry is not None:
-            from ctys_libvirt.console_client import parse_geometry
+            from ctys_libvirt.backends.console_client import parse_geometry
 
             parse_geometry(geometry)
         stacked = _stack_address(address, connect)
@@ -645,12 +646,12 @@ def _multi_list(uris: List[str], include_inactive: bool, drift: bool):
 
 def _print_list(infos, fmt: str, want_drift: bool, multi: bool = False) -> None:
     if fmt == "records":
-        from ctys_libvirt.records import format_records
+        from ctys_libvirt.ctys.records import format_records
 
         if infos:
             text = format_records(infos)
             if want_drift:      # the documented 23rd field: drift ('' for foreign/direct VMs)
-                from ctys_libvirt.records import escape
+                from ctys_libvirt.ctys.records import escape
 
                 text = "\n".join(f"{line};{escape(i.drift or '')}"
                                  for line, i in zip(text.split("\n"), infos))
@@ -666,7 +667,8 @@ def _print_list(infos, fmt: str, want_drift: bool, multi: bool = False) -> None:
 def _stack_list(words: List[str], connect: Optional[str], include_inactive: bool):
     """LIST on the hypervisor inside the last VM of each stack address; field 1 (host)
     names that VM, the machine containing them, as ctys did."""
-    from ctys_libvirt.hosts import parse_target, stack_uri
+    from ctys_libvirt.ctys.targets import parse_target
+    from ctys_libvirt.stack.address import stack_uri
 
     out = []
     for w in words:
@@ -773,7 +775,7 @@ def console_cmd(
                             raise
                         not_libvirts = exc  # maybe a VM of the direct backend
                     else:
-                        from ctys_libvirt import console
+                        from ctys_libvirt.backends import console_stream as console
 
                         session = console.ConsoleSession(be.conn, be.require(name), 0, 1, force=force)
                         _say(f"Connected to {name} (escape character is ^])")
@@ -789,7 +791,7 @@ def console_cmd(
 def _connect_client(address: str, client: Optional[str], geometry: Optional[str], reconnect: bool,
                     connect: Optional[str], kind: str, base) -> None:
     """CONNECT / RECONNECT: a client window on a running VM of either backend."""
-    from ctys_libvirt.console_client import WINDOW_CONSOLES, parse_geometry
+    from ctys_libvirt.backends.console_client import WINDOW_CONSOLES, parse_geometry
     from ctys_libvirt.model import ConsoleType
     from ctys_libvirt.translate.request import parse_console
 

@@ -62,7 +62,7 @@ def xml_cmd(
                            allow_devices=allow_device or ())
         if connect:
             from ctys_libvirt.backends.libvirt import open_connection
-            from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+            from ctys_libvirt.host.caps import libvirt_host_caps
 
             conn = open_connection(connect, readonly=True)
             try:
@@ -70,7 +70,7 @@ def xml_cmd(
             finally:
                 conn.close()
         else:
-            from ctys_libvirt.translate.hostcaps import local_host_caps
+            from ctys_libvirt.host.caps import local_host_caps
 
             caps = local_host_caps()
         opts = XmlOptions(network=network, bridge=bridge,

@@ -3,7 +3,7 @@
     ctys-qemu [-t QEMU] -a ACTION[=SUBOPTS] [options] [--] ['(global opts)'] [targets...]
 
 Actions: CREATE, CANCEL, LIST, ENUMERATE, INFO.  Suboption parsing lives in
-``ctys_libvirt.suboptions``; this module only maps specs onto backends / inventory calls and
+``ctys_libvirt.ctys``; this module only maps specs onto backends / inventory calls and
 prints.  Targets: ``[user@]host``, ``host'(opts)'``, comma lists, group names (files in
 ``~/.ctys/groups``); no target = this host.  Per-host failures are reported on stderr (one
 line each) and the rest goes on; the exit code is the highest error code seen.
@@ -137,12 +137,12 @@ class Ctx:
 # ---------------------------------------------------------------------------
 
 def _backend(ctx: Ctx, t, vm=None):
-    from ctys_libvirt.hosts import target_uri
+    from ctys_libvirt.ctys.targets import target_uri
 
     a = ctx.args
     if t.stack:     # host[vm1][vm2]: the hypervisor inside the last VM, walked level by level
         from ctys_libvirt.backends.libvirt import LibvirtBackend
-        from ctys_libvirt.hosts import stack_uri
+        from ctys_libvirt.stack.address import stack_uri
 
         local = a.connect if t.base.is_local else None
         return LibvirtBackend(stack_uri(t, transport=a.transport, local_uri=local).uri)
@@ -163,8 +163,7 @@ def _backend(ctx: Ctx, t, vm=None):
                 _warn(f"{exc.message}; using the direct backend (--backend libvirt to insist)")
                 kind = "direct"
             else:
-                from ctys_libvirt.backends.select import (libvirt_emulator, startercall_missing,
-                                                          startercall_note)
+                from ctys_libvirt.backends.select import libvirt_emulator, startercall_missing, startercall_note
 
                 if startercall_missing(vm):
                     _warn(startercall_note(vm, libvirt_emulator(be.conn, vm)))
@@ -238,14 +237,14 @@ def do_create(ctx: Ctx, sub: str) -> int:
     from ctys_libvirt.errors import AlreadyRunning, NotRunning, UsageError
     from ctys_libvirt.inventory.address import resolve_address
     from ctys_libvirt.model import CancelMode, ConsoleType, CreateOptions
-    from ctys_libvirt.suboptions import parse_create
+    from ctys_libvirt.ctys.actions import parse_create
     from ctys_libvirt.translate.request import make_request
 
     spec = parse_create(sub)
     for w in spec.warnings:
         _warn(w)
     if ctx.args.geometry is not None:
-        from ctys_libvirt.console_client import parse_geometry
+        from ctys_libvirt.backends.console_client import parse_geometry
 
         parse_geometry(ctx.args.geometry)      # a usage error before any conf is looked for
     # bad suboption values are usage errors before any conf is looked for
@@ -353,7 +352,7 @@ def _client(ctx: Ctx, t, be, name: str, console, vnc_port, *, reconnect: bool = 
 
 def _cli0(be, name: str) -> None:
     """CLI0: serial console in the foreground; the VM is destroyed when it ends."""
-    from ctys_libvirt import console
+    from ctys_libvirt.backends import console_stream as console
     from ctys_libvirt.model import CancelMode
 
     try:
@@ -376,7 +375,7 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
     from ctys_libvirt.inventory.address import match_domains, resolve_address
     from ctys_libvirt.inventory.scan import read_header
     from ctys_libvirt.model import CancelMode
-    from ctys_libvirt.suboptions import parse_cancel
+    from ctys_libvirt.ctys.actions import parse_cancel
 
     spec = parse_cancel(sub)
     for w in spec.warnings:
@@ -464,7 +463,7 @@ def do_cancel(ctx: Ctx, sub: str) -> int:
                     continue
                 done.add(info.name)
                 if spec.scope in ("CLIENT", "BOTH"):
-                    from ctys_libvirt.console_client import end_clients
+                    from ctys_libvirt.backends.console_client import end_clients
 
                     ended = end_clients(info.label or info.name) if t.is_local and not t.uri else []
                     lines.append(f"CANCEL-CLIENT {t.display}: {info.name}: "
@@ -513,8 +512,8 @@ def _render(records, spec, names, default_cols, terse: bool) -> str:
 
 
 def do_list(ctx: Ctx, sub: str) -> int:
-    from ctys_libvirt import records as listrec
-    from ctys_libvirt.suboptions import TabColumn, parse_collector, tab_tcp_columns
+    from ctys_libvirt.ctys import records as listrec
+    from ctys_libvirt.ctys.columns import TabColumn, parse_collector, tab_tcp_columns
 
     spec = parse_collector(sub, "LIST")
     if spec.pkgs and "QEMU" not in spec.pkgs and "ALL" not in spec.pkgs:
@@ -553,9 +552,9 @@ def do_list(ctx: Ctx, sub: str) -> int:
 
 
 def do_enumerate(ctx: Ctx, sub: str) -> int:
-    from ctys_libvirt.hosts import enumerate_hosts
-    from ctys_libvirt.inventory.record import FIELD_NAMES
-    from ctys_libvirt.suboptions import TabColumn, parse_collector
+    from ctys_libvirt.inventory.remote import enumerate_hosts
+    from ctys_libvirt.ctys.enum_record import FIELD_NAMES
+    from ctys_libvirt.ctys.columns import TabColumn, parse_collector
 
     spec = parse_collector(sub, "ENUMERATE")
     if spec.pkgs and "QEMU" not in spec.pkgs and "ALL" not in spec.pkgs:
@@ -586,7 +585,7 @@ def do_enumerate(ctx: Ctx, sub: str) -> int:
 def do_info(ctx: Ctx, sub: str) -> int:
     from ctys_libvirt.errors import UsageError
 
-    from ctys_libvirt.suboptions import split_subopts
+    from ctys_libvirt.ctys.grammar import split_subopts
 
     terse = ctx.terse
     for so in split_subopts(sub):
@@ -598,7 +597,7 @@ def do_info(ctx: Ctx, sub: str) -> int:
 
     def one(t):
         from ctys_libvirt.backends.libvirt import LibvirtBackend
-        from ctys_libvirt.hosts import target_uri
+        from ctys_libvirt.ctys.targets import target_uri
 
         uri = ctx.args.connect if (t.is_local and ctx.args.connect) else target_uri(t, transport=ctx.args.transport)
         be = LibvirtBackend(uri)
@@ -638,7 +637,7 @@ def do_info(ctx: Ctx, sub: str) -> int:
 def _per_target(ctx: Ctx, fn, collect: Optional[list] = None) -> int:
     """Run ``fn`` per target (concurrently for several); print lines or collect records;
     one stderr line per failed host; return the highest exit code."""
-    from ctys_libvirt.hosts import fan_out
+    from ctys_libvirt.util.fanout import fan_out
 
     code = 0
     many = len(ctx.targets) > 1
@@ -657,7 +656,7 @@ def _per_target(ctx: Ctx, fn, collect: Optional[list] = None) -> int:
 
 def _make_ctx(args) -> Ctx:
     from ctys_libvirt.errors import UsageError
-    from ctys_libvirt.hosts import Target, check_transport, parse_targets
+    from ctys_libvirt.ctys.targets import Target, check_transport, parse_targets
 
     check_transport(args.transport)
     targets = parse_targets(args.targets, args.groups)
@@ -689,24 +688,25 @@ def _make_ctx(args) -> Ctx:
 
 def _dry_run(ctx: Ctx, action: str, sub: str) -> int:
     """-n: validate the suboptions (and, for CREATE, resolve the conf) and say what would run."""
-    from ctys_libvirt import suboptions as so
+    from ctys_libvirt.ctys.actions import parse_cancel, parse_create
+    from ctys_libvirt.ctys.columns import parse_collector
 
     what = action
     if action == "CREATE":
         from ctys_libvirt.inventory.address import resolve_address
         from ctys_libvirt.translate.request import make_request
 
-        spec = so.parse_create(sub)
+        spec = parse_create(sub)
         make_request(bootmode=spec.bootmode, instmode=spec.instmode, kernel=spec.kernel,
                      console=spec.console, argsadd=spec.argsadd)
         conf = resolve_address(spec.address, ctx.args.bases, db=ctx.db, use_db=ctx.use_db,
                                scan_fs=ctx.scan_fs)
         what = f"CREATE {conf}"
     elif action == "CANCEL":
-        spec = so.parse_cancel(sub)
+        spec = parse_cancel(sub)
         what = "CANCEL " + (" ".join(a.describe() for a in spec.addresses) or "ALL") + f" ({spec.method})"
     elif action in ("LIST", "ENUMERATE"):
-        so.parse_collector(sub, action)
+        parse_collector(sub, action)
     print(f"dry run (-n): {what} on {', '.join(t.display for t in ctx.targets)}: nothing done")
     return 0
 
@@ -763,7 +763,7 @@ def _glue_allow(argv: List[str]) -> List[str]:
 
 def run(argv: Optional[Sequence[str]] = None) -> int:
     from ctys_libvirt.errors import CtysError, UsageError
-    from ctys_libvirt.suboptions import split_action
+    from ctys_libvirt.ctys.grammar import split_action
 
     global _QUIET
     parser = build_parser()

@@ -3,14 +3,11 @@ backends, inventory and CLI.  No behaviour beyond small helpers lives here."""
 from __future__ import annotations
 
 import enum
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
-
-if TYPE_CHECKING:   # the vocabulary does not load the security checks
-    from ctys_libvirt.security.trust import ConfTrust
-
+from typing import Dict, List, Optional, Tuple
 
 class BootMode(str, enum.Enum):
     HDD = "HDD"
@@ -86,6 +83,25 @@ class Disk:
     role: str
     path: Path
     device: str = "disk"  # disk | cdrom | floppy
+
+
+@dataclass(frozen=True)
+class ConfTrust:
+    """Whose rights a conf acts with (decided once at load by security/trust.py)."""
+
+    trusted: bool
+    owner_uid: int        # whose rights an untrusted conf acts with (the conf file's owner)
+    owner_gid: int
+    reason: str           # one line for `check` and for refusals
+    by_policy: bool = False   # trusted because the site policy trusts its owner
+
+    @property
+    def acts_as_root(self) -> bool:
+        return self.trusted and os.geteuid() == 0
+
+    def as_dict(self) -> dict:
+        return {"trusted": self.trusted, "owner_uid": self.owner_uid, "owner_gid": self.owner_gid,
+                "reason": self.reason, "by_policy": self.by_policy}
 
 
 @dataclass

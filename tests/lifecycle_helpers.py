@@ -132,7 +132,7 @@ def domain_xml(name: str, uuid: str, image: Path, serial_log: Path, *, boot: str
                device: str = "disk", metadata: bool = True, graphics: bool = False) -> str:
     """Hand-written TCG domain for backend-level tests (pty serial with a log file, so
     both the console stream and the marker file work)."""
-    from ctys_libvirt.metadata import METADATA_NS
+    from ctys_libvirt.translate.metadata import METADATA_NS
 
     target = {"disk": "<target dev='hda' bus='ide'/>",
               "cdrom": "<target dev='hdc' bus='ide'/><readonly/>",

@@ -116,7 +116,7 @@ def _read_pid(path: Path) -> Optional[int]:
 def wait_gone(pid: int, timeout: float) -> bool:
     """True once ``pid`` has exited (all its threads), False after ``timeout`` s.  A plain
     poll: a process we did not fork has no event to wait on."""
-    from ctys_libvirt.retry import wait_for
+    from ctys_libvirt.util.retry import wait_for
 
     return bool(wait_for(lambda: not _pid_alive(pid), timeout))
 
@@ -354,7 +354,7 @@ class DirectBackend:
 
     def create(self, vm: VmConfig, request: BootRequest, options: Optional[CreateOptions] = None,
                *, incoming: Optional[str] = None) -> CreateResult:
-        from ctys_libvirt import images      # qemu-img work: not on list/cancel paths
+        from ctys_libvirt.host import images  # qemu-img work: not on list/cancel paths
         from ctys_libvirt.translate.argv import build_argv_result, sandbox_value
         from ctys_libvirt.translate.plan import resolve_plan
 
@@ -586,7 +586,7 @@ class DirectBackend:
             raise BackendError(f"QEMU {probe.version_text} failed to start {label} (exit {rc})"
                                + (f": {tail}" if tail else ""),
                                hint="fix the conf/ARGSADD; `ctys-libvirt argv` shows the command")
-        from ctys_libvirt.retry import wait_for
+        from ctys_libvirt.util.retry import wait_for
 
         pid = wait_for(lambda: _read_pid(rt.pidfile), 5.0)
         if pid is None:

@@ -20,7 +20,7 @@ from typing import Dict, Iterator, List, Optional
 
 import libvirt
 
-from ctys_libvirt.backends.select import default_uri  # noqa: F401  (re-exported)
+from ctys_libvirt.ctys.targets import default_uri  # noqa: F401  (re-exported)
 from ctys_libvirt.backends import libvirt_domxml as domxml
 from ctys_libvirt.backends.libvirt_events import LifecycleWatcher, ensure_event_loop
 from ctys_libvirt.errors import (
@@ -185,7 +185,7 @@ class LibvirtBackend:
         if events:
             ensure_event_loop()
         self.conn = self._open()
-        from ctys_libvirt import log
+        from ctys_libvirt.util import log
 
         log.info("libvirt: connected to %s", self.uri)
         self._event_conn: Optional["libvirt.virConnect"] = None
@@ -428,7 +428,7 @@ class LibvirtBackend:
 
     def build(self, vm: VmConfig, request: BootRequest, options: CreateOptions):
         """The translator's DomainBuild for this host."""
-        from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+        from ctys_libvirt.host.caps import libvirt_host_caps
         from ctys_libvirt.translate.xml import build_domain
 
         caps = libvirt_host_caps(self.conn)
@@ -593,7 +593,7 @@ class LibvirtBackend:
         definition; ``run_xml``, when it differs from it, becomes the live configuration
         of this run only (createXML with the same name and UUID starts the persistent
         domain with it and leaves the definition as it is)."""
-        from ctys_libvirt import images      # qemu-img work: not on list/cancel paths
+        from ctys_libvirt.host import images  # qemu-img work: not on list/cancel paths
 
         label = name
         existing = self._check_clash(name, uuid, conf_path=conf_path, uuid_generated=uuid_generated)
@@ -703,7 +703,7 @@ class LibvirtBackend:
     def _prepare_install_target(target) -> Optional[str]:
         """STAGE INIT: create a missing install target with qemu-img (never touching one).
         ``target`` is the plan's TargetCreation (path, format, size, mode)."""
-        from ctys_libvirt import images
+        from ctys_libvirt.host import images
 
         if target is None:
             return None
@@ -931,7 +931,7 @@ class LibvirtBackend:
         def conf_digests(path: str):
             from ctys_libvirt.coexist.merge import context
             from ctys_libvirt.conf import load_conf
-            from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+            from ctys_libvirt.host.caps import libvirt_host_caps
             from ctys_libvirt.translate.xml import build_domain
 
             if not caps_box:

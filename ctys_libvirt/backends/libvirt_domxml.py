@@ -11,7 +11,7 @@ LIFECYCLE_NS = "https://ctys-libvirt.invalid/ns/lifecycle/1"
 LIFECYCLE_TAG = f"{{{LIFECYCLE_NS}}}define"
 
 
-from ctys_libvirt.metadata import METADATA_NS, read_instance as read_metadata  # noqa: E402
+from ctys_libvirt.translate.metadata import METADATA_NS, read_instance as read_metadata  # noqa: E402
 
 
 @dataclass

@@ -79,7 +79,7 @@ def default_path(uri: str) -> Path:
     if env:
         base = Path(env)
     else:
-        from ctys_libvirt.paths import user_cache_dir
+        from ctys_libvirt.util.paths import user_cache_dir
 
         base = user_cache_dir()
     ident = f"{uri}\0{os.uname().nodename}".encode()
@@ -222,7 +222,7 @@ class ListCache:
     def save(self) -> None:
         if not self.changed and len(self.new) == len(self.old):
             return
-        from ctys_libvirt.scratchdb import write_replacing
+        from ctys_libvirt.util.scratchdb import write_replacing
 
         def fill(con) -> None:
             con.execute("CREATE TABLE meta (v INTEGER)")

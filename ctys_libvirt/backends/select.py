@@ -7,10 +7,10 @@ backend (it could not run it either): libvirt runs its own emulator, with a warn
 for ``ctys-libvirt doctor``.  Backends are imported lazily (libvirt is heavy)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from ctys_libvirt.ctys.targets import default_uri
 from ctys_libvirt.errors import LibvirtUnavailable, UsageError
 from ctys_libvirt.model import VmConfig
 
@@ -31,14 +31,6 @@ class BackendChoice:
     emulator: Optional[str] = None  # libvirt's emulator for the conf (when it matters)
 
 
-def default_uri(uri: Optional[str] = None) -> str:
-    """--connect, else LIBVIRT_DEFAULT_URI, else qemu:///system as root, session otherwise."""
-    if uri:
-        return uri
-    env = os.environ.get("LIBVIRT_DEFAULT_URI")
-    if env:
-        return env
-    return "qemu:///system" if os.geteuid() == 0 else "qemu:///session"
 
 
 def fallback_refusal(uri: Optional[str]) -> Optional[str]:
@@ -89,7 +81,7 @@ def startercall_missing(vm: Optional[VmConfig]) -> bool:
 
 def libvirt_emulator(conn, vm: VmConfig) -> Optional[str]:
     """The emulator libvirt runs for this conf's architecture on ``conn``."""
-    from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+    from ctys_libvirt.host.caps import libvirt_host_caps
     from ctys_libvirt.translate.plan import _arch_cpu
 
     return libvirt_host_caps(conn, _arch_cpu(vm)[0]).emulator

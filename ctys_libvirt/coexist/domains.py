@@ -76,7 +76,7 @@ class Definer:
     def __init__(self, be: LibvirtBackend, options: Optional[CreateOptions] = None, *,
                  prefer: Optional[str] = None, dry_run: bool = False, repoint: bool = False,
                  threads: int = DEFINE_THREADS, allow_argsadd: Sequence[str] = ()):
-        from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+        from ctys_libvirt.host.caps import libvirt_host_caps
 
         self.be = be
         self.options = definition_options(options or CreateOptions())
@@ -313,7 +313,7 @@ def autostart(be: LibvirtBackend, dom, on: bool) -> str:
 
 
 def generated_xml(be: LibvirtBackend, vm: VmConfig) -> str:
-    from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+    from ctys_libvirt.host.caps import libvirt_host_caps
     from ctys_libvirt.translate.xml import build_domain
 
     return build_domain(vm, normal_request(vm), libvirt_host_caps(be.conn), CreateOptions()).xml

@@ -11,7 +11,7 @@ from typing import List, Optional, Tuple
 from ctys_libvirt.coexist import fields as F
 from ctys_libvirt.coexist.confmap import conf_text, from_domain
 from ctys_libvirt.errors import UsageError
-from ctys_libvirt.metadata import read_instance
+from ctys_libvirt.translate.metadata import read_instance
 
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 

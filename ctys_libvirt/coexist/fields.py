@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from lxml import etree
 
-from ctys_libvirt.metadata import METADATA_NS
+from ctys_libvirt.translate.metadata import METADATA_NS
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 _QCMD = "{%s}commandline" % QEMU_NS

@@ -21,7 +21,7 @@ from lxml import etree
 
 from ctys_libvirt.coexist import fields as F
 from ctys_libvirt.backends.libvirt_domxml import LIFECYCLE_NS, LIFECYCLE_TAG
-from ctys_libvirt.metadata import read_instance
+from ctys_libvirt.translate.metadata import read_instance
 
 _FIELD_TAG = "{%s}field" % LIFECYCLE_NS
 

@@ -95,7 +95,7 @@ def load_conf(path_or_dir, context: Optional[HostContext] = None, *, use_env: bo
               force: bool = False, overrides: Optional[Mapping[str, str]] = None) -> VmConfig:
     """Read a conf (file, VM dir or `.sh` wrapper) into a VmConfig; never executes it."""
     path = locate_conf(path_or_dir)
-    from ctys_libvirt import log
+    from ctys_libvirt.util import log
 
     log.info("conf: reading %s (parsed, never executed)", path)
     ctx = context or default_host_context()

@@ -31,7 +31,7 @@ from ctys_libvirt.inventory.scan import (
     stem_of,
 )
 from ctys_libvirt.inventory.store import Store, default_db_path
-from ctys_libvirt.suboptions import MachineAddress, looks_like_address, parse_address
+from ctys_libvirt.ctys.address import MachineAddress, looks_like_address, parse_address
 
 PathLike = Union[str, Path]
 

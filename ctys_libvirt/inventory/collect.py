@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
-from ctys_libvirt.inventory.record import (
-    F_ID, fields_of, header_records, host_facts, join_record, record_lines, vmstate_of,
-)
+from ctys_libvirt.ctys.enum_record import F_ID, fields_of, join_record, vmstate_of
+from ctys_libvirt.inventory.record import host_facts, record_lines
 from ctys_libvirt.inventory.scan import (
     ScanResult, _base_files, _scan_files, iter_ctys_files, normalize_base, read_header,
     conf_order, key_file_of, split_units, with_layout_0107,
@@ -135,7 +134,7 @@ def default_cache_dir() -> Path:
     env = os.environ.get("CTYS_SCAN_CACHE_DIR")
     if env:
         return Path(env)
-    from ctys_libvirt.paths import user_cache_dir
+    from ctys_libvirt.util.paths import user_cache_dir
 
     return user_cache_dir()
 
@@ -182,7 +181,7 @@ def _save_cache(path: Path, base: str, entries: dict, stamp: int) -> None:
     home = os.path.expanduser("~")
     if not os.path.isdir(home) and str(path).startswith(home.rstrip("/") + "/"):
         return  # HOME=/nonexistent (daemons, nobody): never create a home to cache in
-    from ctys_libvirt.scratchdb import write_replacing
+    from ctys_libvirt.util.scratchdb import write_replacing
 
     def fill(con) -> None:
         for stmt in filter(None, (q.strip() for q in _SCHEMA.split(";"))):

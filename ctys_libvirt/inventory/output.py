@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Dict, List, Sequence
 
-from ctys_libvirt.inventory.record import escape
-from ctys_libvirt.suboptions import CollectorSpec, TabColumn
+from ctys_libvirt.ctys.records import escape
+from ctys_libvirt.ctys.columns import CollectorSpec, TabColumn
 
 
 def _col_letters(i: int) -> str:

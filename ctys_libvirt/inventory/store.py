@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from ctys_libvirt.errors import BackendError, ConfError, NotFoundError, UsageError
-from ctys_libvirt.inventory.record import (
-    F_ID, F_LABEL, F_MAC, F_TCP, F_UUID, header_records, join_record, split_record,
-)
+from ctys_libvirt.ctys.enum_record import F_ID, F_LABEL, F_MAC, F_TCP, F_UUID, join_record, split_record
+from ctys_libvirt.inventory.record import header_records
 from ctys_libvirt.inventory.scan import ConfHeader, stem_of
 
 PathLike = Union[str, Path]

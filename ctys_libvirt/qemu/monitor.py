@@ -248,7 +248,7 @@ class Monitor:
                                    hint="check free space and that 'cat' exists on the host")
             return st.get("status") == "completed"
 
-        from ctys_libvirt.retry import wait_for
+        from ctys_libvirt.util.retry import wait_for
 
         if not wait_for(done, timeout, interval=0.02, max_interval=0.2):
             raise BackendError(f"migration to {path} did not finish within {timeout:g}s",

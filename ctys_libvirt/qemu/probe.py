@@ -186,7 +186,7 @@ def _kqemu_present() -> bool:
 
 
 def cache_dir() -> Path:
-    from ctys_libvirt.paths import user_cache_dir
+    from ctys_libvirt.util.paths import user_cache_dir
 
     return user_cache_dir()
 

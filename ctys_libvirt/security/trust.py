@@ -11,28 +11,11 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ctys_libvirt.model import ConfTrust
 from ctys_libvirt.security.policy import SitePolicy, load_policy
-
-
-@dataclass(frozen=True)
-class ConfTrust:
-    trusted: bool
-    owner_uid: int        # whose rights an untrusted conf acts with (the conf file's owner)
-    owner_gid: int
-    reason: str           # one line for `check` and for refusals
-    by_policy: bool = False   # trusted because the site policy trusts its owner
-
-    @property
-    def acts_as_root(self) -> bool:
-        return self.trusted and os.geteuid() == 0
-
-    def as_dict(self) -> dict:
-        return {"trusted": self.trusted, "owner_uid": self.owner_uid, "owner_gid": self.owner_gid,
-                "reason": self.reason, "by_policy": self.by_policy}
 
 
 def _owner_ok(st: os.stat_result, me: int, policy: SitePolicy) -> Optional[str]:

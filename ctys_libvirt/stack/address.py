@@ -4,36 +4,15 @@ CANCEL propagation: its ``#@#STACKURI`` or ``#@#IP0``), and so on.  A level with
 address stops the walk with the legacy message "Missing the TCP/IP address of VM:<label>"."""
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from dataclasses import dataclass, field, replace
+from typing import List, Optional
 
-from ctys_libvirt.errors import BackendError, CtysError, NotFoundError, NotRunning, UsageError
+from ctys_libvirt.errors import BackendError, CtysError, NotFoundError, NotRunning
+from ctys_libvirt.ctys.targets import Target, target_uri
 from ctys_libvirt.stack.inside import Inside, StackSite, inside_of
 
-_LEVEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+:-]*")
-MAX_LEVELS = 8
 
 
-def split_stack(word: str) -> Tuple[str, Tuple[str, ...]]:
-    """``host[vm1][vm2]`` -> ("host", ("vm1", "vm2")); a word without ``[`` -> (word, ()).
-    An IPv6 host in brackets (``[::1]:22``) is no stack: it has no name before the ``[``."""
-    if "[" not in word or word.startswith("["):
-        return word, ()
-    i = word.index("[")
-    host, rest = word[:i], word[i:]
-    levels = re.findall(r"\[([^\[\]]*)\]", rest)
-    if "".join(f"[{lv}]" for lv in levels) != rest or not levels:
-        raise UsageError(f"malformed stack address {word!r}",
-                         hint="write host[vm1][vm2]... (one VM label or UUID per bracket)")
-    for lv in levels:
-        if not _LEVEL.fullmatch(lv) or len(lv) > 64:
-            raise UsageError(f"bad VM {lv!r} in stack address {word!r}",
-                             hint="each level is a VM label, domain name or UUID")
-    if len(levels) > MAX_LEVELS:
-        raise UsageError(f"stack address {word!r} is deeper than {MAX_LEVELS} levels",
-                         hint="check the address")
-    return host, tuple(levels)
 
 
 def display(host: str, levels) -> str:
@@ -126,3 +105,21 @@ def resolve_stack(base_uri: str, levels, site: Optional[StackSite] = None, *,
         res.hops.append(Hop(label=label, name=info.name, on=where, inside=inside))
         uri, where = inside.uri, inside.display
     return res
+
+
+def stack_uri(t: Target, *, transport: str = "ssh", local_uri: Optional[str] = None):
+    """A stack target -> the resolved walk (ctys_libvirt.stack.address.Resolved); its
+    ``uri`` is the hypervisor inside the last VM."""
+    return resolve_stack(target_uri(t.base, transport=transport, local_uri=local_uri), t.stack)
+
+
+def stack_ssh_target(t: Target) -> Target:
+    """The ssh login into the last VM of a stack target (for ctys-libvirt run there)."""
+    site = StackSite.from_env()
+    res = stack_uri(t)
+    st = res.inside.ssh_target(site)
+    if st is None:
+        raise BackendError(f"VM:{res.container} is not reached over ssh ({res.inside.display})",
+                           hint="ENUMERATE inside a VM runs ctys-libvirt there over ssh: "
+                                "give it an ssh #@#STACKURI or #@#IP0")
+    return replace(st, remote_cmd=t.remote_cmd)

@@ -23,7 +23,7 @@ from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ctys_libvirt.errors import UsageError
-from ctys_libvirt.hosts import Target, target_uri
+from ctys_libvirt.ctys.targets import Target, target_uri
 
 TRANSPORTS = ("ssh", "libssh", "libssh2", "tcp", "tls")
 PATHS = ("system", "session")

@@ -11,7 +11,7 @@ import subprocess
 from typing import List
 
 from ctys_libvirt.errors import BackendError
-from ctys_libvirt.hosts import Target, ssh_argv
+from ctys_libvirt.ctys.targets import Target, ssh_argv
 from ctys_libvirt.model import CancelMode, CancelResult
 
 REMOTE_CMD_ENV = "CTYS_STACK_REMOTE_CMD"     # ctys-libvirt inside the guests (site setting)

@@ -54,7 +54,7 @@ from ctys_libvirt.model import (
     KernelSpec,
     VmConfig,
 )
-from ctys_libvirt.translate.imageformat import sniff_format
+from ctys_libvirt.host.imageformat import sniff_format
 from ctys_libvirt.translate.request import (
     INST_SOURCE_MODES,
     INST_TARGET_MODES,
@@ -451,7 +451,7 @@ def _target_creation(vm: VmConfig, spec: InstallSpec) -> TargetCreation:
         raise ConfError("HDDBOOTIMAGE_INST_SIZE is not set, so the install target cannot be created",
                         path=str(vm.source_path), hint="set HDDBOOTIMAGE_INST_SIZE=8G (for example)")
     # checked here, so `xml` reports a bad conf value as the conf error it is (exit 3)
-    from ctys_libvirt.images import _SIZE, FORMATS
+    from ctys_libvirt.host.images import _SIZE, FORMATS
 
     if not _SIZE.match(str(vm.inst_size).strip()):
         raise ConfError(f"HDDBOOTIMAGE_INST_SIZE={vm.inst_size!r} is not an image size",

@@ -33,7 +33,7 @@ from ctys_libvirt.translate import legacy_args
 from ctys_libvirt.translate.plan import MachinePlan, resolve_plan
 from ctys_libvirt.translate.request import VNC_BASEPORT
 
-from ctys_libvirt.metadata import METADATA_NS, METADATA_PREFIX, read_instance
+from ctys_libvirt.translate.metadata import METADATA_NS, METADATA_PREFIX, read_instance
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 VNC_LISTEN = "127.0.0.1"
 # serial consoles that also get VNC (autoport) and a video device for later attachment

@@ -280,7 +280,7 @@ def test_export_round_trip_of_ours_and_a_foreign_domain(vmroot, media, janitor, 
     from ctys_libvirt.coexist.merge import complete
     from ctys_libvirt.conf import load_conf
     from ctys_libvirt.backends.libvirt import normal_request
-    from ctys_libvirt.translate.hostcaps import libvirt_host_caps
+    from ctys_libvirt.host.caps import libvirt_host_caps
     from ctys_libvirt.translate.xml import build_domain
 
     label, conf = make(vmroot, media, janitor, "exp")

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ctys_libvirt.inventory import collect
-from ctys_libvirt.inventory.record import join_record
+from ctys_libvirt.ctys.enum_record import join_record
 from ctysq_helpers import libvirt_cli, one_error, qemu
 from inv_helpers import write_conf as write_header_conf
 from lifecycle_helpers import janitor, unique_label, write_conf  # noqa: F401

@@ -18,7 +18,7 @@ import pytest
 from ctys_libvirt.backends.direct import DirectBackend
 from ctys_libvirt.errors import AlreadyRunning, BackendError, NotRunning
 from ctys_libvirt.model import BootRequest, CancelMode, ConsoleType, CreateOptions
-from ctys_libvirt.records import list_record
+from ctys_libvirt.ctys.records import list_record
 from fakeqemu import make_fake, recorded_argv
 from fakeqemu import vms
 

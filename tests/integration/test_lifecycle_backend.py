@@ -13,7 +13,7 @@ import pytest
 from ctys_libvirt.backends.libvirt import LibvirtBackend, label_lock
 from ctys_libvirt.errors import AlreadyRunning, BackendError, LibvirtUnavailable, NotFoundError, NotRunning
 from ctys_libvirt.model import CancelMode, CreateOptions
-from ctys_libvirt.records import TITLES, list_record
+from ctys_libvirt.ctys.records import TITLES, list_record
 from lifecycle_helpers import (  # noqa: F401
     BOGUS_URI, domain_xml, janitor, read_until_marker, unique_label, wait_marker)
 
@@ -188,7 +188,7 @@ def test_suspend_of_transient_domain_is_refused(backend, janitor, vmroot, media)
 
 
 def test_console_stream_shows_guest_output_and_ctrl_bracket_detaches(backend, janitor, vmroot, media):
-    from ctys_libvirt import console
+    from ctys_libvirt.backends import console_stream as console
 
     name, u, log, _ = start(backend, janitor, vmroot, media["hello"])
     dom = backend.domain(name)

@@ -1,4 +1,4 @@
-"""LIST record format (records.py) and install-target creation (images.py); no VMs."""
+"""LIST record format (ctys/records.py) and install-target creation (host/images.py); no VMs."""
 from __future__ import annotations
 
 import os
@@ -6,9 +6,9 @@ import os
 import pytest
 
 from ctys_libvirt.errors import NotFoundError, UsageError
-from ctys_libvirt.images import ensure_install_target
+from ctys_libvirt.host.images import ensure_install_target
 from ctys_libvirt.model import DomainInfo
-from ctys_libvirt.records import TITLES, ListRecord, format_records, list_record
+from ctys_libvirt.ctys.records import TITLES, ListRecord, format_records, list_record
 
 
 def info(**kw) -> DomainInfo:

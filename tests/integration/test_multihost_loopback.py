@@ -8,7 +8,7 @@ import uuid as uuidlib
 import pytest
 
 from ctys_libvirt.inventory import collect
-from ctys_libvirt.inventory.record import join_record
+from ctys_libvirt.ctys.enum_record import join_record
 from ctysq_helpers import one_error, qemu
 from inv_helpers import write_conf as write_header_conf
 from lifecycle_helpers import domain_xml, janitor, unique_label, write_conf  # noqa: F401

@@ -24,7 +24,7 @@ from typing import Dict, List
 
 import pytest
 
-from ctys_libvirt.inventory.record import unescape
+from ctys_libvirt.ctys.records import unescape
 from lifecycle_helpers import CLI, janitor, run_cli, unique_label, wait_marker  # noqa: F401
 from translate_helpers import assert_valid
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ctys_libvirt.images import clean_stale_temps, ensure_install_target
+from ctys_libvirt.host.images import clean_stale_temps, ensure_install_target
 from lifecycle_helpers import CLI, janitor, run_cli, unique_label, write_conf  # noqa: F401
 
 FAKE_QEMU_IMG = """#!/bin/sh
@@ -285,7 +285,7 @@ def test_named_temporary_fallback_without_o_tmpfile(tmp_path, monkeypatch):
     symlink planted at its name stops the create, the victim untouched) and is gone after."""
     import errno
 
-    from ctys_libvirt import images
+    from ctys_libvirt.host import images
     from ctys_libvirt.errors import BackendError
 
     real_open = os.open

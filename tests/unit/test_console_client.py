@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ctys_libvirt import console_client as cc
+from ctys_libvirt.backends import console_client as cc
 from ctys_libvirt.errors import BackendError, NotFoundError, UsageError
 from ctys_libvirt.model import ConsoleType
 

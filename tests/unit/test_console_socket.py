@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ctys_libvirt import console_socket
+from ctys_libvirt.backends import console_socket
 from ctys_libvirt.errors import NotRunning
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from ctys_libvirt.errors import UsageError
-from ctys_libvirt.hosts import parse_target, parse_targets
+from ctys_libvirt.ctys.targets import parse_target, parse_targets
 from ctys_libvirt.inventory import output
-from ctys_libvirt.inventory.record import FIELD_NAMES
+from ctys_libvirt.ctys.enum_record import FIELD_NAMES
 from ctys_libvirt.model import BootMode
-from ctys_libvirt.records import TITLES
-from ctys_libvirt.suboptions import (TabColumn, parse_cancel, parse_collector, parse_create,
-                                     tab_tcp_columns)
+from ctys_libvirt.ctys.records import TITLES
+from ctys_libvirt.ctys.columns import TabColumn, parse_collector, tab_tcp_columns
+from ctys_libvirt.ctys.actions import parse_cancel, parse_create
 from ctys_libvirt.translate.request import make_request
 
 

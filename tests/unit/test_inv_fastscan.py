@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctys_libvirt.inventory import collect, record, scan
-from ctys_libvirt.inventory.record import header_records, join_record
+from ctys_libvirt.ctys.enum_record import NFIELDS, join_record
+from ctys_libvirt.inventory.record import header_records
 from ctys_libvirt.inventory.scan import parse_header_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -192,7 +193,7 @@ def test_scan_lines_are_the_records_every_way(tmp_path, monkeypatch):
 
 
 def test_result_records_and_lines_either_way():
-    recs = [[str(i)] * record.NFIELDS for i in range(3)]
+    recs = [[str(i)] * NFIELDS for i in range(3)]
     recs[1][5] = "a;b\\c\nd"
     res = collect.EnumerateResult(records=recs)
     assert res.lines == [join_record(r) for r in recs]

@@ -10,9 +10,8 @@ import socket
 import pytest
 
 from ctys_libvirt.inventory import collect
-from ctys_libvirt.inventory.record import (
-    FIELD_NAMES, NFIELDS, header_records, join_record, split_record,
-)
+from ctys_libvirt.ctys.enum_record import FIELD_NAMES, NFIELDS, join_record, split_record
+from ctys_libvirt.inventory.record import header_records
 from ctys_libvirt.inventory.scan import read_header, scan
 from inv_helpers import write_conf
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ctys_libvirt.inventory import collect
-from ctys_libvirt.inventory.record import join_record, split_record
+from ctys_libvirt.ctys.enum_record import join_record, split_record
 from ctys_libvirt.inventory.scan import scan
 from ctys_libvirt.inventory.store import Store
 from inv_helpers import mac_of, uuid_of, write_conf

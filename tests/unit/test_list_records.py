@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-from ctys_libvirt.inventory.record import unescape
+from ctys_libvirt.ctys.records import unescape
 from ctys_libvirt.model import DomainInfo
-from ctys_libvirt.records import format_records, list_record
+from ctys_libvirt.ctys.records import format_records, list_record
 
 
 def split_record(line: str) -> list:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ctys_libvirt.retry import wait_for
+from ctys_libvirt.util.retry import wait_for
 
 
 def test_returns_the_first_truthy_value():

@@ -11,7 +11,7 @@ from ctys_libvirt.errors import ConfError, UsageError
 from ctys_libvirt.qemu.probe import probe_text, synthetic_probe
 from ctys_libvirt.security.argsadd import classify, enforce, judge, split_qemu_opts
 from ctys_libvirt.security.policy import SitePolicy
-from ctys_libvirt.security.trust import ConfTrust
+from ctys_libvirt.model import ConfTrust
 from ctys_libvirt.translate.request import make_request
 from fakeqemu import HELP_DIR
 

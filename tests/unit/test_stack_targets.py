@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from ctys_libvirt.errors import UsageError
-from ctys_libvirt.hosts import parse_target, parse_targets
-from ctys_libvirt.stack.address import split_stack
+from ctys_libvirt.ctys.targets import parse_target, parse_targets
+from ctys_libvirt.ctys.targets import split_stack
 
 
 def test_split():

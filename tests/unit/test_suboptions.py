@@ -4,18 +4,10 @@ from __future__ import annotations
 import pytest
 
 from ctys_libvirt.errors import UsageError
-from ctys_libvirt.suboptions import (
-    MachineAddress,
-    collect_addresses,
-    escape_value,
-    looks_like_address,
-    parse_address,
-    parse_cancel,
-    parse_collector,
-    parse_create,
-    split_action,
-    split_subopts,
-)
+from ctys_libvirt.ctys.address import MachineAddress, collect_addresses, looks_like_address, parse_address
+from ctys_libvirt.ctys.grammar import escape_value, split_action, split_subopts
+from ctys_libvirt.ctys.actions import parse_cancel, parse_create
+from ctys_libvirt.ctys.columns import parse_collector
 
 
 def kv(text):

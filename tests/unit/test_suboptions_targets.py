@@ -4,9 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ctys_libvirt.errors import NotFoundError, UsageError
-from ctys_libvirt.hosts import (
-    Target, expand_group, parse_target, parse_targets, ssh_argv, ssh_target_of, target_uri,
-)
+from ctys_libvirt.ctys.targets import Target, expand_group, parse_target, parse_targets, ssh_argv, ssh_target_of, target_uri
 
 
 @pytest.fixture

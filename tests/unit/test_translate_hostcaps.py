@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from ctys_libvirt.translate import hostcaps
-from ctys_libvirt.translate.hostcaps import _kvm_usable_by, local_host_caps
+from ctys_libvirt.host import caps as hostcaps
+from ctys_libvirt.host.caps import _kvm_usable_by, local_host_caps
 
 
 def test_local_caps_on_this_host():

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from ctys_libvirt.translate.imageformat import sniff_bytes, sniff_format
+from ctys_libvirt.host.imageformat import sniff_bytes, sniff_format
 
 QEMU_IMG = shutil.which("qemu-img")
 

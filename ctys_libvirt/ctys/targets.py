@@ -8,22 +8,19 @@ means the local default URI.  Per-target context options understood inside ``(..
 ``--connect URI``, ``--remote-cmd CMD``, ``--ssh-command CMD`` (an ssh binary or wrapper, used
 for both the libvirt URI's ``command=`` and the ENUMERATE ssh call).
 
-Multi-host collectors (LIST/ENUMERATE) run per host concurrently; a failing host becomes a
-``(target, message)`` failure while the others' records are merged (host column filled).
+Stack addresses ``host[vm1][vm2]`` are split here (the walk into the VMs is ``stack/``).
 """
 from __future__ import annotations
 
 import os
 import re
 import shlex
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
-from ctys_libvirt.errors import BackendError, CtysError, NotFoundError, UsageError
+from ctys_libvirt.errors import NotFoundError, UsageError
 
 TRANSPORTS = ("ssh", "tcp", "tls", "libssh", "libssh2")
 _HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*")
@@ -151,8 +148,6 @@ def check_transport(t: str) -> str:
 
 
 def parse_target(word: str) -> Target:
-    from ctys_libvirt.stack.address import split_stack
-
     hostpart, ctx = _split_context(word)
     hostpart, stack = split_stack(hostpart)
     user = None
@@ -349,8 +344,6 @@ def target_uri(t: Target, *, transport: str = "ssh", local_uri: Optional[str] = 
     if t.uri:
         return t.uri
     if t.is_local:
-        from ctys_libvirt.backends.select import default_uri
-
         return default_uri(local_uri)
     tr = check_transport(t.transport or transport)
     auth = f"{quote(t.user)}@" if t.user else ""
@@ -389,28 +382,6 @@ def ssh_target_of(t: Target) -> Optional[Target]:
     return None if t.is_local else t
 
 
-def stack_uri(t: Target, *, transport: str = "ssh", local_uri: Optional[str] = None):
-    """A stack target -> the resolved walk (ctys_libvirt.stack.address.Resolved); its
-    ``uri`` is the hypervisor inside the last VM."""
-    from ctys_libvirt.stack.address import resolve_stack
-
-    return resolve_stack(target_uri(t.base, transport=transport, local_uri=local_uri), t.stack)
-
-
-def stack_ssh_target(t: Target) -> Target:
-    """The ssh login into the last VM of a stack target (for ctys-libvirt run there)."""
-    from ctys_libvirt.stack.inside import StackSite
-
-    site = StackSite.from_env()
-    res = stack_uri(t)
-    st = res.inside.ssh_target(site)
-    if st is None:
-        raise BackendError(f"VM:{res.container} is not reached over ssh ({res.inside.display})",
-                           hint="ENUMERATE inside a VM runs ctys-libvirt there over ssh: "
-                                "give it an ssh #@#STACKURI or #@#IP0")
-    return replace(st, remote_cmd=t.remote_cmd)
-
-
 def ssh_argv(t: Target, command: Sequence[str]) -> List[str]:
     """ssh call running ``command`` on ``t``: BatchMode (never a password prompt)."""
     argv = [t.ssh_command or "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}",
@@ -428,111 +399,38 @@ def ssh_argv(t: Target, command: Sequence[str]) -> List[str]:
 
 
 # ---------------------------------------------------------------------------
-# per-host fan-out
+# stack addresses and the local default URI
 # ---------------------------------------------------------------------------
 
-T = TypeVar("T")
+_LEVEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+:-]*")
+MAX_LEVELS = 8
+
+def split_stack(word: str) -> Tuple[str, Tuple[str, ...]]:
+    """``host[vm1][vm2]`` -> ("host", ("vm1", "vm2")); a word without ``[`` -> (word, ()).
+    An IPv6 host in brackets (``[::1]:22``) is no stack: it has no name before the ``[``."""
+    if "[" not in word or word.startswith("["):
+        return word, ()
+    i = word.index("[")
+    host, rest = word[:i], word[i:]
+    levels = re.findall(r"\[([^\[\]]*)\]", rest)
+    if "".join(f"[{lv}]" for lv in levels) != rest or not levels:
+        raise UsageError(f"malformed stack address {word!r}",
+                         hint="write host[vm1][vm2]... (one VM label or UUID per bracket)")
+    for lv in levels:
+        if not _LEVEL.fullmatch(lv) or len(lv) > 64:
+            raise UsageError(f"bad VM {lv!r} in stack address {word!r}",
+                             hint="each level is a VM label, domain name or UUID")
+    if len(levels) > MAX_LEVELS:
+        raise UsageError(f"stack address {word!r} is deeper than {MAX_LEVELS} levels",
+                         hint="check the address")
+    return host, tuple(levels)
 
 
-@dataclass
-class MultiResult:
-    records: List[List[str]] = field(default_factory=list)
-    warnings: List[str] = field(default_factory=list)
-    failures: List[Tuple[str, str]] = field(default_factory=list)   # (host, one-line message)
-    exit_codes: List[int] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return max(self.exit_codes) if self.exit_codes else 0
-
-
-def fan_out(targets: Sequence[Target], fn: Callable[[Target], T],
-            max_workers: int = 8) -> List[Tuple[Target, Optional[T], Optional[CtysError]]]:
-    """Run ``fn`` per target concurrently; typed errors are returned, not raised."""
-    def one(t: Target):
-        try:
-            return t, fn(t), None
-        except CtysError as exc:
-            return t, None, exc
-
-    if len(targets) <= 1:
-        return [one(t) for t in targets]
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(targets))) as ex:
-        return list(ex.map(one, targets))
-
-
-def run_remote_enumerate(t: Target, bases: Sequence[str] = (), matchvstat: Sequence[str] = (),
-                         *, timeout: float = REMOTE_TIMEOUT) -> Tuple[List[List[str]], List[str]]:
-    """``ctys-libvirt enumerate --format records`` on ``t`` over ssh -> (records, warnings)."""
-    from ctys_libvirt.errors import BackendError
-    from ctys_libvirt.inventory.record import split_record
-
-    cmd = shlex.split(t.remote_cmd or os.environ.get("CTYS_REMOTE_CTYS_LIBVIRT", "ctys-libvirt"))
-    cmd += ["enumerate", "--format", "records"]
-    if matchvstat:
-        cmd += ["--matchvstat", "%".join(matchvstat)]
-    cmd += list(bases)
-    argv = ssh_argv(t, cmd)
-    try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise BackendError("ssh client not found", hint="install openssh-client") from None
-    except subprocess.TimeoutExpired:
-        raise BackendError(f"remote ENUMERATE did not finish within {timeout:g}s",
-                           hint="narrow the base paths") from None
-    err = " ".join(p.stderr.split())
-    if p.returncode == 255:
-        raise BackendError(f"ssh to {t.display} failed: {err or 'connection error'}",
-                           hint="check the host, the port and key-based login (BatchMode, no passwords)")
-    if p.returncode == 127:
-        raise BackendError(f"remote host lacks {cmd[0]} (command not found)",
-                           hint=f"install ctys-libvirt on {t.display} or give --remote-cmd")
-    warnings = [line.split("warning: ", 1)[-1] for line in p.stderr.splitlines()
-                if "warning:" in line]
-    if p.returncode != 0:
-        raise BackendError(f"remote ENUMERATE failed (exit {p.returncode}): {err}",
-                           hint=f"run '{' '.join(cmd)}' on {t.display} to see why")
-    recs = []
-    for n, line in enumerate(p.stdout.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = split_record(line)
-        except ValueError as exc:
-            warnings.append(f"{t.display}: output line {n}: {exc}")
-            continue
-        recs.append(r)
-    return recs, warnings
-
-
-def enumerate_hosts(targets: Sequence[Target], *, bases: Sequence[str] = (),
-                    matchvstat: Sequence[str] = (), full: bool = False,
-                    cache_dir=None) -> MultiResult:
-    """ENUMERATE on every target (local in process, remote over ssh), records merged with
-    the host column (field 1) set to the target's name."""
-    from ctys_libvirt.inventory.collect import enumerate_local
-
-    def one(t: Target):
-        if t.stack:     # ctys-libvirt inside the last VM, over ssh (ctys ran itself there)
-            return run_remote_enumerate(stack_ssh_target(t), bases, matchvstat)
-        st = ssh_target_of(t)
-        if st is None:
-            r = enumerate_local(bases, matchvstat=matchvstat, full=full, cache_dir=cache_dir)
-            return r.records, r.warnings
-        return run_remote_enumerate(st, bases, matchvstat)
-
-    res = MultiResult()
-    for t, out, err in fan_out(targets, one):
-        if err is not None:
-            res.failures.append((t.display, err.one_line()))
-            res.exit_codes.append(err.exit_code)
-            continue
-        recs, warns = out
-        res.warnings.extend(f"{t.display}: {w}" for w in warns)
-        remote = ssh_target_of(t) is not None or bool(t.stack)
-        for r in recs:
-            if remote:
-                r[0] = t.stack[-1] if t.stack else t.display   # stack: the containing VM
-            res.records.append(r)
-    return res
+def default_uri(uri: Optional[str] = None) -> str:
+    """--connect, else LIBVIRT_DEFAULT_URI, else qemu:///system as root, session otherwise."""
+    if uri:
+        return uri
+    env = os.environ.get("LIBVIRT_DEFAULT_URI")
+    if env:
+        return env
+    return "qemu:///system" if os.geteuid() == 0 else "qemu:///session"
