@@ -76,7 +76,7 @@ def assert_same(data: bytes, path: str = "/vms/x/x.ctys") -> None:
     assert fast.shell == full.shell
     text = "\n" + data.decode("utf-8", "replace")
     ref = {v: _literal_value(text, v) for v in scan._SHELL_VARS}
-    assert scan._shell_literals(text) == {k: v for k, v in ref.items() if v}
+    assert scan._shell_literals(scan._SHELL_ASSIGN_RE.findall(text)) == {k: v for k, v in ref.items() if v}
 
 
 def test_corpus_is_there():
