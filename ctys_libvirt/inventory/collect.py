@@ -2,7 +2,7 @@
 VMSTATE, optionally refresh the inventory DB (atomic replace per base path).
 
 Speed (design.md §8: not noticeably slower than ``find | xargs grep``): a cold scan of a big
-tree is split over forked workers; with a scan cache (``cache_dir``; the CLIs use
+tree is split over forked children; with a scan cache (``cache_dir``; the CLIs use
 ``~/.cache/ctys-libvirt``) unchanged directories are not listed again and unchanged confs
 are not read again - stat keys decide, and entries changed within ``RACY_NS`` of the caching
 scan are never trusted (timestamp granularity)."""
@@ -98,13 +98,58 @@ def default_jobs() -> int:
 
 
 def _worker_init() -> None:
-    """Forked workers must die of the SIGTERM the pool ends them with: a handler inherited
-    from the CLI (SIGTERM raised as an interrupt) left them hanging on a queue lock, and
-    the CLI waiting for them forever."""
+    """A forked worker dies of SIGTERM (not the CLI's handler that turns it into an
+    interrupt) and leaves Ctrl-C to the parent."""
     import signal
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
+
+
+def _scan_forked(chunks: list) -> list:
+    """``_scan_unit`` of every chunk, the first in this process and each other one in a
+    forked child that sends its result back through a pipe (one fork per extra core, no
+    pool: its threads and queues cost more than a 10,000-conf scan's second half takes).
+    A child that fails has its chunk scanned here instead."""
+    import pickle
+
+    kids = []
+    for args in chunks[1:]:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                 # child: scan, send, never return
+            code = 1
+            try:
+                os.close(r)
+                _worker_init()
+                data = pickle.dumps(_scan_unit(args), pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(w, "wb") as fh:
+                    fh.write(data)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        kids.append((pid, r, args))
+    try:
+        parts = [_scan_unit(chunks[0])]
+        for pid, r, args in kids:
+            with os.fdopen(r, "rb") as fh:
+                data = fh.read()
+            _, status = os.waitpid(pid, 0)
+            # our own child's pickle through a private pipe (never a file others could write)
+            parts.append(pickle.loads(data) if status == 0 and data else _scan_unit(args))
+        kids = []
+        return parts
+    finally:        # interrupted: a child writing to a closed pipe ends; reap it
+        for pid, r, _ in kids:
+            try:
+                os.close(r)
+            except OSError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 def _scan_unit(args):
@@ -331,12 +376,9 @@ def _scan_base(base: str, *, jobs: int, include_ignored: bool, full: bool, conte
     if jobs > 1 and os.path.isdir(base) and threading.active_count() == 1:
         dirs, files = split_units(base, want=jobs * 8)
         if len(dirs) >= jobs * 4:
-            import multiprocessing
-
             chunks = [(dirs[i::jobs], files if i == 0 else [], include_ignored, full, context, host)
                       for i in range(jobs)]
-            with multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init) as pool:
-                parts = pool.map(_scan_unit, chunks)
+            parts = _scan_forked(chunks)
             per_vm, warnings, seen = [], [], 0
             for vms, warns, n in parts:
                 per_vm.extend(vms)

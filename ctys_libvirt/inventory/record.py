@@ -5,7 +5,6 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import re
 import socket
 from typing import Dict, List, Optional, Tuple
 
@@ -48,22 +47,27 @@ def host_facts() -> Tuple[str, str, str]:
 # header -> records
 # ---------------------------------------------------------------------------
 
-_IFACE_RE = re.compile(r"(MAC|IP)(\d*)")
-
-
 def _interfaces(keys: Dict[str, str]) -> List[Tuple[str, str, str]]:
-    """[(index, mac, ip-entry)] sorted by index; MAC≡MAC'' (index '')."""
+    """[(index, mac, ip-entry)] sorted by index; MAC≡MAC'' (index '').  The keys are
+    MAC<n>/IP<n> with n empty or decimal digits (what ``(MAC|IP)\\d*`` matches)."""
     idx: Dict[str, List[str]] = {}
     for k, v in keys.items():
-        if k[:1] not in ("M", "I"):
+        c = k[:1]                   # (most keys fail this one compare)
+        if c == "M" and k.startswith("MAC"):
+            n, slot = k[3:], 0
+        elif c == "I" and k.startswith("IP"):
+            n, slot = k[2:], 1
+        else:
             continue
-        m = _IFACE_RE.fullmatch(k)
-        if not m:
+        if n and not n.isdecimal():
             continue
-        slot = idx.setdefault(m.group(2), ["", ""])
-        slot[0 if m.group(1) == "MAC" else 1] = last_word(v)
+        pair = idx.get(n)
+        if pair is None:
+            idx[n] = pair = ["", ""]
+        pair[slot] = last_word(v)
+    order = sorted(idx, key=lambda s: (s != "", int(s) if s else -1)) if len(idx) > 1 else idx
     out = []
-    for n in sorted(idx, key=lambda s: (s != "", int(s) if s else -1)):
+    for n in order:
         mac, ip = idx[n]
         if mac or ip:
             out.append((n, mac, ip))

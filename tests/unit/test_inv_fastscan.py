@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from pathlib import Path
 from typing import Optional
@@ -202,3 +203,56 @@ def test_result_records_and_lines_either_way():
     assert res2.records == recs
     res2.records = recs[:1]
     assert res2.lines == [join_record(recs[0])]
+
+
+def _interfaces_reference(keys):
+    """Reference: the regex-driven interface walk record._interfaces replaced."""
+    idx = {}
+    for k, v in keys.items():
+        if k[:1] not in ("M", "I"):
+            continue
+        m = re.fullmatch(r"(MAC|IP)(\d*)", k)
+        if not m:
+            continue
+        slot = idx.setdefault(m.group(2), ["", ""])
+        slot[0 if m.group(1) == "MAC" else 1] = scan.last_word(v)
+    out = []
+    for n in sorted(idx, key=lambda s: (s != "", int(s) if s else -1)):
+        mac, ip = idx[n]
+        if mac or ip:
+            out.append((n, mac, ip))
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(
+    st.one_of(st.sampled_from(["MAC", "IP", "MAC0", "IP0", "MAC1", "IP01", "MAC10", "IP2", "MACX",
+                               "IPMAC", "MAC\u0661", "IP\u00b2", "INST_X", "LABEL", "M", "I"]),
+              st.builds(lambda a, n: a + n, st.sampled_from(["MAC", "IP"]),
+                        st.text(alphabet="0123456789\u0661x", max_size=3))),
+    st.text(alphabet="ab: \t,%", max_size=8), max_size=8))
+def test_interfaces_same_as_the_regex_walk(keys):
+    assert record._interfaces(keys) == _interfaces_reference(keys)
+
+
+def test_forked_scan_falls_back_when_a_child_fails(tmp_path, monkeypatch):
+    """The forked half of a scan comes back through a pipe; a child that dies has its part
+    scanned by the parent, so the result is the serial one all the same."""
+    _tree(tmp_path / "t", 40)
+    serial = collect.enumerate_local([tmp_path / "t"], jobs=1)
+    parent = os.getpid()
+    real = collect._scan_unit
+
+    def unit(args):
+        if os.getpid() != parent:
+            os._exit(3)                         # the child dies without an answer
+        return real(args)
+
+    monkeypatch.setattr(collect, "_scan_unit", unit)
+    monkeypatch.setattr(collect.threading, "active_count", lambda: 1)
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(collect.os, "fork", lambda: forks.append(1) or real_fork())
+    res = collect.enumerate_local([tmp_path / "t"], jobs=2)
+    assert forks == [1]
+    assert res.lines == serial.lines and res.vms == serial.vms == 40
