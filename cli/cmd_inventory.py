@@ -60,7 +60,6 @@ def enumerate(  # noqa: A001 - the ctys action name
         from ctys_libvirt.errors import UsageError
         from ctys_libvirt.ctys import enum_record as record   # output: only for table/TITLE
         from ctys_libvirt.inventory import collect
-        from ctys_libvirt.inventory.store import Store, default_db_path
 
         if fmt_short is not None:
             fmt = fmt_short
@@ -77,9 +76,9 @@ def enumerate(  # noqa: A001 - the ctys action name
             raise UsageError(f"unknown format {fmt!r}", hint="use table, records or json")
         if not hosts and not uri_targets:        # remote paths are the far side's business
             collect.require_bases(paths or (), hint="give existing directories (or .ctys files) to scan")
-        dbpath = db or default_db_path()
+        dbpath = db or None     # None: the default DB (sqlite3 is imported only to open one)
         if import_enum or import_macmap or export_enum or export_macmap:
-            with Store(dbpath) as st:
+            with _open_store(dbpath) as st:
                 for w in st.warnings:
                     warn(w)
                 if import_enum:
@@ -128,7 +127,7 @@ def enumerate(  # noqa: A001 - the ctys action name
             recs = res.lines if fmt == "records" else res.records
             rec_lines = fmt == "records"
         if export_enum or export_macmap:
-            with Store(dbpath) as st:
+            with _open_store(dbpath) as st:
                 for w in st.warnings:
                     warn(w)
                 if export_enum:
@@ -161,3 +160,9 @@ def enumerate(  # noqa: A001 - the ctys action name
                               ([r[0], r[2], r[4], r[5], r[6], r[3]] for r in recs)))
         if failed:
             raise SystemExit(4)
+
+
+def _open_store(path):
+    from ctys_libvirt.inventory.store import open_store
+
+    return open_store(path)

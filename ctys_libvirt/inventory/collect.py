@@ -8,7 +8,6 @@ are not read again - stat keys decide, and entries changed within ``RACY_NS`` of
 scan are never trusted (timestamp granularity)."""
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -22,7 +21,6 @@ from ctys_libvirt.inventory.scan import (
     ScanResult, _base_files, _scan_files, iter_ctys_files, normalize_base, read_header,
     conf_order, key_file_of, split_units, with_layout_0107,
 )
-from ctys_libvirt.inventory.store import Store, default_db_path
 
 PathLike = Union[str, Path]
 
@@ -186,6 +184,8 @@ def default_cache_dir() -> Path:
 
 def _cache_file(cache_dir: PathLike, base: str, host: Optional[str]) -> Path:
     ident = "\0".join((base, host or "", *host_facts())).encode("utf-8", "surrogateescape")
+    import hashlib
+
     return Path(cache_dir) / f"scan-{hashlib.sha1(ident).hexdigest()[:16]}.sqlite"
 
 
@@ -421,8 +421,10 @@ def enumerate_local(
     blist = [normalize_base(b) for b in bases] or [os.path.expanduser("~")]
     keep = vmstate_filter(matchvstat)
     jobs = default_jobs() if jobs is None else max(1, jobs)
-    store: Optional[Store] = None
-    if update_db:
+    store = None
+    if update_db:    # (sqlite3 is imported only for the DB: --no-cache never needs it)
+        from ctys_libvirt.inventory.store import Store, default_db_path
+
         store = Store(db if db is not None else default_db_path())
         res.db_path = store.path
         res.warnings.extend(store.warnings)
@@ -467,6 +469,8 @@ def _utf8_ok(records) -> bool:
 
 def records_from_db(db: Optional[PathLike] = None, *, under: Sequence[PathLike] = ()) -> EnumerateResult:
     """The stored records (no scan), optionally only those below ``under``."""
+    from ctys_libvirt.inventory.store import Store, default_db_path
+
     store = Store(db if db is not None else default_db_path())
     res = EnumerateResult(records=[])
     res.db_path = store.path

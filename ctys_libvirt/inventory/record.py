@@ -5,7 +5,6 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import socket
 from typing import Dict, List, Optional, Tuple
 
 from ctys_libvirt.inventory.scan import ConfHeader, last_word
@@ -39,7 +38,9 @@ def host_facts() -> Tuple[str, str, str]:
             group = grp.getgrgid(gid).gr_name
         except KeyError:
             group = str(gid)
-        _HOST_FACTS = (socket.gethostname(), user, group)
+        # uname's nodename is what gethostname() returns (glibc asks uname), without
+        # importing socket on ENUMERATE's start-up path
+        _HOST_FACTS = (os.uname().nodename, user, group)
     return _HOST_FACTS
 
 
