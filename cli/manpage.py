@@ -4,7 +4,7 @@ the typer app, the argparse parser of ctys-qemu) as roff.
     python -m ctys_libvirt.cli.manpage [--check] [OUTDIR]     (default OUTDIR: man/)
 
 It also writes cli/helptext.py, the top-level ``--help`` text cli/app.py prints without
-importing typer (tests/unit/test_cli_startup.py checks it is current).
+importing typer (tests/unit/cli/test_cli_startup.py checks it is current).
 
 The generated files are committed and installed as data files under share/man/man1;
 tests/unit/test_manpages.py fails when they differ from what this prints, so a changed

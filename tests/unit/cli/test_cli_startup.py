@@ -13,7 +13,7 @@ import pytest
 from ctys_libvirt.cli import app as appmod
 from ctys_libvirt.cli import helptext, manpage
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 EXE = REPO / ".venv" / "bin" / "ctys-libvirt"
 
 
