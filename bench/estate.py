@@ -269,8 +269,10 @@ def bench_hosts(args, conn, work) -> None:
 
         from ctys_libvirt.cli.cmd_lifecycle import _multi_list
 
+        # the floor of any Python CLI doing this: start-up, libvirt and typer imported
         m = rounds({"ours": lambda: run(ours), "anchor": virsh8,
-                    "lib": lambda: _multi_list(uris, True, True)}, args.runs)
+                    "lib": lambda: _multi_list(uris, True, True),
+                    "floor": lambda: run([PY, "-c", "import libvirt, typer"])}, args.runs)
     finally:
         for p in procs:
             stop(p)
@@ -278,7 +280,8 @@ def bench_hosts(args, conn, work) -> None:
     n = len(conn.listAllDomains(0)) + args.host_domains
     row("`list --all` over 8 hosts / 8 sequential `virsh list --all`", m["ours"], m["anchor"], 0.3,
         f"(8 qemu+tcp loopback URIs, ~{n} domains each; in-process "
-        f"{m['lib'] / m['anchor']:.2f}x)")
+        f"{m['lib'] / m['anchor']:.2f}x; python + import libvirt, typer alone "
+        f"{m['floor']:.3f}s = {m['floor'] / m['anchor']:.2f}x)")
 
 
 def main() -> int:

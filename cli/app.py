@@ -1,39 +1,12 @@
-"""``ctys-libvirt``: one typer app; each command group lives in its own module and is
-imported lazily so that ``--help`` stays fast (no libvirt import at start-up)."""
+"""``ctys-libvirt``: the entry point.  The typer app (cli/root.py) is built only when a
+command runs; each command group lives in its own module and only the one being run is
+imported.  Plain ``--help`` is printed from the text the man page generator stored
+(cli/helptext.py) without importing typer or click at all: they alone cost as much as
+``import libvirt``."""
 from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
-
-# Plain (click-style) help: rich's markdown renderer alone costs ~50 ms of start-up,
-# more than importing libvirt; scripts parse our output anyway.
-os.environ.setdefault("TYPER_USE_RICH", "0")
-
-import typer  # noqa: E402
-import typer.main  # noqa: E402
-
-# typer inspects every command function twice per run (for its converters and for its
-# callback), resolving the annotations each time: ~1.5 ms per call on every start.  The
-# result depends only on the function, so remember it (typer is pinned below 0.25).
-if not hasattr(typer.main.get_params_from_function, "cache_info"):
-    import functools
-
-    typer.main.get_params_from_function = functools.lru_cache(maxsize=None)(
-        typer.main.get_params_from_function)
-
-from ctys_libvirt.cli import complete as C  # noqa: E402
-
-app = typer.Typer(
-    name="ctys-libvirt",
-    help="Run ctys QEMU conf-file VMs through libvirt (or QEMU directly).",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    # click itself suggests close command names; typer's own suggestion repeated it
-    suggest_commands=False,
-)
 
 # Command modules register themselves on `app` when imported.
 _COMMAND_MODULES = {
@@ -68,58 +41,26 @@ def _load_commands(argv=None) -> None:
         importlib.import_module(mod)
 
 
-def _version(value: bool) -> None:
-    if value:
-        from ctys_libvirt import __version__
+def __getattr__(name: str):
+    """``app``: the typer app of cli/root.py, for the command modules that register on it
+    (built on first use, so that the stored ``--help`` needs no typer)."""
+    if name == "app":
+        from ctys_libvirt.cli.root import app
 
-        print(f"ctys-libvirt {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    ctx: typer.Context,
-    connect: Optional[str] = typer.Option(
-        None, "--connect", "-c", metavar="URI", shell_complete=C.uri,
-        help="libvirt URI for every command (as virsh -c; a command's own -c wins)"),
-    fmt: Optional[str] = typer.Option(
-        None, "--format", metavar="FORMAT", shell_complete=C.values(*C.FORMATS),
-        help="default --format of the command (table, records, json, ... where it applies)"),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False,
-                                help="log what is done to stderr (-vv: more)"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no warnings or progress on stderr "
-                               "(errors still are)"),
-    debug: bool = typer.Option(False, "--debug", help="debug logging; failures show the traceback "
-                               "(same as CTYS_DEBUG=1)"),
-    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
-                                 help="print the version and exit"),
-) -> None:
-    """Run ctys QEMU conf-file VMs through libvirt (or QEMU directly)."""
-    # A callback keeps `app` a command group even when only one command module is loaded.
-    from ctys_libvirt.cli.common import GLOBAL
-
-    GLOBAL.verbose, GLOBAL.quiet, GLOBAL.debug, GLOBAL.fmt = verbose, quiet, debug, fmt
-    if verbose or debug:
-        import logging
-
-        logging.basicConfig(stream=sys.stderr, format="ctys-libvirt: %(levelname)s: %(message)s",
-                            level=logging.DEBUG if debug or verbose > 1 else logging.INFO)
-    # Global -c/--format become the subcommands' defaults (click's default_map): every
-    # command with a `connect`/`fmt` parameter takes them, its own option still wins.
-    given = {k: v for k, v in (("connect", connect), ("fmt", fmt)) if v is not None}
-    if given:
-        defaults = {}
-        for name, cmd in getattr(ctx.command, "commands", {}).items():
-            params = {p.name: p for p in cmd.params}
-            picked = {k: [v] if getattr(params[k], "multiple", False) else v
-                      for k, v in given.items() if k in params}
-            if picked:
-                defaults[name] = picked
-        ctx.default_map = {**(ctx.default_map or {}), **defaults}
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--help"] and _print_stored_help():
+        raise SystemExit(0)
+    _run()
+
+
+def _run() -> None:
+    """The command line through the typer app (everything but the stored help)."""
     from ctys_libvirt.cli.common import handle_sigterm
+    from ctys_libvirt.cli.root import app
 
     handle_sigterm()
     _load_commands(sys.argv[1:])
@@ -154,6 +95,63 @@ def main() -> None:
             raise SystemExit(0) from None
         raise
     raise SystemExit(rc if isinstance(rc, int) else 0)
+
+
+# The CLI sources the stored help is made from: command names and first help lines, the
+# global options.  cli/helptext.py records their CRC; any edit switches the stored help off
+# until `python -m ctys_libvirt.cli.manpage` writes it again (tests check it is current).
+HELP_SOURCES = ("app.py", "root.py") + tuple(m.rsplit(".", 1)[1] + ".py" for m in _COMMAND_MODULES)
+
+
+def help_sources_crc(folder: str = os.path.dirname(os.path.abspath(__file__))) -> int:
+    import zlib
+
+    crc = 0
+    for name in HELP_SOURCES:
+        with open(os.path.join(folder, name), "rb") as fh:
+            crc = zlib.crc32(fh.read(), crc)
+    return crc
+
+
+def _columns() -> int:
+    """shutil.get_terminal_size().columns as click asks it (COLUMNS, the terminal of stdout,
+    else 80), without importing shutil."""
+    try:
+        cols = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        cols = 0
+    if cols <= 0:
+        try:
+            cols = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            cols = 0
+        cols = cols or 80
+    return cols
+
+
+def _print_stored_help() -> bool:
+    """Print the stored top-level help when it is exactly what click would print here:
+    click wraps at min(columns, 80) - 2, so any terminal of 80 columns or more; not while
+    completing (click's completion hook reads the environment); only while the stored text
+    is current.  False: let click render it."""
+    if _columns() < 80 or "_CTYS_LIBVIRT_COMPLETE" in os.environ:
+        return False
+    try:
+        from ctys_libvirt.cli import helptext
+    except ImportError:
+        return False
+    try:
+        if help_sources_crc() != helptext.SOURCES_CRC:
+            return False
+    except OSError:
+        return False
+    try:
+        sys.stdout.write(helptext.TOP_HELP)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # a reader that went away (`--help | head -1`) is no failure (as with click's help)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return True
 
 
 def _json_argv(argv) -> bool:

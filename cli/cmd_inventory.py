@@ -60,7 +60,6 @@ def enumerate(  # noqa: A001 - the ctys action name
         from ctys_libvirt.errors import UsageError
         from ctys_libvirt.ctys import enum_record as record   # output: only for table/TITLE
         from ctys_libvirt.inventory import collect
-        from ctys_libvirt.inventory.store import Store, default_db_path
 
         if fmt_short is not None:
             fmt = fmt_short
@@ -77,9 +76,9 @@ def enumerate(  # noqa: A001 - the ctys action name
             raise UsageError(f"unknown format {fmt!r}", hint="use table, records or json")
         if not hosts and not uri_targets:        # remote paths are the far side's business
             collect.require_bases(paths or (), hint="give existing directories (or .ctys files) to scan")
-        dbpath = db or default_db_path()
+        dbpath = db or None     # None: the default DB (sqlite3 is imported only to open one)
         if import_enum or import_macmap or export_enum or export_macmap:
-            with Store(dbpath) as st:
+            with _open_store(dbpath) as st:
                 for w in st.warnings:
                     warn(w)
                 if import_enum:
@@ -97,6 +96,7 @@ def enumerate(  # noqa: A001 - the ctys action name
         vst = ("PRESENT",) if all_states else tuple(
             v for v in (matchvstat or "").upper().split("%") if v)
         failed = False
+        rec_lines = False           # recs are record lines already (a local scan's records)
         if hosts or uri_targets:
             from ctys_libvirt.ctys.targets import parse_targets
             from ctys_libvirt.inventory.remote import enumerate_hosts
@@ -123,9 +123,11 @@ def enumerate(  # noqa: A001 - the ctys action name
                                           cache_dir=None if no_cache else collect.default_cache_dir())
             for w in res.warnings:
                 warn(w)
-            recs = res.records
+            # the records format prints the scan's lines as they are (no split and re-join)
+            recs = res.lines if fmt == "records" else res.records
+            rec_lines = fmt == "records"
         if export_enum or export_macmap:
-            with Store(dbpath) as st:
+            with _open_store(dbpath) as st:
                 for w in st.warnings:
                     warn(w)
                 if export_enum:
@@ -147,7 +149,7 @@ def enumerate(  # noqa: A001 - the ctys action name
                     from ctys_libvirt.inventory import output
 
                     lines.append(output.title(names, range(1, record.NFIELDS + 1), "TITLE"))
-                lines.extend(record.join_record(r) for r in recs)
+                lines.extend(recs if rec_lines else map(record.join_record, recs))
                 if lines:
                     print("\n".join(lines))
             else:
@@ -158,3 +160,9 @@ def enumerate(  # noqa: A001 - the ctys action name
                               ([r[0], r[2], r[4], r[5], r[6], r[3]] for r in recs)))
         if failed:
             raise SystemExit(4)
+
+
+def _open_store(path):
+    from ctys_libvirt.inventory.store import open_store
+
+    return open_store(path)

@@ -93,3 +93,22 @@ def split_record(line: str) -> List[str]:
     if len(parts) < 43 or len(parts) > NFIELDS:
         raise ValueError(f"record has {len(parts)} fields (expected 43..{NFIELDS})")
     return parts + [""] * (NFIELDS - len(parts))
+
+
+def fields_of(line: str) -> List[str]:
+    """``split_record`` of a line ``join_record`` wrote: without an escape it splits into
+    exactly NFIELDS fields (4x cheaper for the 10,000 lines of a big ENUMERATE)."""
+    if "\\" not in line and "\r" not in line:
+        parts = line.split(";")
+        if len(parts) == NFIELDS:
+            return parts
+    return split_record(line)
+
+
+def vmstate_of(line: str) -> str:
+    """Field 19 (VMSTATE) of a record line, without splitting the rest of it."""
+    if "\\" not in line:
+        parts = line.split(";", F_VMSTATE)
+        if len(parts) > F_VMSTATE:
+            return parts[F_VMSTATE - 1]
+    return split_record(line)[F_VMSTATE - 1]

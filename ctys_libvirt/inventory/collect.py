@@ -2,13 +2,12 @@
 VMSTATE, optionally refresh the inventory DB (atomic replace per base path).
 
 Speed (design.md §8: not noticeably slower than ``find | xargs grep``): a cold scan of a big
-tree is split over forked workers; with a scan cache (``cache_dir``; the CLIs use
+tree is split over forked children; with a scan cache (``cache_dir``; the CLIs use
 ``~/.cache/ctys-libvirt``) unchanged directories are not listed again and unchanged confs
 are not read again - stat keys decide, and entries changed within ``RACY_NS`` of the caching
 scan are never trusted (timestamp granularity)."""
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -16,27 +15,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
-from ctys_libvirt.ctys.enum_record import F_ID, F_VMSTATE, NFIELDS, join_record, split_record
-from ctys_libvirt.inventory.record import header_records
-from ctys_libvirt.inventory.record import host_facts
+from ctys_libvirt.ctys.enum_record import F_ID, fields_of, join_record, vmstate_of
+from ctys_libvirt.inventory.record import host_facts, record_lines
 from ctys_libvirt.inventory.scan import (
     ScanResult, _base_files, _scan_files, iter_ctys_files, normalize_base, read_header,
     conf_order, key_file_of, split_units, with_layout_0107,
 )
-from ctys_libvirt.inventory.store import Store, default_db_path
 
 PathLike = Union[str, Path]
 
 DEFAULT_VSTATES = ("ACTIVE", "DISABLED", "EMPTY")
 
 
-@dataclass
 class EnumerateResult:
-    records: List[List[str]] = field(default_factory=list)
-    warnings: List[str] = field(default_factory=list)
-    vms: int = 0
-    files_seen: int = 0
-    db_path: Optional[Path] = None
+    """What ENUMERATE found: ``records`` (47 fields each) and the same as ``lines`` (record
+    lines as ``join_record`` writes them).  Scans fill the lines, the records are split from
+    them on first use: the records format prints 10,000 lines without splitting them."""
+
+    def __init__(self, records: Optional[List[List[str]]] = None) -> None:
+        self._records = records
+        self._lines: Optional[List[str]] = [] if records is None else None
+        self.warnings: List[str] = []
+        self.vms = 0
+        self.files_seen = 0
+        self.db_path: Optional[Path] = None
+
+    @property
+    def records(self) -> List[List[str]]:
+        if self._records is None:
+            self._records = [fields_of(line) for line in self._lines or ()]
+        return self._records
+
+    @records.setter
+    def records(self, value: List[List[str]]) -> None:
+        self._records, self._lines = value, None
+
+    @property
+    def lines(self) -> List[str]:
+        if self._lines is None:
+            self._lines = [join_record(r) for r in self._records or ()]
+        return self._lines
 
 
 def vmstate_filter(matchvstat: Sequence[str]):
@@ -78,28 +96,72 @@ def default_jobs() -> int:
 
 
 def _worker_init() -> None:
-    """Forked workers must die of the SIGTERM the pool ends them with: a handler inherited
-    from the CLI (SIGTERM raised as an interrupt) left them hanging on a queue lock, and
-    the CLI waiting for them forever."""
+    """A forked worker dies of SIGTERM (not the CLI's handler that turns it into an
+    interrupt) and leaves Ctrl-C to the parent."""
     import signal
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
 
 
+def _scan_forked(chunks: list) -> list:
+    """``_scan_unit`` of every chunk, the first in this process and each other one in a
+    forked child that sends its result back through a pipe (one fork per extra core, no
+    pool: its threads and queues cost more than a 10,000-conf scan's second half takes).
+    A child that fails has its chunk scanned here instead."""
+    import pickle
+
+    kids = []
+    for args in chunks[1:]:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                 # child: scan, send, never return
+            code = 1
+            try:
+                os.close(r)
+                _worker_init()
+                data = pickle.dumps(_scan_unit(args), pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(w, "wb") as fh:
+                    fh.write(data)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        kids.append((pid, r, args))
+    try:
+        parts = [_scan_unit(chunks[0])]
+        for pid, r, args in kids:
+            with os.fdopen(r, "rb") as fh:
+                data = fh.read()
+            _, status = os.waitpid(pid, 0)
+            # our own child's pickle through a private pipe (never a file others could write)
+            parts.append(pickle.loads(data) if status == 0 and data else _scan_unit(args))
+        kids = []
+        return parts
+    finally:        # interrupted: a child writing to a closed pipe ends; reap it
+        for pid, r, _ in kids:
+            try:
+                os.close(r)
+            except OSError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
 def _scan_unit(args):
-    """Worker: scan some subtrees (and loose files) -> records per VM (all states)."""
+    """Worker: scan some subtrees (and loose files) -> [(conf path, record lines)] (all
+    states); one text per VM crosses the process boundary ~5x faster than 47 strings."""
     dirs, files, include_ignored, full, context, host = args
     res = ScanResult()
     seen: set = set()
+    opts = dict(include_ignored=include_ignored, full=full, context=context, record_keys=True)
     if files:
-        _scan_files(files, res, seen, include_ignored=include_ignored, full=full, context=context)
+        _scan_files(files, res, seen, **opts)
     for d in dirs:
-        _scan_files(iter_ctys_files(d, res.warnings), res, seen, include_ignored=include_ignored,
-                    full=full, context=context)
-    # one text line per record: crosses the process boundary ~5x faster than 47 strings
-    return (["\n".join(join_record(r) for r in header_records(h, host=host)) for h in res.headers],
-            res.warnings, res.files_seen)
+        _scan_files(iter_ctys_files(d, res.warnings), res, seen, **opts)
+    return [(h.path, record_lines(h, host=host)) for h in res.headers], res.warnings, res.files_seen
 
 
 # ---------------------------------------------------------------------------
@@ -122,6 +184,8 @@ def default_cache_dir() -> Path:
 
 def _cache_file(cache_dir: PathLike, base: str, host: Optional[str]) -> Path:
     ident = "\0".join((base, host or "", *host_facts())).encode("utf-8", "surrogateescape")
+    import hashlib
+
     return Path(cache_dir) / f"scan-{hashlib.sha1(ident).hexdigest()[:16]}.sqlite"
 
 
@@ -195,12 +259,11 @@ def _cached_items(paths, old: dict, racy: int, host: Optional[str], warnings: Li
         else:
             misses += 1
             try:
-                hdr = read_header(path)
+                hdr = read_header(path, record_keys=True)
             except OSError as exc:
                 warnings.append(f"cannot read {path}: {exc.strerror or exc}")
                 continue
-            lines = (None if hdr is None else
-                     "\n".join(join_record(r) for r in header_records(hdr, host=host)))
+            lines = None if hdr is None else record_lines(hdr, host=host)
         items.append((path, key, lines))
     return items, misses
 
@@ -259,8 +322,9 @@ def _scan_base_cached(base: str, cache_dir: PathLike, host: Optional[str]):
     warnings: List[str] = []
     if os.path.isfile(base) and base.endswith((".ctys", ".conf")):
         res = ScanResult()
-        _scan_files([base], res, set(), include_ignored=False, full=False, context=None)
-        return [header_records(h, host=host) for h in res.headers], res.warnings, res.files_seen
+        _scan_files([base], res, set(), include_ignored=False, full=False, context=None,
+                    record_keys=True)
+        return [(h.path, record_lines(h, host=host)) for h in res.headers], res.warnings, res.files_seen
     if not os.path.isdir(base):
         return [], [f"base path {base} does not exist or is not a directory"], 0
     cfile = _cache_file(cache_dir, base, host)
@@ -277,72 +341,62 @@ def _scan_base_cached(base: str, cache_dir: PathLike, host: Optional[str]):
                                   old, racy, host, warnings)
     if newdirs != olddirs:
         misses += 1
-    parts = [(items, misses, [])]
     new: dict = {}
     per_vm = []
-    seen = 0
-    misses = 0
     last = ("", "")
     last_path = ""
-    for items, nmiss, warns in parts:
-        warnings.extend(warns)
-        misses += nmiss
-        seen += len(items)
-        for path, key, lines in items:
-            new[path] = (key, lines)
-            if lines is None:
-                continue
-            dname, _, fname = path.rpartition("/")
-            ds = (dname, fname.split(".", 1)[0])
-            if ds == last:
-                if not key_file_of(path, last_path):
-                    warnings.append(f"Configuration-Redundancy: {path} has the same stem as the "
-                                    f"previous conf in {ds[0]}; skipped")
-                continue
-            last = ds
-            last_path = path
-            # the lines are our own join_record output: without an escape each splits
-            # into exactly NFIELDS fields (split_record costs 4x that for 10,000 VMs)
-            recs = [line.split(";") for line in lines.split("\n")] if "\\" not in lines else None
-            if recs is None or any(len(r) != NFIELDS for r in recs):
-                recs = [split_record(line) for line in lines.split("\n")]
-            per_vm.append(recs)
+    for path, key, lines in items:
+        new[path] = (key, lines)
+        if lines is None:
+            continue
+        dname, _, fname = path.rpartition("/")
+        ds = (dname, fname.split(".", 1)[0])
+        if ds == last:
+            if not key_file_of(path, last_path):
+                warnings.append(f"Configuration-Redundancy: {path} has the same stem as the "
+                                f"previous conf in {ds[0]}; skipped")
+            continue
+        last = ds
+        last_path = path
+        per_vm.append((path, lines))
     if misses or len(new) != len(old):
         new[_DIRS_KEY] = newdirs
         _save_cache(cfile, base, new, now)
-    per_vm.sort(key=lambda rs: rs[0][F_ID - 1])
-    return per_vm, warnings, seen
+    per_vm.sort()
+    return per_vm, warnings, len(items)
 
 
 def _scan_base(base: str, *, jobs: int, include_ignored: bool, full: bool, context, host,
                cache_dir: Optional[PathLike] = None):
-    """(records per VM sorted by path, warnings, files seen) for one base path.  With
-    ``cache_dir`` unchanged confs are not re-read; otherwise big trees are cut into subtrees
-    scanned by ``jobs`` forked workers (walk, reads, regexes and records in parallel)."""
+    """([(conf path, record lines)] sorted by path, warnings, files seen) for one base path.
+    With ``cache_dir`` unchanged confs are not re-read; otherwise big trees are cut into
+    subtrees scanned by ``jobs`` forked workers (walk, reads, regexes and records in parallel)."""
     if cache_dir is not None and not full and not include_ignored:
         return _scan_base_cached(base, cache_dir, host)
     if jobs > 1 and os.path.isdir(base) and threading.active_count() == 1:
         dirs, files = split_units(base, want=jobs * 8)
         if len(dirs) >= jobs * 4:
-            import multiprocessing
-
             chunks = [(dirs[i::jobs], files if i == 0 else [], include_ignored, full, context, host)
                       for i in range(jobs)]
-            with multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init) as pool:
-                parts = pool.map(_scan_unit, chunks)
+            parts = _scan_forked(chunks)
             per_vm, warnings, seen = [], [], 0
-            for recs, warns, n in parts:
-                per_vm.extend([split_record(line) for line in vm.split("\n")] for vm in recs)
+            for vms, warns, n in parts:
+                per_vm.extend(vms)
                 warnings.extend(warns)
                 seen += n
-            per_vm.sort(key=lambda rs: rs[0][F_ID - 1])
+            per_vm.sort()
             return per_vm, warnings, seen
+    return _scan_serial(base, include_ignored, full, context, host)
+
+
+def _scan_serial(base: str, include_ignored: bool, full: bool, context, host):
     res = ScanResult()
     files = _base_files(base, res)
     if files is not None:
-        _scan_files(files, res, set(), include_ignored=include_ignored, full=full, context=context)
+        _scan_files(files, res, set(), include_ignored=include_ignored, full=full, context=context,
+                    record_keys=True)
     res.headers.sort(key=lambda h: h.path)
-    return [header_records(h, host=host) for h in res.headers], res.warnings, res.files_seen
+    return [(h.path, record_lines(h, host=host)) for h in res.headers], res.warnings, res.files_seen
 
 
 def enumerate_local(
@@ -367,12 +421,15 @@ def enumerate_local(
     blist = [normalize_base(b) for b in bases] or [os.path.expanduser("~")]
     keep = vmstate_filter(matchvstat)
     jobs = default_jobs() if jobs is None else max(1, jobs)
-    store: Optional[Store] = None
-    if update_db:
+    store = None
+    if update_db:    # (sqlite3 is imported only for the DB: --no-cache never needs it)
+        from ctys_libvirt.inventory.store import Store, default_db_path
+
         store = Store(db if db is not None else default_db_path())
         res.db_path = store.path
         res.warnings.extend(store.warnings)
     seen_paths: set = set()
+    out = res.lines
     try:
         for base in blist:
             per_vm, warnings, nseen = _scan_base(base, jobs=jobs, include_ignored=include_ignored,
@@ -380,18 +437,19 @@ def enumerate_local(
                                                  cache_dir=cache_dir)
             res.warnings.extend(warnings)
             res.files_seen += nseen
-            per_vm = [rs for rs in per_vm if rs[0][F_ID - 1] not in seen_paths]  # overlapping bases
-            seen_paths.update(rs[0][F_ID - 1] for rs in per_vm)
+            per_vm = [pv for pv in per_vm if pv[0] not in seen_paths]  # overlapping bases
+            seen_paths.update(p for p, _ in per_vm)
             res.vms += len(per_vm)
-            for rs in per_vm:
-                res.records.extend(r for r in rs if keep(r[F_VMSTATE - 1]))
+            for _, lines in per_vm:
+                out.extend(line for line in lines.split("\n") if keep(vmstate_of(line)))
             if store is not None and os.path.isdir(base):
                 storable = []
-                for rs in per_vm:
+                for path, lines in per_vm:
+                    rs = [fields_of(line) for line in lines.split("\n")]
                     if _utf8_ok(rs):
                         storable.extend(rs)
                     else:   # SQLite text must be UTF-8; such a file name cannot be stored
-                        res.warnings.append(f"{rs[0][F_ID - 1]!r}: path or values are not valid "
+                        res.warnings.append(f"{path!r}: path or values are not valid "
                                             "UTF-8; not stored in the inventory (rename it)")
                 store.replace_records(base, storable)
     finally:
@@ -411,8 +469,10 @@ def _utf8_ok(records) -> bool:
 
 def records_from_db(db: Optional[PathLike] = None, *, under: Sequence[PathLike] = ()) -> EnumerateResult:
     """The stored records (no scan), optionally only those below ``under``."""
-    res = EnumerateResult()
+    from ctys_libvirt.inventory.store import Store, default_db_path
+
     store = Store(db if db is not None else default_db_path())
+    res = EnumerateResult(records=[])
     res.db_path = store.path
     res.warnings.extend(store.warnings)
     try:

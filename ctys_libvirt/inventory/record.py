@@ -5,13 +5,17 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import re
-import socket
 from typing import Dict, List, Optional, Tuple
 
 from ctys_libvirt.inventory.scan import ConfHeader, last_word
 from ctys_libvirt.ctys.enum_record import (DEFAULT_CONSOLE, DEFAULT_HOSTS, F_MAC, F_TCP, F_VMSTATE, NFIELDS,
                                             join_record)
+
+
+def record_lines(hdr: ConfHeader, *, host: Optional[str] = None) -> str:
+    """``header_records`` of one conf as record lines, '\\n'-joined (the form the scan cache
+    keeps and the records format prints)."""
+    return "\n".join(join_record(r) for r in header_records(hdr, host=host))
 
 
 # ---------------------------------------------------------------------------
@@ -34,7 +38,9 @@ def host_facts() -> Tuple[str, str, str]:
             group = grp.getgrgid(gid).gr_name
         except KeyError:
             group = str(gid)
-        _HOST_FACTS = (socket.gethostname(), user, group)
+        # uname's nodename is what gethostname() returns (glibc asks uname), without
+        # importing socket on ENUMERATE's start-up path
+        _HOST_FACTS = (os.uname().nodename, user, group)
     return _HOST_FACTS
 
 
@@ -42,22 +48,27 @@ def host_facts() -> Tuple[str, str, str]:
 # header -> records
 # ---------------------------------------------------------------------------
 
-_IFACE_RE = re.compile(r"(MAC|IP)(\d*)")
-
-
 def _interfaces(keys: Dict[str, str]) -> List[Tuple[str, str, str]]:
-    """[(index, mac, ip-entry)] sorted by index; MAC≡MAC'' (index '')."""
+    """[(index, mac, ip-entry)] sorted by index; MAC≡MAC'' (index '').  The keys are
+    MAC<n>/IP<n> with n empty or decimal digits (what ``(MAC|IP)\\d*`` matches)."""
     idx: Dict[str, List[str]] = {}
     for k, v in keys.items():
-        if k[:1] not in ("M", "I"):
+        c = k[:1]                   # (most keys fail this one compare)
+        if c == "M" and k.startswith("MAC"):
+            n, slot = k[3:], 0
+        elif c == "I" and k.startswith("IP"):
+            n, slot = k[2:], 1
+        else:
             continue
-        m = _IFACE_RE.fullmatch(k)
-        if not m:
+        if n and not n.isdecimal():
             continue
-        slot = idx.setdefault(m.group(2), ["", ""])
-        slot[0 if m.group(1) == "MAC" else 1] = last_word(v)
+        pair = idx.get(n)
+        if pair is None:
+            idx[n] = pair = ["", ""]
+        pair[slot] = last_word(v)
+    order = sorted(idx, key=lambda s: (s != "", int(s) if s else -1)) if len(idx) > 1 else idx
     out = []
-    for n in sorted(idx, key=lambda s: (s != "", int(s) if s else -1)):
+    for n in order:
         mac, ip = idx[n]
         if mac or ip:
             out.append((n, mac, ip))

@@ -257,18 +257,16 @@ def test_parallel_scan_equals_serial(tmp_path):
 
 
 def test_parallel_path_is_taken_for_big_trees(tmp_path, monkeypatch):
-    import multiprocessing
-
     for i in range(20):
         write_header_conf(tmp_path, f"q{i}")
     calls = []
-    real = multiprocessing.get_context
+    real = os.fork
 
-    def spy(kind):
-        calls.append(kind)
-        return real(kind)
+    def spy():
+        calls.append("fork")
+        return real()
 
-    monkeypatch.setattr(multiprocessing, "get_context", spy)
+    monkeypatch.setattr(collect.os, "fork", spy)
     # Other tests in the same process may leave threads (libvirt's event loop) running;
     # this test is about the single-threaded case, the guard is tested below.
     monkeypatch.setattr(collect.threading, "active_count", lambda: 1)
