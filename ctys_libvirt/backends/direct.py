@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from ctys_libvirt.errors import AlreadyRunning, BackendError, CtysTimeout, NotRunning, UsageError
 from ctys_libvirt.model import (
@@ -37,10 +37,9 @@ from ctys_libvirt.model import (
     DomainInfo,
     VmConfig,
 )
-from ctys_libvirt.qemu.runtime import RuntimeDirs, runtime_base
+from ctys_libvirt.qemu.runtime import RuntimeDirs, RuntimeVm, pid_alive, read_pid, runtime_base
 
 if TYPE_CHECKING:   # imported where used: LIST (every `ctys-libvirt list`) needs neither
-    from ctys_libvirt.qemu.monitor import Monitor
     from ctys_libvirt.qemu.probe import QemuProbe
 
 QEMU_NAMES = ("qemu", "qemu-kvm", "kvm")
@@ -84,41 +83,12 @@ def _qemu_processes():
 STEP_WAIT = 3.0          # seconds after quit / SIGTERM before the next step
 
 
-def _pid_alive(pid: int) -> bool:
-    """Alive and not a zombie (a late-reaped QEMU must count as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        if state not in ("Z", "X"):
-            return True
-        # a killed multi-threaded QEMU: the leader is a zombie while other threads still
-        # exit and hold the fds (our start lock); it is gone only when they are
-        return len(os.listdir(f"/proc/{pid}/task")) > 1
-    except (OSError, IndexError):
-        return False
-
-
-def _cmdline(pid: int) -> List[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
-
-
-def _read_pid(path: Path) -> Optional[int]:
-    try:
-        return int(path.read_text().strip() or "0") or None
-    except (OSError, ValueError):
-        return None
-
-
 def wait_gone(pid: int, timeout: float) -> bool:
     """True once ``pid`` has exited (all its threads), False after ``timeout`` s.  A plain
     poll: a process we did not fork has no event to wait on."""
     from ctys_libvirt.util.retry import wait_for
 
-    return bool(wait_for(lambda: not _pid_alive(pid), timeout))
+    return bool(wait_for(lambda: not pid_alive(pid), timeout))
 
 
 def _failing(path: Path) -> str:
@@ -164,7 +134,7 @@ def _media_paths(plan, serial_log: Optional[str]) -> List[str]:
 def _find_by_runtime(rt: RuntimeDirs, argv: List[str]) -> Optional[int]:
     """The live process started with exactly ``argv`` (it names our runtime dir)."""
     for pid, cmd, _user in _qemu_processes():
-        if cmd[-len(argv):] == argv and str(rt.dir) in " ".join(cmd) and _pid_alive(pid):
+        if cmd[-len(argv):] == argv and str(rt.dir) in " ".join(cmd) and pid_alive(pid):
             return pid
     return None
 
@@ -225,57 +195,6 @@ def _port_free(port: int) -> bool:
         s.close()
 
 
-class _Vm:
-    """One runtime dir and what it says."""
-
-    def __init__(self, rt: RuntimeDirs):
-        self.rt = rt
-        try:
-            self.meta: Dict[str, object] = json.loads(rt.meta_file.read_text())
-        except (OSError, ValueError):
-            self.meta = {}
-        self.pid = _read_pid(rt.pidfile)
-
-    @property
-    def argv(self) -> List[str]:
-        try:
-            return list(json.loads(self.rt.argv_file.read_text()))
-        except (OSError, ValueError):
-            return list(self.meta.get("argv") or [])
-
-    def alive(self) -> bool:
-        """The pid in the pidfile is a live process running our recorded binary."""
-        if not self.pid or not _pid_alive(self.pid):
-            return False
-        cmd = _cmdline(self.pid)
-        argv = self.argv
-        if not cmd or not argv:
-            return bool(cmd)
-        # scripts (fake QEMUs) show the interpreter first; match the binary anywhere
-        return argv[0] in cmd[:3] or os.path.basename(argv[0]) in " ".join(cmd[:3])
-
-    def locked(self) -> bool:
-        """True while some process (QEMU) holds the start lock."""
-        try:
-            fd = os.open(self.rt.lock_file, os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
-        return False
-
-    def monitor(self, timeout: float = 5.0) -> Monitor:
-        kind = str(self.meta.get("monitor_kind") or "hmp")
-        path = str(self.meta.get("monitor_path") or (self.rt.qmp if kind == "qmp" else self.rt.monitor))
-        from ctys_libvirt.qemu.monitor import open_monitor
-
-        return open_monitor(path, kind, timeout)
-
-
 class DirectBackend:
     """Backend protocol implementation over raw QEMU processes."""
 
@@ -302,13 +221,13 @@ class DirectBackend:
             return []
         return [RuntimeDirs(Path(e.path)) for e in entries if e.is_dir(follow_symlinks=False)]
 
-    def _find(self, target: str) -> Optional[_Vm]:
+    def _find(self, target: str) -> Optional[RuntimeVm]:
         t = target.strip()
         if t and "/" not in t and (self.base / t).is_dir():
-            return _Vm(self.runtime(t))
+            return RuntimeVm(self.runtime(t))
         want = t.replace("-", "").lower()
         for rt in self._dirs():
-            v = _Vm(rt)
+            v = RuntimeVm(rt)
             if str(v.meta.get("uuid", "")).replace("-", "").lower() == want and want:
                 return v
             if v.meta.get("conf_path") == t:
@@ -331,7 +250,7 @@ class DirectBackend:
     def pick_display(self) -> int:
         used = set()
         for rt in self._dirs():
-            v = _Vm(rt)
+            v = RuntimeVm(rt)
             if v.meta.get("vnc_display") is not None and v.alive():
                 used.add(int(v.meta["vnc_display"]))
         for n in range(1, 100):
@@ -377,11 +296,11 @@ class DirectBackend:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 acquired = True
             except OSError:
-                v = _Vm(rt)
+                v = RuntimeVm(rt)
                 raise AlreadyRunning(f"{plan.name} is already running (direct backend"
                                      + (f", pid {v.pid}" if v.pid else "") + ")",
                                      hint=f"ctys-libvirt cancel {plan.name} first") from None
-            old = _Vm(rt)
+            old = RuntimeVm(rt)
             if old.alive():
                 raise AlreadyRunning(f"{plan.name} is already running (direct backend, pid {old.pid})",
                                      hint=f"ctys-libvirt cancel {plan.name} first")
@@ -463,7 +382,7 @@ class DirectBackend:
                 pid = self._launch(rt, res.argv, lock_fd, plan.name, probe)
         except BaseException:
             # nothing of a failed start stays behind (unless another QEMU owns the dir)
-            if acquired and not _Vm(rt).alive() and not rt.vmstate.exists():
+            if acquired and not RuntimeVm(rt).alive() and not rt.vmstate.exists():
                 self._clean(rt)
             images.remove_created_target(created)   # ... not even the INIT target it made
             if log_created:
@@ -589,14 +508,14 @@ class DirectBackend:
                                hint="fix the conf/ARGSADD; `ctys-libvirt argv` shows the command")
         from ctys_libvirt.util.retry import wait_for
 
-        pid = wait_for(lambda: _read_pid(rt.pidfile), 5.0)
+        pid = wait_for(lambda: read_pid(rt.pidfile), 5.0)
         if pid is None:
             # no pidfile (something made QEMU write it elsewhere): a QEMU is never lost;
             # it is ours when its argv names our runtime dir's monitor socket
             pid = _find_by_runtime(rt, argv)
             if pid is not None:
                 _write_ours(rt.pidfile, f"{pid}\n")
-        if pid is None or not _pid_alive(pid):
+        if pid is None or not pid_alive(pid):
             tail = _failing(rt.stderr_log)
             raise BackendError(f"QEMU {probe.version_text} for {label} exited right after start"
                                + (f": {tail}" if tail else " (no pidfile)"),
@@ -605,7 +524,7 @@ class DirectBackend:
 
     # -- CANCEL -----------------------------------------------------------------
 
-    def _require(self, target: str) -> _Vm:
+    def _require(self, target: str) -> RuntimeVm:
         v = self._find(target)
         if v is None:
             raise NotRunning(f"{target} is not running under the direct backend",
@@ -680,7 +599,7 @@ class DirectBackend:
         raise BackendError(f"unknown cancel mode {mode}")  # pragma: no cover
 
     @staticmethod
-    def _set_meta(v: _Vm, **kw) -> None:
+    def _set_meta(v: RuntimeVm, **kw) -> None:
         v.meta.update(kw)
         tmp = v.rt.meta_file.with_suffix(".tmp")
         _write_ours(tmp, json.dumps(v.meta, indent=1, sort_keys=True))
@@ -694,7 +613,7 @@ class DirectBackend:
             pass
         return True
 
-    def _stop(self, v: _Vm, timeout: float, soft: bool) -> Tuple[str, List[str]]:
+    def _stop(self, v: RuntimeVm, timeout: float, soft: bool) -> Tuple[str, List[str]]:
         """powerdown -> wait -> quit -> SIGTERM -> SIGKILL; returns the step that worked."""
         pid = v.pid
         msgs: List[str] = []
@@ -733,7 +652,7 @@ class DirectBackend:
         raise BackendError(f"{v.rt.label}: QEMU pid {pid} survives SIGKILL",
                            hint="process stuck in the kernel (D state); check the host")
 
-    def _resume(self, v: _Vm, done, timeout: float) -> CancelResult:
+    def _resume(self, v: RuntimeVm, done, timeout: float) -> CancelResult:
         name = v.rt.label
         if v.alive():
             mon = v.monitor()
@@ -799,7 +718,7 @@ class DirectBackend:
             if state_fd is not None:
                 os.close(state_fd)
         _write_ours(v.rt.argv_file, json.dumps(argv[:-2], indent=1))
-        v = _Vm(v.rt)
+        v = RuntimeVm(v.rt)
         # wait for the incoming migration to finish, then make sure it runs
         deadline = time.monotonic() + timeout
         try:
@@ -823,7 +742,7 @@ class DirectBackend:
 
     # -- LIST -------------------------------------------------------------------
 
-    def _info(self, v: _Vm, host: str) -> DomainInfo:
+    def _info(self, v: RuntimeVm, host: str) -> DomainInfo:
         m = v.meta
         alive = v.alive()
         state = "running" if alive else ("saved" if v.rt.vmstate.exists() else "shutoff")
@@ -876,7 +795,7 @@ class DirectBackend:
         out: List[DomainInfo] = []
         our_pids = set()
         for rt in self._dirs():
-            v = _Vm(rt)
+            v = RuntimeVm(rt)
             if not v.meta:
                 continue
             if not v.alive():

@@ -5,13 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-# Our own lifecycle element, next to the translator's metadata: the baseline of our last
-# define (digests per conf-owned field; coexist/merge.py writes and reads it).
-LIFECYCLE_NS = "https://ctys-libvirt.invalid/ns/lifecycle/1"
-LIFECYCLE_TAG = f"{{{LIFECYCLE_NS}}}define"
-
-
-from ctys_libvirt.translate.metadata import METADATA_NS, read_instance as read_metadata  # noqa: E402
+from ctys_libvirt.translate.metadata import LIFECYCLE_NS, METADATA_NS, read_instance as read_metadata  # noqa: E402
 
 
 @dataclass

@@ -20,8 +20,7 @@ from typing import Dict, List, Optional, Tuple
 from lxml import etree
 
 from ctys_libvirt.coexist import fields as F
-from ctys_libvirt.backends.libvirt_domxml import LIFECYCLE_NS, LIFECYCLE_TAG
-from ctys_libvirt.translate.metadata import read_instance
+from ctys_libvirt.translate.metadata import LIFECYCLE_NS, LIFECYCLE_TAG, read_instance
 
 _FIELD_TAG = "{%s}field" % LIFECYCLE_NS
 

@@ -6,7 +6,6 @@ and the direct backend's runtime dirs (the disks recorded in meta.json of a live
 Paths are resolved (realpath) so a symlink cannot hide a shared disk."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -48,8 +47,7 @@ def libvirt_disks(conn, skip: Tuple[str, ...] = (), *, active_only: bool = True)
 
 def direct_disks(base: Path, skip: Tuple[str, ...] = ()) -> InUse:
     """Disks recorded by the direct backend for its live QEMUs under ``base``."""
-    from ctys_libvirt.backends.direct import _Vm
-    from ctys_libvirt.qemu.runtime import RuntimeDirs
+    from ctys_libvirt.qemu.runtime import RuntimeDirs, RuntimeVm
 
     out: InUse = {}
     try:
@@ -59,7 +57,7 @@ def direct_disks(base: Path, skip: Tuple[str, ...] = ()) -> InUse:
     for e in entries:
         if not e.is_dir(follow_symlinks=False) or e.name in skip:
             continue
-        v = _Vm(RuntimeDirs(Path(e.path)))
+        v = RuntimeVm(RuntimeDirs(Path(e.path)))
         if not v.meta or not v.alive():
             continue
         # meta.json's list; a QEMU started before it was recorded: its argv

@@ -9,6 +9,11 @@ from typing import Dict
 METADATA_NS = "https://ctys-libvirt.invalid/xmlns/domain/1"
 METADATA_PREFIX = "ctys"
 
+# Our own lifecycle element, next to the translator's metadata: the baseline of our last
+# define (digests per conf-owned field; coexist/merge.py writes and reads it).
+LIFECYCLE_NS = "https://ctys-libvirt.invalid/ns/lifecycle/1"
+LIFECYCLE_TAG = f"{{{LIFECYCLE_NS}}}define"
+
 
 def read_instance(inst, ns: str = METADATA_NS) -> Dict[str, object]:
     """Our ``<ctys:instance>`` (or an element holding it) -> dict; {} when there is none.

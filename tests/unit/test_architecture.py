@@ -295,9 +295,8 @@ def impure_translate(imports=None, order=None) -> List[str]:
 # strict xfail, so each turns red when its group is fixed (then delete the entry) and the
 # test stays red if a fixed group comes back.
 KNOWN_LAYER_VIOLATIONS: Dict[str, str] = {
-    "coexist": "coexist/merge.py reads domain XML through backends/libvirt_domxml (item 2)",
 }
-KNOWN_CYCLES = True            # translate <-> security.argsadd; backends <-> coexist, security.inuse
+KNOWN_CYCLES = True            # translate <-> security.argsadd (the plan's word splitter)
 KNOWN_PRIVATE_IN_CLI = False
 KNOWN_IMPURE_TRANSLATE = False
 

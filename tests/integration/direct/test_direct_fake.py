@@ -47,7 +47,7 @@ def _be(tmp_path, base, key="0.9.1", behaviour="normal"):
 
 
 def _gone(pid, t=5.0):
-    from ctys_libvirt.backends.direct import _pid_alive
+    from ctys_libvirt.qemu.runtime import pid_alive as _pid_alive
 
     end = time.monotonic() + t
     while time.monotonic() < end:
