@@ -254,3 +254,22 @@ def test_lifecycle_open_adds_the_direct_backend_beside_libvirt_under_auto(monkey
     with Lifecycle.open("libvirt", with_direct=True) as life:
         assert [b.name for b in life.backends] == ["libvirt"]
     assert lv.closed == 2
+
+
+def test_front_ends_open_no_backend_themselves():
+    """Both front ends reach backends only through the lifecycle layer; the one exception
+    is the `argv` command asking the direct backend which VNC display is free (no VM)."""
+    import re
+
+    cli = Path(__file__).resolve().parents[2] / "cli"
+    found = []
+    for f in sorted(cli.glob("*.py")):
+        for n, line in enumerate(f.read_text().splitlines(), 1):
+            if re.search(r"\bopen_backend\(|\bLibvirtBackend\(|\bDirectBackend\(|\.close\(\)\s*$", line) \
+                    and "lifecycle." not in line:
+                found.append(f"{f.name}:{n}: {line.strip()}")
+    allowed = {"cmd_direct.py": ("DirectBackend(base=runtime_dir).pick_display()", "conn.close()"),
+               "cmd_xml.py": ("conn.close()",), "complete.py": ("conn.close()",),
+               "ctys_qemu.py": ("socket.create_connection",)}
+    left = [f for f in found if not any(a in f for a in allowed.get(f.split(":", 1)[0], ()))]
+    assert not left, "\n".join(left)
