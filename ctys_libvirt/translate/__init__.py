@@ -1,10 +1,13 @@
-"""VmConfig + BootRequest -> libvirt domain XML (``xml``) and -> QEMU argv (``argv``).
+"""VmConfig + BootRequest + HostFacts -> libvirt domain XML (``xml``) and -> QEMU argv (``argv``).
+
+Pure: the host facts (model.HostFacts: capabilities, image formats, multiboot kernels) come
+in from the caller (host.facts.host_facts); nothing here imports host/, backends/ or libvirt.
 
 Modules (import the one you need; this package imports nothing heavy itself):
 
-* ``request``     CREATE suboption values -> validated BootRequest (``make_request``, ``parse_*``)
-* ``plan``        VmConfig + BootRequest -> MachinePlan, the backend-neutral machine (``resolve_plan``)
-* ``xml``         MachinePlan -> libvirt domain XML with lxml (``build_domain``, ``read_metadata``)
-* ``imageformat`` disk format from the image header (``sniff_format``)
-* ``hostcaps``    HostCaps from the local host or a libvirt connection
+* ``request``     CREATE suboption values -> parsed, checked BootRequest (``make_request``, ``parse_*``)
+* ``plan``        VmConfig + BootRequest + HostFacts -> MachinePlan, the backend-neutral machine
+                  (``resolve_plan``)
+* ``xml``         -> libvirt domain XML with lxml (``build_domain``, ``render_build``, ``read_metadata``)
+* ``argv``        MachinePlan -> QEMU argv for the direct backend
 """
