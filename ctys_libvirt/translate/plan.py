@@ -454,7 +454,10 @@ def _target_creation(vm: VmConfig, spec: InstallSpec) -> TargetCreation:
 def final_request(vm: VmConfig, req: BootRequest) -> BootRequest:
     """After an INSTMODE run: boot the install target normally (same console/ARGSADD;
     the install-only KERNEL suboption is dropped)."""
-    spec = resolve_install(vm, req)
+    return _final_of(req, resolve_install(vm, req))
+
+
+def _final_of(req: BootRequest, spec: InstallSpec) -> BootRequest:
     mode = {"FDD": BootMode.FDD, "USB": BootMode.USB}.get(spec.tgt_mode, BootMode.HDD)
     return replace(req, bootmode=mode, boot_path=spec.tgt_path, instmode=None, kernel=None,
                    install_phase=False)
@@ -624,7 +627,7 @@ def resolve_plan(vm: VmConfig, req: BootRequest, facts: HostFacts) -> MachinePla
             create = _install_media(slots, vm, install)
             network_first = install.src_mode == "PXE"
         else:
-            freq = final_request(vm, req)
+            freq = _final_of(req, install)      # INSTMODE resolved once, above
             kernel_req = None
             bootmode = freq.bootmode
             if _exists(install.tgt_path) is None:

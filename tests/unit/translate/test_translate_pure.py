@@ -73,3 +73,67 @@ def test_translation_loads_neither_libvirt_nor_host_nor_backends(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def _count_resolves(monkeypatch):
+    from ctys_libvirt.translate import xml as xmlmod
+
+    calls = []
+    real = xmlmod.resolve_plan
+
+    def counting(vm, req, facts):
+        calls.append(req)
+        return real(vm, req, facts)
+
+    monkeypatch.setattr(xmlmod, "resolve_plan", counting)
+    return calls
+
+
+def test_render_build_reuses_the_plans(tmp_path, monkeypatch):
+    from ctys_libvirt.translate.xml import XmlOptions, render_build
+
+    vm = make_vm(tmp_path, inst_size="1G")
+    facts = host_facts(FIXED_CAPS)
+    req = make_request(instmode=f"CD%{touch(tmp_path / 'i.iso')}%HDD%{tmp_path}/t.img%INIT", console="CLI")
+    log = XmlOptions(serial_log=str(tmp_path / "serial.log"))
+    b = build_domain(vm, req, facts, log)
+    calls = _count_resolves(monkeypatch)
+    again = render_build(vm, b, facts, None)
+    assert calls == []                                   # nothing resolved again
+    assert (again.plan, again.final_plan) == (b.plan, b.final_plan)
+    fresh = build_domain(vm, req, facts, None)          # byte-identical to a fresh build
+    assert (again.xml, again.final_xml, again.warnings) == (fresh.xml, fresh.final_xml, fresh.warnings)
+    assert "serial.log" in b.xml and "serial.log" not in again.xml
+
+
+class _Backend:
+    """LibvirtBackend's definition logic without a connection: build() as the backend's,
+    minus the ARGSADD probe and lint that need the host's emulator."""
+
+    from ctys_libvirt.backends.libvirt import LibvirtBackend as _B
+
+    _definition_xml = _B._definition_xml
+
+    def build(self, vm, request, options, facts=None):
+        return build_domain(vm, request, facts, options)
+
+
+def test_install_definition_keeps_the_run_plans(tmp_path, monkeypatch):
+    # the conf's HDDBOOTIMAGE is the target the install creates: its normal boot cannot be
+    # built yet, so the definition boots as the run does -- from the run's plans, not
+    # resolved a second time (before: install and final plan resolved again)
+    from dataclasses import replace as dc_replace
+
+    from ctys_libvirt.model import CreateOptions
+
+    target = tmp_path / "vm1" / "t.img"
+    vm = dc_replace(make_vm(tmp_path), hdd_boot_image=target, inst_size="1G")
+    facts = host_facts(FIXED_CAPS)
+    req = make_request(instmode=f"CD%{touch(tmp_path / 'i.iso')}%HDD%{target}%INIT", console="CLI")
+    opts = CreateOptions(serial_log=str(tmp_path / "serial.log"))
+    run = build_domain(vm, req, facts, opts)
+    calls = _count_resolves(monkeypatch)
+    xml, note, plan = _Backend()._definition_xml(vm, req, opts, run, facts)
+    assert len(calls) == 1 and calls[0].instmode is None      # only the normal boot, tried
+    assert "normal boot cannot be defined" in note and plan is run.final_plan
+    assert xml == build_domain(vm, req, facts, CreateOptions()).final_xml
