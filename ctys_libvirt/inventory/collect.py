@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
-from ctys_libvirt.ctys.enum_record import F_ID, fields_of, join_record, vmstate_of
+from ctys_libvirt.ctys.enum_record import fields_of, join_record, vmstate_of
 from ctys_libvirt.inventory.record import host_facts, record_lines
 from ctys_libvirt.inventory.scan import (
     ScanResult, _base_files, _scan_files, iter_ctys_files, normalize_base, read_header,

@@ -8,8 +8,7 @@ import pwd
 from typing import Dict, List, Optional, Tuple
 
 from ctys_libvirt.inventory.scan import ConfHeader, last_word
-from ctys_libvirt.ctys.enum_record import (DEFAULT_CONSOLE, DEFAULT_HOSTS, F_MAC, F_TCP, F_VMSTATE, NFIELDS,
-                                            join_record)
+from ctys_libvirt.ctys.enum_record import DEFAULT_CONSOLE, DEFAULT_HOSTS, F_MAC, F_TCP, join_record
 
 
 def record_lines(hdr: ConfHeader, *, host: Optional[str] = None) -> str:
