@@ -17,8 +17,8 @@ from typing import List, Optional, Sequence, Union
 from ctys_libvirt.ctys.enum_record import fields_of, join_record, vmstate_of
 from ctys_libvirt.inventory.record import host_facts, record_lines
 from ctys_libvirt.inventory.scan import (
-    ScanResult, _base_files, _scan_files, iter_ctys_files, normalize_base, read_header,
-    conf_order, key_file_of, split_units, with_layout_0107,
+    ScanResult, _base_files, _scan_files, iter_ctys_files, normalize_base, read_ahead_threads,
+    read_header, conf_order, key_file_of, split_units, with_layout_0107,
 )
 
 PathLike = Union[str, Path]
@@ -152,10 +152,11 @@ def _scan_forked(chunks: list) -> list:
 def _scan_unit(args):
     """Worker: scan some subtrees (and loose files) -> [(conf path, record lines)] (all
     states); one text per VM crosses the process boundary ~5x faster than 47 strings."""
-    dirs, files, include_ignored, full, context, host = args
+    dirs, files, include_ignored, full, context, host, read_threads = args
     res = ScanResult()
     seen: set = set()
-    opts = dict(include_ignored=include_ignored, full=full, context=context, record_keys=True)
+    opts = dict(include_ignored=include_ignored, full=full, context=context, record_keys=True,
+                read_threads=read_threads)
     if files:
         _scan_files(files, res, seen, **opts)
     for d in dirs:
@@ -372,11 +373,12 @@ def _scan_base(base: str, *, jobs: int, include_ignored: bool, full: bool, conte
     subtrees scanned by ``jobs`` forked workers (walk, reads, regexes and records in parallel)."""
     if cache_dir is not None and not full and not include_ignored:
         return _scan_base_cached(base, cache_dir, host)
+    read_threads = read_ahead_threads(base)
     if jobs > 1 and os.path.isdir(base) and threading.active_count() == 1:
         dirs, files = split_units(base, want=jobs * 8)
         if len(dirs) >= jobs * 4:
-            chunks = [(dirs[i::jobs], files if i == 0 else [], include_ignored, full, context, host)
-                      for i in range(jobs)]
+            chunks = [(dirs[i::jobs], files if i == 0 else [], include_ignored, full, context, host,
+                       read_threads) for i in range(jobs)]
             parts = _scan_forked(chunks)
             per_vm, warnings, seen = [], [], 0
             for vms, warns, n in parts:
@@ -385,15 +387,15 @@ def _scan_base(base: str, *, jobs: int, include_ignored: bool, full: bool, conte
                 seen += n
             per_vm.sort()
             return per_vm, warnings, seen
-    return _scan_serial(base, include_ignored, full, context, host)
+    return _scan_serial(base, include_ignored, full, context, host, read_threads)
 
 
-def _scan_serial(base: str, include_ignored: bool, full: bool, context, host):
+def _scan_serial(base: str, include_ignored: bool, full: bool, context, host, read_threads: int = 0):
     res = ScanResult()
     files = _base_files(base, res)
     if files is not None:
         _scan_files(files, res, set(), include_ignored=include_ignored, full=full, context=context,
-                    record_keys=True)
+                    record_keys=True, read_threads=read_threads)
     res.headers.sort(key=lambda h: h.path)
     return [(h.path, record_lines(h, host=host)) for h in res.headers], res.warnings, res.files_seen
 

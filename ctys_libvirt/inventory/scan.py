@@ -164,12 +164,13 @@ def read_bytes(path: str) -> bytes:
         os.close(fd)
 
 
-def read_header(path: PathLike, *, include_ignored: bool = False,
-                record_keys: bool = False) -> Optional[ConfHeader]:
+def read_header(path: PathLike, *, include_ignored: bool = False, record_keys: bool = False,
+                data: Optional[bytes] = None) -> Optional[ConfHeader]:
     """Header of one conf, or None if it is not an (active) QEMU conf.  OSError propagates.
-    ``record_keys``: see ``parse_header_bytes``."""
+    ``record_keys``: see ``parse_header_bytes``; ``data``: the file's bytes, already read."""
     p = os.fspath(path)
-    data = read_bytes(p)
+    if data is None:
+        data = read_bytes(p)
     c = classify(data)
     if c is None or (c is False and not include_ignored):
         return None
@@ -258,17 +259,80 @@ def normalize_base(base: PathLike, *, home: Optional[str] = None) -> str:
     return os.path.abspath(b)
 
 
+# File systems where every open and read waits for a server: a cold scan reads ahead there.
+NETWORK_FS = frozenset(("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs",
+                        "fuse.sshfs", "afs", "lustre", "gpfs", "fuse.glusterfs", "fuse.cephfs"))
+READ_AHEAD_THREADS = 8
+_OCTAL_ESC = re.compile(r"\\([0-7]{3})")     # mountinfo writes ' ' as \040
+
+
+def fs_type(path: str, mountinfo: str = "/proc/self/mountinfo") -> str:
+    """The type of the file system ``path`` lies on (the longest mount point above it in
+    ``mountinfo``), '' when unknown."""
+    real = os.path.realpath(path)
+    best, kind = -1, ""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                if len(fields) < 5 or not right:
+                    continue
+                mnt = _OCTAL_ESC.sub(lambda m: chr(int(m.group(1), 8)), fields[4])
+                if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) > best:
+                    best, kind = len(mnt), right.split()[0]
+    except OSError:
+        return ""
+    return kind
+
+
+def read_ahead_threads(base: str) -> int:
+    """Reader threads for a cold scan of ``base``: several on a network file system (their
+    round trips overlap; the GIL is released while they wait), none on a local one (a
+    thread per read costs more than the read)."""
+    return READ_AHEAD_THREADS if fs_type(base) in NETWORK_FS else 0
+
+
+def _read_ahead(paths: Iterable[str], threads: int, window: int = 64):
+    """(path, its bytes or the OSError reading it), in the order of ``paths``, read by
+    ``threads`` threads at most ``window`` files ahead of the caller."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(p: str):
+        try:
+            return read_bytes(p)
+        except OSError as exc:
+            return exc
+
+    with ThreadPoolExecutor(threads) as ex:
+        ahead: deque = deque()
+        for p in paths:
+            ahead.append((p, ex.submit(read, p)))
+            if len(ahead) >= window:
+                p0, fut = ahead.popleft()
+                yield p0, fut.result()
+        while ahead:
+            p0, fut = ahead.popleft()
+            yield p0, fut.result()
+
+
 def _scan_files(files: Iterable[str], res: ScanResult, seen_paths: set, *,
-                include_ignored: bool, full: bool, context, record_keys: bool = False) -> None:
+                include_ignored: bool, full: bool, context, record_keys: bool = False,
+                read_threads: int = 0) -> None:
     last_dir_stem: Tuple[str, str] = ("", "")
     last_path = ""
-    for path in files:
+    reads = _read_ahead(files, read_threads) if read_threads > 1 else ((p, None) for p in files)
+    for path, data in reads:
         res.files_seen += 1
         if path in seen_paths:  # overlapping bases
             continue
         seen_paths.add(path)
         try:
-            hdr = read_header(path, include_ignored=include_ignored, record_keys=record_keys)
+            if isinstance(data, OSError):
+                raise data
+            hdr = read_header(path, include_ignored=include_ignored, record_keys=record_keys,
+                              data=data)
         except OSError as exc:
             res.warnings.append(f"cannot read {path}: {exc.strerror or exc}")
             continue

@@ -266,3 +266,55 @@ def test_forked_scan_falls_back_when_a_child_fails(tmp_path, monkeypatch):
     res = collect.enumerate_local([tmp_path / "t"], jobs=2)
     assert forks == [1]
     assert res.lines == serial.lines and res.vms == serial.vms == 40
+
+
+def test_read_ahead_scan_equals_the_plain_one(tmp_path, monkeypatch):
+    """On a network file system the cold scan reads ahead in threads: same records, same
+    warnings (an unreadable conf included), in the same order."""
+    _tree(tmp_path / "t", 50)
+    base = str(tmp_path / "t")
+    broken = sorted(scan.iter_ctys_files(base, []))[7]
+    real = scan.read_bytes
+
+    def read(p):
+        if p == broken:
+            raise PermissionError(13, "Permission denied")
+        return real(p)
+
+    monkeypatch.setattr(scan, "read_bytes", read)
+    plain, ahead = scan.ScanResult(), scan.ScanResult()
+    opts = dict(include_ignored=False, full=False, context=None, record_keys=True)
+    scan._scan_files(scan.iter_ctys_files(base, []), plain, set(), **opts)
+    scan._scan_files(scan.iter_ctys_files(base, []), ahead, set(), read_threads=4, **opts)
+    assert [h.path for h in ahead.headers] == [h.path for h in plain.headers]
+    assert [header_records(h) for h in ahead.headers] == [header_records(h) for h in plain.headers]
+    assert ahead.warnings == plain.warnings and f"cannot read {broken}: Permission denied" in plain.warnings
+    assert ahead.files_seen == plain.files_seen
+    # enumerate_local reads ahead where read_ahead_threads says so, serial and forked alike
+    monkeypatch.setattr(scan, "read_bytes", real)
+    ref = collect.enumerate_local([base], jobs=1)
+    used = []
+    real_ahead = scan._read_ahead
+    monkeypatch.setattr(scan, "_read_ahead", lambda *a, **k: used.append(1) or real_ahead(*a, **k))
+    monkeypatch.setattr(collect, "read_ahead_threads", lambda b: 4)
+    for jobs in (1, 2):
+        used.clear()
+        res = collect.enumerate_local([base], jobs=jobs)
+        assert res.lines == ref.lines and sorted(res.warnings) == sorted(ref.warnings)
+        assert used
+
+
+def test_network_file_systems_are_told_from_mountinfo(tmp_path):
+    info = tmp_path / "mountinfo"
+    info.write_text(
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        "40 22 0:50 / /srv/vms rw,relatime shared:30 - nfs4 fs:/export/vms rw,vers=4.2\n"
+        "41 40 0:51 / /srv/vms/local\\040disk rw - xfs /dev/sdb1 rw\n")
+    assert scan.fs_type("/srv/vms/x/x.ctys", str(info)) == "nfs4"
+    assert scan.fs_type("/srv/vms", str(info)) == "nfs4"
+    assert scan.fs_type("/srv/vms/local disk/y", str(info)) == "xfs"
+    assert scan.fs_type("/srv/vmsx", str(info)) == "ext4"
+    assert scan.fs_type("/x", str(tmp_path / "missing")) == ""
+    assert "nfs4" in scan.NETWORK_FS and "ext4" not in scan.NETWORK_FS
+    assert scan.read_ahead_threads(str(tmp_path)) == (
+        scan.READ_AHEAD_THREADS if scan.fs_type(str(tmp_path)) in scan.NETWORK_FS else 0)
