@@ -33,11 +33,13 @@ def build_media(out: Path) -> dict:
         isodir.mkdir(exist_ok=True)
         shutil.copyfile(src, isodir / "boot.img")
         iso = out / f"{g}.iso"
-        subprocess.run(
+        p = subprocess.run(
             ["xorriso", "-as", "mkisofs", "-quiet", "-o", str(iso), "-b", "boot.img",
              "-no-emul-boot", "-boot-load-size", "4", str(isodir)],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True,
         )
+        if p.returncode != 0:   # say why: a bare CalledProcessError hides xorriso's reason
+            raise RuntimeError(f"xorriso failed (exit {p.returncode}) building {iso}: {p.stderr.strip()}")
         shutil.rmtree(isodir)
         media[f"{g}-iso"] = iso
     shutil.copyfile(GUESTS / "mbkernel.bin", out / "mbkernel.bin")
