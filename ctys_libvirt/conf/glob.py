@@ -11,7 +11,6 @@ on work (hostile confs must not hang the reader):
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import List, Optional, Tuple
 
 STAR = object()
@@ -274,14 +273,6 @@ def _star_match(toks: tuple, s: str, budget: Budget) -> bool:
     return ti == m
 
 
-@lru_cache(maxsize=1024)
-def _compile_cached(chunks: Tuple[Tuple[str, bool], ...]) -> Pattern:
-    return Pattern(tokens_from(chunks))
-
-
 def compile_pattern(chunks: Tuple[Tuple[str, bool], ...]) -> Pattern:
-    """(text, is_literal) chunks -> Pattern; short ones are cached (confs repeat the same
-    case patterns), long ones (values spliced into patterns) are not, to bound memory."""
-    if sum(len(c[0]) for c in chunks) <= 256:
-        return _compile_cached(chunks)
+    """(text, is_literal) chunks -> Pattern."""
     return Pattern(tokens_from(chunks))

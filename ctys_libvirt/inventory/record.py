@@ -12,30 +12,26 @@ from typing import Dict, List, Optional, Tuple
 from ctys_libvirt.inventory.scan import ConfHeader, last_word
 from ctys_libvirt.ctys.enum_record import (DEFAULT_CONSOLE, DEFAULT_HOSTS, F_MAC, F_TCP, F_VMSTATE, NFIELDS,
                                             join_record)
+from ctys_libvirt.util.memo import once
 
 
 # ---------------------------------------------------------------------------
 # host facts (cached: the same for every record of a scan)
 # ---------------------------------------------------------------------------
 
-_HOST_FACTS: Optional[Tuple[str, str, str]] = None
-
-
+@once
 def host_facts() -> Tuple[str, str, str]:
     """(hostname as ``uname -n``, user name, group name) of the scanning process."""
-    global _HOST_FACTS
-    if _HOST_FACTS is None:
-        uid, gid = os.getuid(), os.getgid()
-        try:
-            user = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            user = str(uid)
-        try:
-            group = grp.getgrgid(gid).gr_name
-        except KeyError:
-            group = str(gid)
-        _HOST_FACTS = (socket.gethostname(), user, group)
-    return _HOST_FACTS
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return (socket.gethostname(), user, group)
 
 
 # ---------------------------------------------------------------------------
