@@ -37,13 +37,23 @@ def mydist_from_os_release(text: str) -> str:
     return _DIST_NAMES.get(ident.lower(), ident)
 
 
-def _find(names) -> Optional[str]:
-    for name in names:
+@once
+def _installed() -> Dict[str, str]:
+    """The QEMU programs qemu.conf looks for -> the first executable one in _QEMU_DIRS
+    (a fact of this host: probed once per process, not once per conf)."""
+    found: Dict[str, str] = {}
+    for name in ("qemu-system-x86_64", "qemu", "qemu-img"):
         for d in _QEMU_DIRS:
             p = os.path.join(d, name)
             if os.access(p, os.X_OK):
-                return p
-    return None
+                found[name] = p
+                break
+    return found
+
+
+def _find(names) -> Optional[str]:
+    installed = _installed()
+    return next((installed[n] for n in names if n in installed), None)
 
 
 @once

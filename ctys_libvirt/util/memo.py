@@ -25,31 +25,29 @@ _MEMOS: List["Memo"] = []
 _ONCES: List[Callable[[], None]] = []
 
 
-class Memo:
+class Memo(dict):
     """Bounded key -> value memo (see the module doc).  ``max_entries`` and
     ``max_chars`` (total length of the string keys) bound one generation; keys longer
-    than ``max_key`` characters are never stored."""
-
-    __slots__ = ("name", "max_entries", "max_chars", "max_key", "_new", "_old", "_chars")
+    than ``max_key`` characters are never stored.  ``get(key)`` is None on a miss."""
 
     def __init__(self, name: str, *, max_entries: int, max_chars: int = 0, max_key: int = 0):
+        super().__init__()              # the dict itself is the current generation
         self.name = name
         self.max_entries = max_entries
         self.max_chars = max_chars
         self.max_key = max_key
-        self._new: Dict[Any, Any] = {}
         self._old: Dict[Any, Any] = {}
         self._chars = 0
         _MEMOS.append(self)
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        hit = self._new.get(key)
-        if hit is not None:
-            return hit
+    # A hit in the current generation is one dict look-up in C, without a Python call:
+    # the conf reader looks up every line of every conf.  A miss goes to __missing__.
+    get = dict.__getitem__
+
+    def __missing__(self, key: Any) -> Any:
         hit = self._old.get(key)
-        if hit is None:
-            return default
-        self.put(key, hit)
+        if hit is not None:
+            self.put(key, hit)          # still in use: survives the next flush
         return hit
 
     def put(self, key: Any, value: Any) -> None:
@@ -57,17 +55,19 @@ class Memo:
         size = len(key) if self.max_chars or self.max_key else 0
         if self.max_key and size > self.max_key:
             return
-        if len(self._new) >= self.max_entries or (self.max_chars and self._chars >= self.max_chars):
-            self._old, self._new = self._new, {}
+        if dict.__len__(self) >= self.max_entries or (self.max_chars and self._chars >= self.max_chars):
+            self._old = dict(self)
+            dict.clear(self)
             self._chars = 0
-        self._new[key] = value
+        dict.__setitem__(self, key, value)
         self._chars += size
 
     def clear(self) -> None:
-        self._new, self._old, self._chars = {}, {}, 0
+        dict.clear(self)
+        self._old, self._chars = {}, 0
 
     def __len__(self) -> int:
-        return len(self._new) + len(self._old)
+        return dict.__len__(self) + len(self._old)
 
 
 def once(fn: Callable[[], T]) -> Callable[[], T]:

@@ -27,7 +27,7 @@ def test_memo_bounds_key_characters_and_skips_long_keys():
     m.put("bbbbb", 2)                   # 10 characters held
     m.put("c", 3)                       # starts a new generation
     assert (m.get("aaaaa"), m.get("bbbbb"), m.get("c")) == (1, 2, 3)
-    assert m.get("zz", "miss") == "miss"
+    assert m.get("zz") is None
 
 
 def test_clear_all_forgets_memos_and_onces():
