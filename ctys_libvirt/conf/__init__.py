@@ -46,35 +46,20 @@ __all__ = ["locate_conf", "read_keys", "load_conf", "default_host_context", "Key
            "evaluate_text"]
 
 _LEGACY_VARS = ("LABEL", "MAC0", "VNCACCESSDISPLAY")
-_CACHE: Dict[Tuple[str, str], Tuple[str, KeyInfo, list]] = {}
-_CACHE_MAX = 256
-_CACHE_FILE_MAX = 64 * 1024
 
 
-def _parsed(path: Path, data: bytes, digest: str, force: bool) -> Tuple[str, KeyInfo, list]:
-    """(text, keys, compiled groups) of an importable conf, parsed once per (file, content
-    hash): the inventory and repeated CLI calls re-read the same confs; an edit changes the
-    hash."""
-    key = (str(path), digest)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _check_magic(hit[1], path, force)
-    else:
-        text = decode(data, path)
-        info = key_flags(text, path)
-        _check_magic(info, path, force)    # before parsing: an ignored conf may be anything
-        groups, records = scan_conf(text, str(path))
-        hit = (text, add_key_records(info, records, text), groups)
-        if len(data) <= _CACHE_FILE_MAX:       # bound the cache's memory
-            if len(_CACHE) >= _CACHE_MAX:
-                _CACHE.clear()
-            _CACHE[key] = hit
-    return hit
+def _parsed(path: Path, data: bytes, force: bool) -> Tuple[str, KeyInfo, list]:
+    """(text, keys, compiled groups) of an importable conf."""
+    text = decode(data, path)
+    info = key_flags(text, path)
+    _check_magic(info, path, force)    # before parsing: an ignored conf may be anything
+    groups, records = scan_conf(text, str(path))
+    return text, add_key_records(info, records, text), groups
 
 
 def evaluate_text(text: str, variables: Dict[str, str], path: str = "<conf>") -> Dict[str, str]:
     """Parse and evaluate conf text over `variables` (mutated and returned); no whole-file
-    cache (the per-line-group cache of compile_groups only)."""
+    cache (the per-line-group memo of compile_groups only)."""
     return evaluate_groups(compile_groups(text, path), variables, _Src(text, path))
 
 
@@ -105,7 +90,7 @@ def load_conf(path_or_dir, context: Optional[HostContext] = None, *, use_env: bo
     if data.startswith(b"#!") or data.startswith(b"\xef\xbb\xbf#!"):
         text = decode(data, path)
         return _load_legacy(path, parse_keys(text, path), ctx, use_env, force, overrides)
-    text, info, groups = _parsed(path, data, digest, force)
+    text, info, groups = _parsed(path, data, force)
     variables = context_variables(ctx, conf_dir, use_env=use_env, overrides=overrides)
     evaluate_groups(groups, variables, _Src(text, str(path)))
     vm = to_vmconfig(variables, info.keys, source_path=path, conf_dir=conf_dir,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import platform
 import pwd
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Mapping, Optional
 
 from ctys_libvirt.model import HostContext
+from ctys_libvirt.util.memo import once
 
 # /etc/os-release ID -> ctys MYDIST spelling (systools.conf-<MYDIST>.sh names)
 _DIST_NAMES = {
@@ -37,16 +37,26 @@ def mydist_from_os_release(text: str) -> str:
     return _DIST_NAMES.get(ident.lower(), ident)
 
 
-def _find(names) -> Optional[str]:
-    for name in names:
+@once
+def _installed() -> Dict[str, str]:
+    """The QEMU programs qemu.conf looks for -> the first executable one in _QEMU_DIRS
+    (a fact of this host: probed once per process, not once per conf)."""
+    found: Dict[str, str] = {}
+    for name in ("qemu-system-x86_64", "qemu", "qemu-img"):
         for d in _QEMU_DIRS:
             p = os.path.join(d, name)
             if os.access(p, os.X_OK):
-                return p
-    return None
+                found[name] = p
+                break
+    return found
 
 
-@lru_cache(maxsize=1)
+def _find(names) -> Optional[str]:
+    installed = _installed()
+    return next((installed[n] for n in names if n in installed), None)
+
+
+@once
 def default_host_context() -> HostContext:
     """This host: MYDIST from /etc/os-release, `uname -m`, the current user (by uid)."""
     try:
@@ -61,9 +71,8 @@ def default_host_context() -> HostContext:
                        user=user)
 
 
-@lru_cache(maxsize=16)
 def _qemu_defaults(mydist: str, user: str, arch: str) -> Dict[str, str]:
-    """What qemu.conf-Linux.sh set when unset (§3.1 step 2), probed once per host."""
+    """What qemu.conf-Linux.sh set when unset (§3.1 step 2), probed on this host."""
     if arch in ("x86_64", "amd64"):
         base = _find(("qemu-system-x86_64", "qemu")) or "qemu"
     else:
@@ -96,11 +105,6 @@ def _build_base(context: HostContext) -> Dict[str, str]:
     return v
 
 
-@lru_cache(maxsize=16)
-def _base_variables(context: HostContext) -> Dict[str, str]:
-    return _build_base(context)       # callers copy it
-
-
 def context_variables(context: HostContext, conf_dir: Path, *, use_env: bool = False,
                       overrides: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     """Initial variables a conf is evaluated with.
@@ -116,10 +120,7 @@ def context_variables(context: HostContext, conf_dir: Path, *, use_env: bool = F
                 v[k] = val
         v.update(context.variables())
     else:
-        try:
-            v = dict(_base_variables(context))
-        except TypeError:                 # unhashable context (e.g. a list in extra)
-            v = _build_base(context)
+        v = _build_base(context)
     v["CTYSWRAPPERPATH"] = str(conf_dir)
     if overrides:
         v.update({str(k): str(val) for k, val in overrides.items()})

@@ -22,7 +22,6 @@ from ctys_libvirt.errors import ConfError
 MAX_VALUE = 64 * 1024          # longest value a variable may hold
 MATCH_STEPS = 2_000_000        # glob-matching work allowed per conf
 
-_LITERAL_PATTERNS: dict = {}   # literal word -> (Pattern, has [:class:], has [!]...])
 _IFS = re.compile(r"[ \t\n]+")
 # bash's legal_number: strtoimax (leading isspace, sign, digits) plus trailing blanks
 _INT = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+[ \t]*")
@@ -342,23 +341,13 @@ class Evaluator:
     def pattern(self, word, subject: str, patsub: bool = False):
         """The compiled glob of a pattern word, to be matched against `subject` (by a
         ${X/pattern/...} when `patsub`)."""
-        hit = _LITERAL_PATTERNS.get(word)
-        if hit is not None:
-            if hit[1] and not subject.isascii():
-                raise _named_class_fail()
-            if hit[2] and patsub:
-                raise _negated_bracket_fail()
-            return hit[0]
         chunks = []
-        literal = True
         for p in word:
             if p[0] == LIT:
                 chunks.append((p[1], p[2]))
             elif p[4]:
-                literal = False
                 chunks.append((self._param(p), True))
             else:
-                literal = False
                 for val, quoted in self._pieces(p):
                     if quoted or "\\" not in val:
                         chunks.append((val, quoted))
@@ -386,10 +375,6 @@ class Evaluator:
             pat = compile_pattern(tuple(chunks))
         except re.error:
             raise _Fail("bad pattern", "invalid glob pattern", "check the [...] brackets") from None
-        if literal and sum(len(c[0]) for c in chunks) <= 256:   # a constant: keep it
-            if len(_LITERAL_PATTERNS) >= 1024:
-                _LITERAL_PATTERNS.clear()
-            _LITERAL_PATTERNS[word] = (pat, named, negated)
         if named and not subject.isascii():
             raise _named_class_fail()
         if negated and patsub:

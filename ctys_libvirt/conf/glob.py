@@ -11,7 +11,6 @@ on work (hostile confs must not hang the reader):
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import List, Optional, Tuple
 
 STAR = object()
@@ -113,13 +112,15 @@ class Pattern:
 
     __slots__ = ("literal", "regex", "fixed_len", "toks", "classes")
 
-    def __init__(self, toks: tuple):
-        self.literal: Optional[str] = None
+    def __init__(self, toks: tuple, literal: Optional[str] = None):
+        self.literal = literal          # given: toks are its characters
         self.regex = None
         self.toks = toks
         self.fixed_len = 0
         self.classes = None
-        if all(type(t) is str for t in toks):
+        if literal is not None:
+            pass
+        elif all(type(t) is str for t in toks):
             self.literal = "".join(toks)
         elif STAR not in toks:
             self.regex = re.compile("".join(_tok_re(t) for t in toks), re.S)
@@ -274,14 +275,13 @@ def _star_match(toks: tuple, s: str, budget: Budget) -> bool:
     return ti == m
 
 
-@lru_cache(maxsize=1024)
-def _compile_cached(chunks: Tuple[Tuple[str, bool], ...]) -> Pattern:
-    return Pattern(tokens_from(chunks))
+_GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 def compile_pattern(chunks: Tuple[Tuple[str, bool], ...]) -> Pattern:
-    """(text, is_literal) chunks -> Pattern; short ones are cached (confs repeat the same
-    case patterns), long ones (values spliced into patterns) are not, to bound memory."""
-    if sum(len(c[0]) for c in chunks) <= 256:
-        return _compile_cached(chunks)
+    """(text, is_literal) chunks -> Pattern."""
+    if all(literal or not _GLOB_CHARS.search(text) for text, literal in chunks):
+        # the usual case arm (x86_64|amd64): plain text, nothing to tokenize
+        text = "".join([c[0] for c in chunks])
+        return Pattern(tuple(text), literal=text)
     return Pattern(tokens_from(chunks))

@@ -23,6 +23,7 @@ from typing import Optional, Tuple
 
 from ctys_libvirt.conf.keys import key_record
 from ctys_libvirt.errors import ConfError
+from ctys_libvirt.util.memo import Memo
 
 LIT, PARAM = 0, 1
 # An empty '' or "" inside an unquoted ${X op word}: an empty part that never merges with
@@ -850,32 +851,16 @@ class Parser:
         return (CASE, pos, word, arms)
 
 
-# Line -> its tokens (positions relative to the line).  Generated confs share most of
-# their lines (the ctys template), so lexing a conf is mostly dictionary look-ups.
-_LINE_TOKENS: dict = {}
-_LINE_CACHE_MAX = 8192
-_LINE_CACHE_WIDTH = 512
-_NO_LINE_TOKENS: tuple = ()
-
-
 def _line_tokens(line: str):
     """Tokens of one line lexed alone, or None when the line is not self-contained
-    (multi-line quote, continuation, error): then the whole text is lexed instead."""
-    hit = _LINE_TOKENS.get(line)
-    if hit is not None:
-        return hit
+    (multi-line quote, continuation, error)."""
     if line.endswith("\\"):
         return None
     try:
         toks = Lexer(_Src(line, "")).tokens()
     except ConfError:
         return None
-    hit = tuple(t for t in toks if t[0] != _NL and t[0] != _EOF)
-    if len(line) <= _LINE_CACHE_WIDTH:      # bound the cache's memory
-        if len(_LINE_TOKENS) >= _LINE_CACHE_MAX:
-            _LINE_TOKENS.clear()
-        _LINE_TOKENS[line] = hit
-    return hit
+    return tuple(t for t in toks if t[0] != _NL and t[0] != _EOF)
 
 
 # A line holding more than blanks/comment (ASCII blanks only, exactly as the lexer skips).
@@ -883,29 +868,8 @@ _CODE_LINE = re.compile(r"^[ \t]*[^# \t\n].*", re.M)
 
 
 def tokenize(src: _Src) -> list:
-    """Token list of a whole conf, assembled from per-line tokens when every line is
-    self-contained (identical tokens up to runs of newlines, see tests).  Blank and
-    comment lines are skipped by one regex scan."""
-    out: list = []
-    append = out.append
-    text = src.text
-    for m in _CODE_LINE.finditer(text):
-        line = m.group()
-        toks = _LINE_TOKENS.get(line)
-        if toks is None:
-            toks = _line_tokens(line)
-            if toks is None:
-                return Lexer(src).tokens()
-        pos = m.start()
-        if toks:
-            if pos:
-                for kind, value, rel in toks:
-                    append((kind, value, rel + pos))
-            else:
-                out.extend(toks)
-            append((_NL, None, m.end()))
-    append((_EOF, None, len(text)))
-    return out
+    """Token list of a whole conf."""
+    return Lexer(src).tokens()
 
 
 def parse(text: str, path: str) -> list:
@@ -929,38 +893,11 @@ def parse(text: str, path: str) -> list:
 _PARTIAL = object()              # the text is a proper prefix of a multi-line group
 _NOCODE = object()               # a blank or comment line without a '#@#' key
 _CODE = object()                 # a code line that is no group by itself
-_GROUPS: dict = {}               # code text of whole lines -> compiled group | _PARTIAL;
-                                 # other lines -> _NOCODE | key record (scan_conf)
-_GROUPS_MAX = 16384
-_GROUP_WIDTH = 4096              # longer groups are parsed, never cached
-# Bounded in two generations: a full _GROUPS becomes _OLD_GROUPS (the one before is
-# dropped), and entries still in use move back on their next look-up, so a stream of
-# distinct lines never flushes the lines every conf shares.
-_OLD_GROUPS: dict = {}
-
-
-_GROUPS_CHARS_MAX = 2_000_000   # key text held per generation (bounds the memory)
-_groups_chars = 0
-
-
-def _store(key: str, value) -> None:
-    global _GROUPS, _OLD_GROUPS, _groups_chars
-    if len(key) <= _GROUP_WIDTH:
-        if len(_GROUPS) >= _GROUPS_MAX or _groups_chars >= _GROUPS_CHARS_MAX:
-            _OLD_GROUPS, _GROUPS = _GROUPS, {}
-            _groups_chars = 0
-        _GROUPS[key] = value
-        _groups_chars += len(key)
-
-
-def _lookup(key: str):
-    """_GROUPS.get(key), falling back to (and promoting from) the old generation."""
-    hit = _GROUPS.get(key)
-    if hit is None:
-        hit = _OLD_GROUPS.get(key)
-        if hit is not None:
-            _store(key, hit)
-    return hit
+# code text of whole lines -> compiled group | _PARTIAL; other lines -> _NOCODE | key
+# record (scan_conf).  Longer groups are parsed, never remembered.
+_GROUPS = Memo("conf line groups", max_entries=16384, max_chars=2_000_000, max_key=4096)
+_store = _GROUPS.put
+_lookup = _GROUPS.get
 
 
 # A cached group is compiled once into (kind, name, a, b, cmds) so that the evaluator
@@ -1132,101 +1069,62 @@ def _is_code(line: str) -> bool:
     return bool(rest) and rest[0] != "#"
 
 
-# Blank-line separated chunks of a conf -> (groups, key records) with offsets relative to
-# the chunk, for chunks that start and end outside any multi-line group: a chunk seen
-# before is one look-up for all its lines.
-_CHUNKS: dict = {}
-_CHUNKS_MAX = 4096
-_CHUNK_WIDTH = 8192
-_CHUNKS_CHARS_MAX = 2_000_000
-_chunks_chars = 0
-
-
-def _store_chunk(chunk: str, value: tuple) -> None:
-    global _chunks_chars
-    if len(_CHUNKS) >= _CHUNKS_MAX or _chunks_chars >= _CHUNKS_CHARS_MAX:
-        _CHUNKS.clear()
-        _chunks_chars = 0
-    _CHUNKS[chunk] = value
-    _chunks_chars += len(chunk)
-
-
 def scan_conf(text: str, path: str) -> Tuple[list, list]:
     """(compile_groups(text, path), the keys.key_record of each non-code line that holds
-    a '#@#' key, in file order), in one pass over the lines: a chunk or line seen before
-    costs one dict look-up.  Raises ConfError exactly as parse() does."""
+    a '#@#' key, in file order), in one pass over the lines: a line seen before costs one
+    memo look-up.  Raises ConfError exactly as parse() does."""
     out: list = []
     keys: list = []
     append = out.append
-    get = _GROUPS.get
     lookup = _lookup
     start = -1                      # offset of a pending multi-line group
     code = True                     # False once _rest_groups has done the rest of the code
-    cpos = 0
-    for chunk in text.split("\n\n"):
-        fresh = start < 0 and code
-        if fresh:
-            hit = _CHUNKS.get(chunk)
-            if hit is not None:
-                if hit[0]:
-                    out += [(cpos + rel, grp) for rel, grp in hit[0]]
-                if hit[1]:
-                    keys += hit[1]
-                cpos += len(chunk) + 2
-                continue
-            n_out, n_keys = len(out), len(keys)
-        pos = cpos
-        for line in chunk.split("\n"):
-            end = pos + len(line)
-            rec = get(line)
-            if rec is None:
-                rec = lookup(line)
-                if rec is None:
-                    rec = _CODE if _is_code(line) else (key_record(line) or _NOCODE)
-                    _store(line, rec)
-            if rec is _NOCODE:
-                pos = end + 1
-                continue
-            if rec is not _CODE and rec is not _PARTIAL and len(rec) == 3:      # key record
-                keys.append(rec)
-                pos = end + 1
-                continue
-            if code:
-                # the state machine of compile_groups; rec: the line's own compiled group,
-                # _PARTIAL, or _CODE (a code line without one)
-                if start < 0:
-                    if rec is not _CODE:
-                        if rec is _PARTIAL:
-                            start = pos
-                        else:
-                            append((pos, rec))
-                        pos = end + 1
-                        continue
-                    hit = _single_line(line)
-                    if hit is not None:
-                        _store(line, hit)
-                        append((pos, hit))
-                        pos = end + 1
-                        continue
-                    start = pos
-                else:
-                    hit = lookup(text[start:end])
-                    if hit is not None:
-                        if hit is not _PARTIAL:
-                            append((start, hit))
-                            start = -1
-                        pos = end + 1
-                        continue
-                rest = _rest_groups(text, start, path)
-                if rest is None:
-                    return [(0, (G_CMDS, None, None, None, parse(text, path)))], _keys_only(text)
-                out.extend(rest)
-                code = False
+    pos = 0
+    for line in text.split("\n"):
+        end = pos + len(line)
+        rec = lookup(line)
+        if rec is None:
+            rec = _CODE if _is_code(line) else (key_record(line) or _NOCODE)
+            _store(line, rec)
+        if rec is _NOCODE:
             pos = end + 1
-        if fresh and start < 0 and code and len(chunk) <= _CHUNK_WIDTH:
-            _store_chunk(chunk, (tuple([(off - cpos, grp) for off, grp in out[n_out:]]),
-                                 tuple(keys[n_keys:])))
-        cpos += len(chunk) + 2
+            continue
+        if rec is not _CODE and rec is not _PARTIAL and len(rec) == 3:      # key record
+            keys.append(rec)
+            pos = end + 1
+            continue
+        if code:
+            # the state machine of compile_groups; rec: the line's own compiled group,
+            # _PARTIAL, or _CODE (a code line without one)
+            if start < 0:
+                if rec is not _CODE:
+                    if rec is _PARTIAL:
+                        start = pos
+                    else:
+                        append((pos, rec))
+                    pos = end + 1
+                    continue
+                hit = _single_line(line)
+                if hit is not None:
+                    _store(line, hit)
+                    append((pos, hit))
+                    pos = end + 1
+                    continue
+                start = pos
+            else:
+                hit = lookup(text[start:end])
+                if hit is not None:
+                    if hit is not _PARTIAL:
+                        append((start, hit))
+                        start = -1
+                    pos = end + 1
+                    continue
+            rest = _rest_groups(text, start, path)
+            if rest is None:
+                return [(0, (G_CMDS, None, None, None, parse(text, path)))], _keys_only(text)
+            out.extend(rest)
+            code = False
+        pos = end + 1
     if code and start >= 0:
         rest = _rest_groups(text, start, path)
         if rest is None:

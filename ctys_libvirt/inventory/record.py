@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ctys_libvirt.inventory.scan import ConfHeader, last_word
 from ctys_libvirt.ctys.enum_record import DEFAULT_CONSOLE, DEFAULT_HOSTS, F_MAC, F_TCP, join_record
+from ctys_libvirt.util.memo import once
 
 
 def record_lines(hdr: ConfHeader, *, host: Optional[str] = None) -> str:
@@ -21,26 +22,21 @@ def record_lines(hdr: ConfHeader, *, host: Optional[str] = None) -> str:
 # host facts (cached: the same for every record of a scan)
 # ---------------------------------------------------------------------------
 
-_HOST_FACTS: Optional[Tuple[str, str, str]] = None
-
-
+@once
 def host_facts() -> Tuple[str, str, str]:
     """(hostname as ``uname -n``, user name, group name) of the scanning process."""
-    global _HOST_FACTS
-    if _HOST_FACTS is None:
-        uid, gid = os.getuid(), os.getgid()
-        try:
-            user = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            user = str(uid)
-        try:
-            group = grp.getgrgid(gid).gr_name
-        except KeyError:
-            group = str(gid)
-        # uname's nodename is what gethostname() returns (glibc asks uname), without
-        # importing socket on ENUMERATE's start-up path
-        _HOST_FACTS = (os.uname().nodename, user, group)
-    return _HOST_FACTS
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    # uname's nodename is what gethostname() returns (glibc asks uname), without
+    # importing socket on ENUMERATE's start-up path
+    return (os.uname().nodename, user, group)
 
 
 # ---------------------------------------------------------------------------

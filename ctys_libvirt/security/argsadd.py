@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ctys_libvirt.errors import ConfError, UsageError
+from ctys_libvirt.util.words import split_words
 
 RUNS = "runs host programs"
 FILES = "opens host files, devices or sockets"
@@ -334,9 +334,7 @@ def conf_line(conf_path: str, var: str) -> Optional[int]:
 
 
 def _split(text: str) -> List[str]:
-    from ctys_libvirt.translate.plan import _shlex_split     # the plan's cached splitter
-
-    return list(_shlex_split(text)) if len(text) <= 1024 else shlex.split(text)
+    return split_words(text)
 
 
 def sources(vm, request) -> List[Source]:

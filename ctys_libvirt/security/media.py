@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import FrozenSet, Iterable, List, Optional, Tuple
 
 from ctys_libvirt.errors import ConfError, NotFoundError
+from ctys_libvirt.util.realpath import real_path
 
 NOBODY = 65534
 _TEST = "/usr/bin/test"
@@ -138,7 +139,7 @@ def _who(policy: MediaPolicy) -> str:
 def check_medium(path: str, policy: MediaPolicy, *, what: str, write: bool) -> Tuple[str, os.stat_result]:
     """``path`` (absolute, existing) resolved through symlinks and checked; returns the
     resolved path and its stat.  Raises MediaRefused."""
-    real = os.path.realpath(path)
+    real = real_path(path)
     try:
         st = os.stat(real)
     except OSError as exc:

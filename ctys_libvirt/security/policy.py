@@ -80,23 +80,16 @@ def safe_root_file(path: str) -> Optional[str]:
         d = d.parent
 
 
-_CACHE: dict = {}
-
-
 def load_policy(path: Optional[str] = None) -> SitePolicy:
-    """The site policy in effect (cached per path and file identity)."""
+    """The site policy in effect."""
     path = path or policy_path()
     try:
-        st = os.stat(path)
+        os.stat(path)
     except FileNotFoundError:
         return SitePolicy()
     except OSError as exc:
         return SitePolicy(warnings=(f"site policy {path} ignored: {exc.strerror}",))
-    key = (path, st.st_ino, st.st_mtime_ns, st.st_size, st.st_uid, st.st_mode)
-    hit = _CACHE.get(key)
-    if hit is None:
-        hit = _CACHE[key] = _read(path)
-    return hit
+    return _read(path)
 
 
 def _read(path: str) -> SitePolicy:

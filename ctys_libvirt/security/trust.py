@@ -16,6 +16,7 @@ from typing import Optional
 
 from ctys_libvirt.model import ConfTrust
 from ctys_libvirt.security.policy import SitePolicy, load_policy
+from ctys_libvirt.util.realpath import real_path
 
 
 def _owner_ok(st: os.stat_result, me: int, policy: SitePolicy) -> Optional[str]:
@@ -49,15 +50,8 @@ def assess(conf_path: Path, policy: Optional[SitePolicy] = None) -> ConfTrust:
         return ConfTrust(False, owner, group, f"{exc.filename or conf_path}: {exc.strerror}")
 
 
-# verdicts of ancestor directories, per process: an ENUMERATE of 10,000 VM dirs shares them
-_ANCESTORS: dict = {}
-
-
 def _dir_verdict(d: str, me: int, policy: SitePolicy, *, ancestor: bool):
     """(problem or None, by_policy) for directory ``d`` and, for ancestors, all above it."""
-    key = (d, me, policy.trusted_uids, policy.trusted_gids)
-    if ancestor and key in _ANCESTORS:
-        return _ANCESTORS[key]
     dst = os.stat(d)
     dv = _owner_ok(dst, me, policy)
     writable = dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
@@ -70,39 +64,7 @@ def _dir_verdict(d: str, me: int, policy: SitePolicy, *, ancestor: bool):
         parent = os.path.dirname(d)
         above = (None, False) if parent == d else _dir_verdict(parent, me, policy, ancestor=True)
         out = above if above[0] else (None, above[1] or dv == "policy")
-    if ancestor:
-        if len(_ANCESTORS) > 4096:
-            _ANCESTORS.clear()
-        _ANCESTORS[key] = out
     return out
-
-
-_REAL_DIRS: dict = {}
-
-
-def _realpath(path: str) -> str:
-    """os.path.realpath of an absolute path, with the real paths of its directories
-    remembered (an ENUMERATE of 10,000 VM dirs resolves /var/tmp/... once)."""
-    if stat.S_ISLNK(os.lstat(path).st_mode):
-        return os.path.realpath(path)
-    return os.path.join(_real_dir(os.path.dirname(path)), os.path.basename(path))
-
-
-def _real_dir(d: str) -> str:
-    hit = _REAL_DIRS.get(d)
-    if hit is not None:
-        return hit
-    parent = os.path.dirname(d)
-    if parent == d:
-        real = d
-    elif stat.S_ISLNK(os.lstat(d).st_mode):
-        real = os.path.realpath(d)
-    else:
-        real = os.path.join(_real_dir(parent), os.path.basename(d))
-    if len(_REAL_DIRS) > 4096:
-        _REAL_DIRS.clear()
-    _REAL_DIRS[d] = real
-    return real
 
 
 def _assess(conf_path: Path, policy: SitePolicy) -> ConfTrust:
@@ -118,7 +80,7 @@ def _assess(conf_path: Path, policy: SitePolicy) -> ConfTrust:
     # both the directories the conf is reached through (its CTYSWRAPPERPATH, where relative
     # paths resolve) and those it really lives in
     given = os.path.dirname(os.path.abspath(conf_path))
-    real = os.path.dirname(_realpath(os.path.abspath(conf_path)))
+    real = os.path.dirname(real_path(str(conf_path)))
     for start in (given,) if given == real else (given, real):
         problem, by_pol = _dir_verdict(start, me, policy, ancestor=False)
         if problem:

@@ -43,11 +43,9 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import stat
 import uuid as uuidlib
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
 
@@ -70,6 +68,7 @@ from ctys_libvirt.translate.request import (
     INST_TARGET_MODES,
     parse_bootmode,
 )
+from ctys_libvirt.util.words import split_words
 
 if TYPE_CHECKING:       # legacy_args imports this module at run time
     from ctys_libvirt.translate.legacy_args import LegacyArgs
@@ -265,17 +264,10 @@ def _arch_cpu(vm: VmConfig) -> Tuple[str, str]:
     return arch, (vm.cpu or cpu)
 
 
-@lru_cache(maxsize=1024)
-def _shlex_split(text: str) -> Tuple[str, ...]:
-    # Confs of one template repeat the same ARGSADD/TIMEOPT; a ValueError is not cached.
-    return tuple(shlex.split(text))
-
-
 def _split_words(text: str, what: str, vm: VmConfig, from_conf: bool) -> List[str]:
     text = text or ""
     try:
-        # short strings only in the cache (bounds its memory)
-        return list(_shlex_split(text)) if len(text) <= 1024 else shlex.split(text)
+        return split_words(text)
     except ValueError as exc:
         msg = f"cannot split {what} {text!r} into words: {exc}"
         hint = "balance the quotes (shell-word rules; nothing is run through a shell)"

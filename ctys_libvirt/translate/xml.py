@@ -27,6 +27,7 @@ from ctys_libvirt.translate import legacy_args
 from ctys_libvirt.translate.domxml import domain_xml
 from ctys_libvirt.translate.domxml.text import QEMU_NS  # noqa: F401 (API)
 from ctys_libvirt.translate.plan import MachinePlan, resolve_plan
+from ctys_libvirt.util.memo import once
 
 from ctys_libvirt.translate.metadata import METADATA_NS, METADATA_PREFIX, read_instance  # noqa: F401 (API)
 
@@ -60,23 +61,28 @@ class DomainBuild:
     lint: List[str] = field(default_factory=list)   # ARGSADD lint findings (also in warnings)
 
 
-_SCHEMA: Optional[etree.RelaxNG] = None
 SCHEMA_PATH = "/usr/share/libvirt/schemas/domain.rng"
+
+
+@once
+def _schema() -> Union[etree.RelaxNG, str]:
+    """libvirt's domain schema compiled (about 0.1 s), or why it cannot be loaded."""
+    try:
+        return etree.RelaxNG(etree.parse(SCHEMA_PATH))
+    except (OSError, etree.LxmlError) as exc:
+        return f"cannot load the libvirt schema {SCHEMA_PATH}: {exc}"
 
 
 def validate_domain_xml(xml: Union[str, bytes]) -> Optional[str]:
     """None if ``xml`` validates against libvirt's domain RelaxNG schema, else the first
     problem (schema compiled once per process)."""
-    global _SCHEMA
-    if _SCHEMA is None:
-        try:
-            _SCHEMA = etree.RelaxNG(etree.parse(SCHEMA_PATH))
-        except (OSError, etree.LxmlError) as exc:
-            return f"cannot load the libvirt schema {SCHEMA_PATH}: {exc}"
+    schema = _schema()
+    if isinstance(schema, str):
+        return schema
     doc = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
-    if _SCHEMA.validate(doc):
+    if schema.validate(doc):
         return None
-    err = _SCHEMA.error_log.last_error
+    err = schema.error_log.last_error
     return f"line {err.line}: {err.message}" if err is not None else "invalid"
 
 

@@ -391,11 +391,12 @@ def test_hostile_glob_is_bounded():
 # --- the tokenizer's regex fast path must produce exactly the detailed scanner's tokens -------
 
 def _tokens(text, fast):
-    """fast=True: regex fast path; False: detailed scanner only; "lines": the per-line
-    token cache used by parse() (cold, then warm)."""
+    """fast=True: regex fast path; False: detailed scanner only; "lines": tokenize() as
+    parse() uses it (memos cold, then warm)."""
     import re as _re
 
     from ctys_libvirt.conf import shell
+    from ctys_libvirt.util.memo import clear_all
 
     saved = shell._FAST
     if not fast:
@@ -403,7 +404,7 @@ def _tokens(text, fast):
     try:
         src = shell._Src(text, "t")
         if fast == "lines":
-            shell._LINE_TOKENS.clear()
+            clear_all()
             cold = shell.tokenize(src)
             toks = shell.tokenize(src)
             assert toks == cold
