@@ -291,24 +291,11 @@ def impure_translate(imports=None, order=None) -> List[str]:
 
 # --- the tests -----------------------------------------------------------------------------
 
-# Violations still being fixed in this round (issue 9 items 1-3) by other branches:
-# strict xfail, so each turns red when its group is fixed (then delete the entry) and the
-# test stays red if a fixed group comes back.
-KNOWN_LAYER_VIOLATIONS: Dict[str, str] = {
-}
-KNOWN_CYCLES = True            # translate <-> security.argsadd (the plan's word splitter)
-KNOWN_PRIVATE_IN_CLI = False
-KNOWN_IMPURE_TRANSLATE = False
-
-
 def _entries() -> List[str]:
     return [e for line in _order() for e in line]
 
 
-@pytest.mark.parametrize("entry", [
-    pytest.param(e, marks=pytest.mark.xfail(strict=True, reason=KNOWN_LAYER_VIOLATIONS[e]))
-    if e in KNOWN_LAYER_VIOLATIONS else e
-    for e in _entries()])
+@pytest.mark.parametrize("entry", _entries())
 def test_imports_follow_the_layers(entry):
     bad = layer_violations().get(entry, [])
     assert not bad, "imports against the layering (pyproject.toml [tool.ctys_libvirt.layers]):\n" \
@@ -320,19 +307,16 @@ def test_every_module_is_in_a_layer():
     assert not loose, f"modules in no layer of pyproject.toml's order: {loose}"
 
 
-@pytest.mark.xfail(KNOWN_CYCLES, strict=True, reason="cycles still being removed")
 def test_no_cycles_between_parts():
     cycles = part_cycles()
     assert not cycles, "\n".join(cycles)
 
 
-@pytest.mark.xfail(KNOWN_PRIVATE_IN_CLI, strict=True, reason="front ends still use private names")
 def test_front_ends_use_only_public_library_names():
     bad = private_names_in_cli()
     assert not bad, "private library names used by the front ends:\n" + "\n".join(bad)
 
 
-@pytest.mark.xfail(KNOWN_IMPURE_TRANSLATE, strict=True, reason="translate still gathers host facts")
 def test_translate_is_pure():
     bad = impure_translate()
     assert not bad, "translate/ must not import host/, backends/ or libvirt:\n" + "\n".join(bad)
