@@ -15,6 +15,7 @@ import pytest
 
 from ctys_libvirt.backends.direct import DirectBackend
 from ctys_libvirt.model import BootMode, BootRequest, CancelMode, ConsoleType, CreateOptions
+from ctys_libvirt.translate.request import parse_kernel
 from fakeqemu import vms
 from lifecycle_helpers import wait_marker
 
@@ -56,7 +57,7 @@ def test_boot_media_reach_the_marker(be, vmroot, media, mode, medium):
 def test_kernel_boot_with_initrd_and_append(be, vmroot, media):
     vm = vms.guest(vmroot, media, "hello", label="ctystest-dkern", hdd_boot_image=None)
     req = BootRequest(bootmode=BootMode.KERNEL,
-                      kernel=f"{media['mbkernel']}%{media['mbkernel-mod']}%console=ttyS0 ctys=hello world",
+                      kernel=parse_kernel(f"{media['mbkernel']}%{media['mbkernel-mod']}%console=ttyS0 ctys=hello world"),
                       console=ConsoleType.VNC)
     res = be.create(vm, req, CreateOptions())
     assert res.vnc_display is not None and res.vnc_port == 5900 + res.vnc_display
