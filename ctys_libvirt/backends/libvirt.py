@@ -191,6 +191,9 @@ class LibvirtBackend:
         self._event_conn: Optional["libvirt.virConnect"] = None
         self._watcher: Optional[LifecycleWatcher] = None
         self._hostname: Optional[str] = None
+        # the trees of the XML this backend built, by their text (DomainBuild.tree): merging
+        # into a definition works on a copy of these instead of parsing our own XML again
+        self._built: Dict[str, object] = {}
 
     def _open(self) -> "libvirt.virConnect":
         return open_connection(self.uri)
@@ -453,6 +456,15 @@ class LibvirtBackend:
         self._enforce(vm, request, facts.caps)
         b = build_domain(vm, request, facts, options)
         self._lint(b, facts.caps, options)
+        return self._keep(b)
+
+    def _keep(self, b):
+        """Remember ``b``'s trees by their text for the merge and overlay of this create."""
+        if len(self._built) > 16:           # one create uses a handful; a long-lived backend
+            self._built.clear()             # must not keep every build of its life
+        for xml, tree in ((b.xml, b.tree), (b.final_xml, b.final_tree)):
+            if xml is not None and tree is not None:
+                self._built[xml] = tree
         return b
 
     def _enforce(self, vm: VmConfig, request: BootRequest, caps) -> None:
@@ -601,7 +613,7 @@ class LibvirtBackend:
                            dopts, facts)
             return d.xml, None, d.plan
         except (NotFoundError, UsageError, ConfError) as exc:
-            b = run if dopts is options else render_build(vm, run, facts, dopts)
+            b = run if dopts is options else self._keep(render_build(vm, run, facts, dopts))
             return (b.final_xml or b.xml,
                     f"the conf's normal boot cannot be defined ({exc.message}); the persistent "
                     "definition boots as this run does",
@@ -666,7 +678,8 @@ class LibvirtBackend:
                 if run_xml is not None and run_xml != definition:
                     from ctys_libvirt.coexist.merge import overlay
 
-                    live = overlay(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), definition, run_xml)
+                    live = overlay(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), definition, run_xml,
+                                   known=self._built)
                 if dom.hasManagedSaveImage(0):
                     messages.append(f"{label}: resuming from its managed save image"
                                     + ("; this run's one-off choices are not applied" if live else ""))
@@ -701,13 +714,12 @@ class LibvirtBackend:
         res.warnings = list(warnings)
         return res
 
-    @staticmethod
-    def _drift_of(dom, xml: str) -> Optional[str]:
+    def _drift_of(self, dom, xml: str) -> Optional[str]:
         """The definition's drift against the conf's XML (None: cannot tell)."""
         from ctys_libvirt.coexist.merge import assess
 
         try:
-            return assess(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), xml).drift
+            return assess(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), xml, known=self._built).drift
         except Exception:       # a report only: never fail the reuse over it
             return None
 
@@ -752,7 +764,7 @@ class LibvirtBackend:
                 # Changing the config under a saved memory image would corrupt the restore.
                 return existing, False
             old = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-        res = merge(old, xml, prefer=prefer, conf_path=conf_path)
+        res = merge(old, xml, prefer=prefer, conf_path=conf_path, known=self._built)
         if res.status == "conflict":
             raise conflict_error(existing.name(), res)
         if res.xml is None:
@@ -966,7 +978,7 @@ class LibvirtBackend:
             vm = load_conf(path)
             from ctys_libvirt.coexist.merge import complete
 
-            gen = complete(F.parse(build_domain(vm, normal_request(vm), caps_box[0], CreateOptions()).xml))
+            gen = complete(build_domain(vm, normal_request(vm), caps_box[0], CreateOptions()).tree)
             return {n: F.digest(v) for n, v in F.values(gen, context(gen, None)).items()}
 
         checker = DriftChecker(conf_digests, caps_key=self.uri)

@@ -52,6 +52,7 @@ class Job:
     address: str
     vm: Optional[VmConfig] = None
     xml: Optional[str] = None
+    tree: object = None                 # the tree ``xml`` was serialized from (no re-parse)
     warnings: Tuple[str, ...] = ()
     uuid_generated: bool = False
 
@@ -104,7 +105,7 @@ class Definer:
             job.vm = load_conf(job.address)
         b = build_domain(job.vm, normal_request(job.vm, self.allow_argsadd), self.facts, self.options)
         self.be._lint(b, self.caps, self.options)
-        job.xml = b.xml
+        job.xml, job.tree = b.xml, b.tree
         job.warnings = tuple(b.warnings)
         job.uuid_generated = bool(b.plan.uuid_generated)
 
@@ -113,8 +114,7 @@ class Definer:
     def apply(self, job: Job) -> DefineResult:
         vm = job.vm
         name = vm.label
-        root = F.parse(job.xml)
-        uuid = root.findtext("uuid")
+        uuid = job.tree.findtext("uuid")
         conf_path = os.path.abspath(str(vm.source_path))
         row = DefineResult(address=job.address, status="", name=name, uuid=uuid, conf_path=conf_path,
                            messages=list(job.warnings))
@@ -129,7 +129,7 @@ class Definer:
                     row.status, row.reason = "unchanged", "has a managed save image; not redefined"
                     return row
                 old = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-            res = merge(old, job.xml, prefer=self.prefer, conf_path=conf_path)
+            res = merge(old, job.xml, prefer=self.prefer, conf_path=conf_path, known={job.xml: job.tree})
             row.fields = _fields(res)
             row.drift = res.drift
             if res.status == "conflict":

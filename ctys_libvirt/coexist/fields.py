@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from lxml import etree
 
@@ -406,6 +406,12 @@ def macs_of(root) -> Tuple[str, ...]:
 _WS = re.compile(r"\s+")
 
 
-def parse(xml) -> etree._Element:
+def parse(xml, known: Optional[Mapping[str, etree._Element]] = None) -> etree._Element:
+    """``xml`` as a tree ours to change.  ``known``: trees the caller built, by the text they
+    were serialized to (``DomainBuild.tree``): a copy of one of those instead of parsing our
+    own text again."""
+    tree = known.get(xml) if known is not None and isinstance(xml, str) else None
+    if tree is not None:
+        return copy.deepcopy(tree)
     parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
     return etree.fromstring(xml.encode() if isinstance(xml, str) else xml, parser)

@@ -127,11 +127,12 @@ def _gen_digest(gen_xml: str) -> str:
 
 
 def merge(existing_xml: Optional[str], gen_xml: str, *, prefer: Optional[str] = None,
-          conf_path: Optional[str] = None) -> MergeResult:
+          conf_path: Optional[str] = None, known=None) -> MergeResult:
     """The definition to write for ``gen_xml`` given the current inactive definition
     (None: a new domain).  ``prefer`` 'conf' or 'domain' settles conflicts and domain
-    edits (domain: the definition's values become the new baseline)."""
-    gen = complete(F.parse(gen_xml))
+    edits (domain: the definition's values become the new baseline).  ``known``: the trees
+    of the XML the caller built (``fields.parse``)."""
+    gen = complete(F.parse(gen_xml, known))
     if existing_xml is None:
         ctx = context(gen, None)
         vals = F.values(gen, ctx)
@@ -201,18 +202,18 @@ def merge(existing_xml: Optional[str], gen_xml: str, *, prefer: Optional[str] = 
                        kept=kept_additions(ex, ctx))
 
 
-def assess(existing_xml: str, gen_xml: str) -> MergeResult:
+def assess(existing_xml: str, gen_xml: str, known=None) -> MergeResult:
     """Field states of a definition against the conf's XML, nothing written."""
-    r = merge(existing_xml, gen_xml)
+    r = merge(existing_xml, gen_xml, known=known)
     r.xml = None
     return r
 
 
-def overlay(definition_xml: str, normal_xml: str, run_xml: str) -> Optional[str]:
+def overlay(definition_xml: str, normal_xml: str, run_xml: str, known=None) -> Optional[str]:
     """The live configuration of a run with one-off choices: the definition (the admin's
     devices included) with every field where the run differs from the conf's normal boot
     taken from the run.  None when the run is the normal boot."""
-    normal, run = complete(F.parse(normal_xml)), complete(F.parse(run_xml))
+    normal, run = complete(F.parse(normal_xml, known)), complete(F.parse(run_xml, known))
     live = F.parse(definition_xml)
     ctx = F.Context(F.targets_of(normal) + F.targets_of(run), F.macs_of(normal) + F.macs_of(run))
     changed = [n for n in F.RUN_FIELDS if F.value(normal, n, ctx) != F.value(run, n, ctx)]

@@ -24,7 +24,7 @@ from lxml import etree
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import BootRequest, HostCaps, HostFacts, VmConfig
 from ctys_libvirt.translate import legacy_args
-from ctys_libvirt.translate.domxml import domain_xml
+from ctys_libvirt.translate.domxml import domain_element, serialize
 from ctys_libvirt.translate.domxml.text import QEMU_NS  # noqa: F401 (API)
 from ctys_libvirt.translate.plan import MachinePlan, resolve_plan
 from ctys_libvirt.util.memo import once
@@ -59,6 +59,10 @@ class DomainBuild:
     install: bool                     # xml is a transient install run (on_reboot destroy)
     final_plan: Optional[MachinePlan] = None
     lint: List[str] = field(default_factory=list)   # ARGSADD lint findings (also in warnings)
+    # the trees ``xml`` / ``final_xml`` were serialized from: callers that work on the XML
+    # (merge into a definition, drift) take a copy of these instead of parsing our own text
+    tree: Optional[etree._Element] = field(default=None, repr=False, compare=False)
+    final_tree: Optional[etree._Element] = field(default=None, repr=False, compare=False)
 
 
 SCHEMA_PATH = "/usr/share/libvirt/schemas/domain.rng"
@@ -149,12 +153,14 @@ def _domain_build(vm: VmConfig, plan: MachinePlan, fplan: Optional[MachinePlan],
             caps: HostCaps, opts: XmlOptions) -> DomainBuild:
     warnings = list(plan.warnings)
     if plan.install_phase:
-        xml = domain_xml(plan, caps, opts, "install", warnings)
-        final_xml = domain_xml(fplan, caps, opts, "final", [])
-        return DomainBuild(xml, final_xml, plan.name, plan.uuid_dashed, warnings, plan, True, fplan)
+        tree = domain_element(plan, caps, opts, "install", warnings)
+        final_tree = domain_element(fplan, caps, opts, "final", [])
+        return DomainBuild(serialize(tree), serialize(final_tree), plan.name, plan.uuid_dashed,
+                           warnings, plan, True, fplan, tree=tree, final_tree=final_tree)
     phase = "final" if plan.install is not None else "boot"
-    xml = domain_xml(plan, caps, opts, phase, warnings)
-    return DomainBuild(xml, None, plan.name, plan.uuid_dashed, warnings, plan, False)
+    tree = domain_element(plan, caps, opts, phase, warnings)
+    return DomainBuild(serialize(tree), None, plan.name, plan.uuid_dashed, warnings, plan, False,
+                       tree=tree)
 
 
 def read_metadata(xml_or_element: Union[str, bytes, etree._Element]) -> Optional[Dict[str, Any]]:

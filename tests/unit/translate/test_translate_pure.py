@@ -113,6 +113,10 @@ class _Backend:
     from ctys_libvirt.backends.libvirt import LibvirtBackend as _B
 
     _definition_xml = _B._definition_xml
+    _keep = _B._keep
+
+    def __init__(self):
+        self._built = {}
 
     def build(self, vm, request, options, facts=None):
         return build_domain(vm, request, facts, options)

@@ -411,3 +411,38 @@ def test_bad_cpu_is_conf_error(tmp_path, cpu):
     vm.cpu = cpu
     with pytest.raises(ConfError, match="CPU"):
         build_domain(vm, make_request(), host_facts(FIXED_CAPS))
+
+
+def test_build_keeps_the_trees_it_serialized(shared_dir, tmp_path):
+    """DomainBuild.tree is the document ``xml`` was serialized from: a copy of it is the same
+    tree a parse of the text gives (what merge and drift used to parse again)."""
+    import copy
+
+    from ctys_libvirt.coexist import fields as F
+    from support.translate import GOLDEN_VARIANTS, example_tree, GOLDEN_CAPS
+    from ctys_libvirt.conf import load_conf
+    from ctys_libvirt.host.facts import host_facts
+    from ctys_libvirt.model import HostContext
+    from ctys_libvirt.translate.request import make_request
+    from ctys_libvirt.translate.xml import XmlOptions, build_domain
+
+    confs = example_tree(shared_dir, tmp_path)
+    seen = 0
+    for label, _, req_kw, opt_kw in GOLDEN_VARIANTS:
+        d = str(confs[label].parent)
+        fill = (lambda v: v.replace("{d}", d) if isinstance(v, str) else v)
+        vm = load_conf(confs[label], context=HostContext(mydist="CentOS", user="acue"))
+        b = build_domain(vm, make_request(**{k: fill(v) for k, v in req_kw.items()}), host_facts(GOLDEN_CAPS),
+                         XmlOptions(**{k: fill(v) for k, v in opt_kw.items()}))
+        for xml, tree in ((b.xml, b.tree), (b.final_xml, b.final_tree)):
+            if xml is None:
+                assert tree is None
+                continue
+            parsed = etree.tostring(F.parse(xml))
+            assert etree.tostring(F.parse(xml, {xml: tree})) == parsed
+            assert etree.tostring(copy.deepcopy(tree)) == parsed
+            seen += 1
+        # a copy: what merge changes is not the build's own tree
+        F.parse(b.xml, {b.xml: b.tree}).find("name").text = "changed"
+        assert b.tree.findtext("name") == vm.label
+    assert seen >= len(GOLDEN_VARIANTS)
