@@ -1069,6 +1069,12 @@ def _is_code(line: str) -> bool:
     return bool(rest) and rest[0] != "#"
 
 
+# The lines scan_conf must look at: code lines and lines that may hold a '#@#' key (as
+# key_record reads them: tabs inside "#@#" do not count).  Blank and comment lines are
+# skipped by the regex engine; they are neither code nor keys.
+_SCAN_LINE = re.compile(r"^(?:[ \t]*[^# \t\n].*|.*#\t*@\t*#.*)$", re.M)
+
+
 def scan_conf(text: str, path: str) -> Tuple[list, list]:
     """(compile_groups(text, path), the keys.key_record of each non-code line that holds
     a '#@#' key, in file order), in one pass over the lines: a line seen before costs one
@@ -1079,19 +1085,17 @@ def scan_conf(text: str, path: str) -> Tuple[list, list]:
     lookup = _lookup
     start = -1                      # offset of a pending multi-line group
     code = True                     # False once _rest_groups has done the rest of the code
-    pos = 0
-    for line in text.split("\n"):
-        end = pos + len(line)
+    for m in _SCAN_LINE.finditer(text):
+        line = m.group()
+        pos, end = m.span()
         rec = lookup(line)
         if rec is None:
             rec = _CODE if _is_code(line) else (key_record(line) or _NOCODE)
             _store(line, rec)
         if rec is _NOCODE:
-            pos = end + 1
             continue
         if rec is not _CODE and rec is not _PARTIAL and len(rec) == 3:      # key record
             keys.append(rec)
-            pos = end + 1
             continue
         if code:
             # the state machine of compile_groups; rec: the line's own compiled group,
@@ -1102,13 +1106,11 @@ def scan_conf(text: str, path: str) -> Tuple[list, list]:
                         start = pos
                     else:
                         append((pos, rec))
-                    pos = end + 1
                     continue
                 hit = _single_line(line)
                 if hit is not None:
                     _store(line, hit)
                     append((pos, hit))
-                    pos = end + 1
                     continue
                 start = pos
             else:
@@ -1117,14 +1119,12 @@ def scan_conf(text: str, path: str) -> Tuple[list, list]:
                     if hit is not _PARTIAL:
                         append((start, hit))
                         start = -1
-                    pos = end + 1
                     continue
             rest = _rest_groups(text, start, path)
             if rest is None:
                 return [(0, (G_CMDS, None, None, None, parse(text, path)))], _keys_only(text)
             out.extend(rest)
             code = False
-        pos = end + 1
     if code and start >= 0:
         rest = _rest_groups(text, start, path)
         if rest is None:
