@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Tuple
 
+from ctys_libvirt.util.memo import Memo
+
 STAR = object()
 ANY = None
 
@@ -278,8 +280,22 @@ def _star_match(toks: tuple, s: str, budget: Budget) -> bool:
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
+# (text, is_literal) chunks -> Pattern: every case arm of every conf is a pattern, and
+# confs of one template repeat them (compile_pattern about 5x faster on a hit;
+# docs/architecture.md, Caches).  Patterns are immutable.
+_PATTERNS = Memo("glob patterns", max_entries=1024)
+
+
 def compile_pattern(chunks: Tuple[Tuple[str, bool], ...]) -> Pattern:
     """(text, is_literal) chunks -> Pattern."""
+    hit = _PATTERNS.get(chunks)
+    if hit is None:
+        hit = _compile(chunks)
+        _PATTERNS.put(chunks, hit)
+    return hit
+
+
+def _compile(chunks: Tuple[Tuple[str, bool], ...]) -> Pattern:
     if all(literal or not _GLOB_CHARS.search(text) for text, literal in chunks):
         # the usual case arm (x86_64|amd64): plain text, nothing to tokenize
         text = "".join([c[0] for c in chunks])
