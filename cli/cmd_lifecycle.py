@@ -14,7 +14,7 @@ import typer
 
 from ctys_libvirt.cli.app import app
 from ctys_libvirt.cli import complete as C
-from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, emit_json, errors_to_exit, warn
+from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, GLOBAL, emit_json, errors_to_exit, warn
 from ctys_libvirt.errors import NotRunning, UsageError
 
 CONNECT = typer.Option(None, "--connect", "-c", metavar="URI", shell_complete=C.uri, help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
@@ -257,12 +257,16 @@ def cancel(
 
 def _print_cancel(r, depth: int = 0) -> None:
     """One CANCEL result, the VMs cancelled inside it first indented above it (deepest first)."""
+    from ctys_libvirt.stack.inside import NO_STACK_KEYS
+
     for child in r.inner:
         _print_cancel(child, depth + 1)
     pad = "    " * depth
     where = f" [{r.uri}]" if depth else ""
     print(f"{pad}{r.name}{where}: {r.mode.value} -> {r.action}; now {r.state} ({r.seconds:.2f}s)")
     for msg in r.messages:
+        if NO_STACK_KEYS in msg and not GLOBAL.verbose:
+            continue        # a plain VM without stack keys: said with -v (and in JSON) only
         print(f"{pad}  {msg}")
 
 

@@ -32,6 +32,11 @@ _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
+# the reason for a VM whose conf says nothing about a hypervisor inside it: the plain,
+# stack-less VM (front ends show the note only when asked to be verbose)
+NO_STACK_KEYS = "no #@#IP0 and no #@#STACKURI in its conf"
+
+
 @dataclass(frozen=True)
 class StackSite:
     """Site settings for reaching the inside of VMs (from the environment)."""
@@ -127,7 +132,7 @@ def inside_of(label: str, keys: Mapping[str, str], site: Optional[StackSite] = N
         return _from_stackuri(label, raw, site)
     ip, port = ip0_fields(keys.get("IP0") or "")
     if not ip:
-        return Inside(label, None, "", "no #@#IP0 and no #@#STACKURI in its conf")
+        return Inside(label, None, "", NO_STACK_KEYS)
     if keys.get("_NETWORK") == "0":
         return Inside(label, None, "", "no network device, so its #@#IP0 cannot be reached; "
                       "#@#STACKURI names an inside reached another way", ip=ip)

@@ -275,3 +275,17 @@ def test_guest_without_libvirt_gets_ctys_libvirt_over_the_same_ssh(root, media, 
     assert r["inner"][0]["finished"] <= own_start(r)
     assert any("ctys-libvirt there cancelled 1 VM(s) first" in m for m in r["messages"]), r
     assert hv.state(inner) == libvirt.VIR_DOMAIN_SHUTOFF
+
+
+def test_a_plain_vm_gets_no_stack_note_unless_verbose(root, media, janitor, ssh_client):
+    """A VM without stack keys is the common case: the text output does not explain, for
+    every VM, that there is nothing inside it to reach; -v (and JSON, above) still say it."""
+    note = "not known (no #@#IP0 and no #@#STACKURI in its conf)"
+    quiet = janitor.add(start_vm(root, media, ip=""))
+    p = run_cli("cancel", quiet, "--timeout", "30", env=ssh_client.env)
+    assert p.returncode == 0, p.stderr
+    assert f"{quiet}: POWEROFF -> shutdown" in p.stdout and note not in p.stdout + p.stderr
+    loud = janitor.add(start_vm(root, media, ip=""))
+    p = run_cli("-v", "cancel", loud, "--timeout", "30", env=ssh_client.env)
+    assert p.returncode == 0, p.stderr
+    assert f"  inside of {loud} {note}; cancelled directly" in p.stdout
