@@ -191,9 +191,6 @@ class LibvirtBackend:
         self._event_conn: Optional["libvirt.virConnect"] = None
         self._watcher: Optional[LifecycleWatcher] = None
         self._hostname: Optional[str] = None
-        # the trees of the XML this backend built, by their text (DomainBuild.tree): merging
-        # into a definition works on a copy of these instead of parsing our own XML again
-        self._built: Dict[str, object] = {}
 
     def _open(self) -> "libvirt.virConnect":
         return open_connection(self.uri)
@@ -456,15 +453,6 @@ class LibvirtBackend:
         self._enforce(vm, request, facts.caps)
         b = build_domain(vm, request, facts, options)
         self._lint(b, facts.caps, options)
-        return self._keep(b)
-
-    def _keep(self, b):
-        """Remember ``b``'s trees by their text for the merge and overlay of this create."""
-        if len(self._built) > 16:           # one create uses a handful; a long-lived backend
-            self._built.clear()             # must not keep every build of its life
-        for xml, tree in ((b.xml, b.tree), (b.final_xml, b.final_tree)):
-            if xml is not None and tree is not None:
-                self._built[xml] = tree
         return b
 
     def _enforce(self, vm: VmConfig, request: BootRequest, caps) -> None:
@@ -571,9 +559,9 @@ class LibvirtBackend:
         b = self.build(vm, request, options, facts)
         self._refuse_shared_disks(b)
         plan = getattr(b, "plan", None)
-        definition, note, dplan = b.xml, None, plan
+        definition, note, dplan, dtree = b.xml, None, plan, b.tree
         if not options.transient:
-            definition, note, dplan = self._definition_xml(vm, request, options, b, facts)
+            definition, note, dplan, dtree = self._definition_xml(vm, request, options, b, facts)
         try:
             res = self.create_from_build(
                 name=b.name, uuid=b.uuid,
@@ -586,7 +574,8 @@ class LibvirtBackend:
                 create_target=getattr(plan, "create_target", None),
                 is_install=request.instmode is not None,
                 conf_path=getattr(plan, "conf_path", None),
-                uuid_generated=bool(getattr(plan, "uuid_generated", False)))
+                uuid_generated=bool(getattr(plan, "uuid_generated", False)),
+                trees={b.xml: b.tree, definition: dtree})
             if note:
                 res.messages.append(note)
             return res
@@ -599,7 +588,7 @@ class LibvirtBackend:
 
     def _definition_xml(self, vm: VmConfig, request: BootRequest, options: CreateOptions,
                         run, facts):
-        """(XML of the persistent definition, note, its plan).  The conf's normal boot when
+        """(XML of the persistent definition, note, its plan, its tree).  The conf's normal boot when
         it can be built; when it cannot yet (its HDDBOOTIMAGE is the target an install is
         about to create, a kernel-only conf without a disk), the definition boots as this
         run does (an install run: its final, normal boot order), as before the split: the
@@ -611,26 +600,32 @@ class LibvirtBackend:
         try:
             d = self.build(vm, normal_request(vm, request.allow_argsadd, request.allow_devices),
                            dopts, facts)
-            return d.xml, None, d.plan
+            return d.xml, None, d.plan, d.tree
         except (NotFoundError, UsageError, ConfError) as exc:
-            b = run if dopts is options else self._keep(render_build(vm, run, facts, dopts))
-            return (b.final_xml or b.xml,
+            b = run if dopts is options else render_build(vm, run, facts, dopts)
+            final = b.final_xml is not None
+            return (b.final_xml if final else b.xml,
                     f"the conf's normal boot cannot be defined ({exc.message}); the persistent "
                     "definition boots as this run does",
-                    b.final_plan or b.plan)
+                    b.final_plan if final else b.plan,
+                    b.final_tree if final else b.tree)
 
     def create_from_build(self, *, name: str, uuid: str, xml: str, final_xml: Optional[str],
                           warnings: List[str], options: CreateOptions, console: str,
                           create_target=None, is_install: bool = False,
                           run_xml: Optional[str] = None, conf_path: Optional[str] = None,
-                          uuid_generated: bool = False, definition_plan=None) -> CreateResult:
+                          uuid_generated: bool = False, definition_plan=None,
+                          trees: Optional[Dict[str, object]] = None) -> CreateResult:
         """The CREATE sequence for already generated XML (the caller holds the label lock).
 
         ``xml`` (or ``final_xml`` of an install run) is merged into the persistent
         definition; ``run_xml``, when it differs from it, becomes the live configuration
         of this run only (createXML with the same name and UUID starts the persistent
         domain with it and leaves the definition as it is).  ``definition_plan``: the plan
-        ``xml`` was built from, when the caller built it (its sources are checked from it)."""
+        ``xml`` was built from, when the caller built it (its sources are checked from it).
+        ``trees``: the lxml trees of the XML the caller built, by their text
+        (``DomainBuild.tree``): merge, overlay and drift copy these instead of parsing our
+        own XML again."""
         from ctys_libvirt.host import images  # qemu-img work: not on list/cancel paths
 
         label = name
@@ -640,7 +635,7 @@ class LibvirtBackend:
                 res = self._result(existing, console, defined=False)
                 res.messages = [f"{label} is already running; reusing it"]
                 res.warnings = list(warnings)
-                drift = self._drift_of(existing, final_xml or xml)
+                drift = self._drift_of(existing, final_xml or xml, trees)
                 if drift not in ("in sync", None):
                     res.messages.append(f"{label}: {drift} since the last define; the running VM "
                                         f"does not have it (`ctys-libvirt diff {label}`)")
@@ -666,20 +661,20 @@ class LibvirtBackend:
                 # old callers: xml is the install run, final_xml the definition
                 if existing is not None:
                     previous = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-                dom, defined = self._define_if_changed(existing, final_xml or xml, conf_path)
+                dom, defined = self._define_if_changed(existing, final_xml or xml, conf_path, known=trees)
                 dom = self.conn.createXML(xml, 0)
             else:
                 definition = final_xml or xml
                 if is_install and existing is not None:
                     # a failed install run must not leave a rewritten definition behind
                     previous = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-                dom, defined = self._define_if_changed(existing, definition, conf_path)
+                dom, defined = self._define_if_changed(existing, definition, conf_path, known=trees)
                 live = None
                 if run_xml is not None and run_xml != definition:
                     from ctys_libvirt.coexist.merge import overlay
 
                     live = overlay(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), definition, run_xml,
-                                   known=self._built)
+                                   known=trees)
                 if dom.hasManagedSaveImage(0):
                     messages.append(f"{label}: resuming from its managed save image"
                                     + ("; this run's one-off choices are not applied" if live else ""))
@@ -714,12 +709,13 @@ class LibvirtBackend:
         res.warnings = list(warnings)
         return res
 
-    def _drift_of(self, dom, xml: str) -> Optional[str]:
+    @staticmethod
+    def _drift_of(dom, xml: str, known=None) -> Optional[str]:
         """The definition's drift against the conf's XML (None: cannot tell)."""
         from ctys_libvirt.coexist.merge import assess
 
         try:
-            return assess(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), xml, known=self._built).drift
+            return assess(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), xml, known=known).drift
         except Exception:       # a report only: never fail the reuse over it
             return None
 
@@ -752,7 +748,7 @@ class LibvirtBackend:
         return str(target.path) if created else None
 
     def _define_if_changed(self, existing, xml: str, conf_path: Optional[str] = None,
-                           prefer: Optional[str] = None):
+                           prefer: Optional[str] = None, known=None):
         """Persistent define of ``xml`` merged into the existing definition (the admin's
         devices, descriptions, tuning and edits kept; coexist/merge.py); returns
         (domain, defined?).  A field changed on both sides raises ConflictError."""
@@ -764,7 +760,7 @@ class LibvirtBackend:
                 # Changing the config under a saved memory image would corrupt the restore.
                 return existing, False
             old = existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-        res = merge(old, xml, prefer=prefer, conf_path=conf_path, known=self._built)
+        res = merge(old, xml, prefer=prefer, conf_path=conf_path, known=known)
         if res.status == "conflict":
             raise conflict_error(existing.name(), res)
         if res.xml is None:

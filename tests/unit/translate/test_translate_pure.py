@@ -113,10 +113,6 @@ class _Backend:
     from ctys_libvirt.backends.libvirt import LibvirtBackend as _B
 
     _definition_xml = _B._definition_xml
-    _keep = _B._keep
-
-    def __init__(self):
-        self._built = {}
 
     def build(self, vm, request, options, facts=None):
         return build_domain(vm, request, facts, options)
@@ -137,7 +133,11 @@ def test_install_definition_keeps_the_run_plans(tmp_path, monkeypatch):
     opts = CreateOptions(serial_log=str(tmp_path / "serial.log"))
     run = build_domain(vm, req, facts, opts)
     calls = _count_resolves(monkeypatch)
-    xml, note, plan = _Backend()._definition_xml(vm, req, opts, run, facts)
+    xml, note, plan, tree = _Backend()._definition_xml(vm, req, opts, run, facts)
     assert len(calls) == 1 and calls[0].instmode is None      # only the normal boot, tried
     assert "normal boot cannot be defined" in note and plan is run.final_plan
     assert xml == build_domain(vm, req, facts, CreateOptions()).final_xml
+    # the tree handed on with it is the one that text was serialized from
+    from ctys_libvirt.translate.domxml import serialize
+
+    assert serialize(tree) == xml
