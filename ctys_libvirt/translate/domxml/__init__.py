@@ -15,6 +15,6 @@ it from ``devices/__init__.py``.  Builders use plain ``etree.SubElement``; value
 through ``text.clean`` (paths, names: refuse what XML cannot carry) or ``text.meta_text``
 (metadata: replace it).  Checks and warnings run in document order.
 """
-from ctys_libvirt.translate.domxml.domain import domain_element, domain_xml, serialize
+from ctys_libvirt.translate.domxml.domain import domain_element, serialize
 
-__all__ = ["domain_element", "domain_xml", "serialize"]
+__all__ = ["domain_element", "serialize"]

@@ -63,7 +63,3 @@ def serialize(domain: etree._Element) -> str:
     """The document text of a ``<domain>`` tree (pretty printed, so golden files diff well)."""
     return etree.tostring(domain, pretty_print=True, encoding="unicode")
 
-
-def domain_xml(plan: MachinePlan, caps: HostCaps, opts, phase: str, warnings: List[str]) -> str:
-    """``domain_element`` serialized."""
-    return serialize(domain_element(plan, caps, opts, phase, warnings))
