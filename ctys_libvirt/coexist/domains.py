@@ -314,26 +314,29 @@ def autostart(be: LibvirtBackend, dom, on: bool) -> str:
     return "on" if on else "off"
 
 
-def generated_xml(be: LibvirtBackend, vm: VmConfig) -> str:
+def generated(be: LibvirtBackend, vm: VmConfig):
+    """The DomainBuild of ``vm``'s normal boot on ``be``'s host; callers hand assess
+    ``{build.xml: build.tree}`` so it copies the tree instead of parsing the text."""
     from ctys_libvirt.host.caps import libvirt_host_caps
     from ctys_libvirt.host.facts import host_facts
     from ctys_libvirt.translate.xml import build_domain
 
-    return build_domain(vm, normal_request(vm), host_facts(libvirt_host_caps(be.conn)), CreateOptions()).xml
+    return build_domain(vm, normal_request(vm), host_facts(libvirt_host_caps(be.conn)), CreateOptions())
 
 
 def diff(be: LibvirtBackend, dom, vm: VmConfig) -> Dict[str, object]:
     """Per conf-owned field: the conf's value, the definition's, the running domain's
     and the state; plus the admin's own additions (kept on every define)."""
-    gen = generated_xml(be, vm)
+    b = generated(be, vm)
+    known = {b.xml: b.tree}
     inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    res = assess(inactive, gen)
+    res = assess(inactive, b.xml, known=known)
     running = {}
     if be.is_active(dom):
         live = F.parse(dom.XMLDesc(0))
         from ctys_libvirt.coexist.merge import context
 
-        ctx = context(F.parse(gen), read_baseline(F.parse(inactive)))
+        ctx = context(F.parse(b.xml, known), read_baseline(F.parse(inactive)))
         running = F.values(live, ctx)
     return {"name": dom.name(), "conf_path": str(vm.source_path), "drift": res.drift,
             "fields": [{"name": f.name, "conf": f.conf, "definition": f.domain,
@@ -344,7 +347,8 @@ def diff(be: LibvirtBackend, dom, vm: VmConfig) -> Dict[str, object]:
 def drift_of(be: LibvirtBackend, dom, vm: Optional[VmConfig]) -> str:
     if vm is None:
         return "conf missing"
-    return assess(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), generated_xml(be, vm)).drift
+    b = generated(be, vm)
+    return assess(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), b.xml, known={b.xml: b.tree}).drift
 
 
 def show(be: LibvirtBackend, dom, load: Callable[[str], VmConfig]) -> Dict[str, object]:
@@ -417,8 +421,8 @@ def sync(be: LibvirtBackend, address: str, load: Callable[[str], VmConfig], *,
             keys["UUID"] = facts.uuid.replace("-", "")
             notes.append(f"the conf had no #@#UUID; the domain's {facts.uuid} written into it")
         if prefer == "domain":
-            gen = generated_xml(be, replace(vm, uuid=facts.uuid.replace("-", "")))
-            res = assess(inactive, gen)
+            b = generated(be, replace(vm, uuid=facts.uuid.replace("-", "")))
+            res = assess(inactive, b.xml, known={b.xml: b.tree})
             vals = from_domain(F.parse(inactive))
             for f in res.fields:
                 if f.state == "in sync" or f.conf == f.domain:
