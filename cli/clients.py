@@ -9,7 +9,7 @@ from typing import List, Optional
 
 from ctys_libvirt.cli.common import warn
 from ctys_libvirt.errors import BackendError
-from ctys_libvirt.model import ConsoleType
+from ctys_libvirt.model import WINDOW_CONSOLES, ConsoleType
 
 
 def _say(text: str) -> None:
@@ -55,9 +55,9 @@ def _log_path(name: str, console: ConsoleType) -> Optional[Path]:
 def preflight(name: str, console: ConsoleType) -> None:
     """With $DISPLAY: the client program for ``console`` exists (NotFoundError before the VM
     is started, so a missing xterm changes nothing)."""
-    from ctys_libvirt.backends import console_client as cc
+    if console in WINDOW_CONSOLES and os.environ.get("DISPLAY"):
+        from ctys_libvirt.backends import console_client as cc
 
-    if console in cc.WINDOW_CONSOLES and os.environ.get("DISPLAY"):
         cc.client_argv(cc.ClientTarget(label=name, console=console, vnc_port=cc.VNC_PORT_ANY,
                                        console_argv=("ctys-libvirt",)))
 
@@ -69,12 +69,13 @@ def launch(be, name: str, console: ConsoleType, vnc_port: Optional[int],
     or None (no window console, or no $DISPLAY: then one line with the access details).
     ``strict=False`` (after a create): a client that dies at once is a warning, since the VM
     itself runs; CONNECT keeps it an error."""
+    if console not in WINDOW_CONSOLES and geometry is None:
+        return None             # no window to start (the client module stays unloaded)
     from ctys_libvirt.backends import console_client as cc
 
     geo = cc.parse_geometry(geometry) if geometry is not None else None
-    if console not in cc.WINDOW_CONSOLES:
-        if geometry is not None:
-            warn_with(f"-g/--geometry {geometry} ignored: CONSOLE {console.value} has no client window")
+    if console not in WINDOW_CONSOLES:
+        warn_with(f"-g/--geometry {geometry} ignored: CONSOLE {console.value} has no client window")
         return None
     if console is ConsoleType.VNC and not vnc_port:
         _say(f"{name}: has no VNC display (started with another CONSOLE), so no VNC viewer was started")

@@ -79,15 +79,19 @@ def xml_cmd(
                           serial_log=os.path.abspath(serial_log) if serial_log else None)
         # the plan's errors first, then the ARGSADD policy against the probed binary
         build = build_domain(vm, req, host_facts(caps), opts)
-        from ctys_libvirt.security.argsadd import enforce
+        from ctys_libvirt.security.argwords import sources
 
-        enforce(vm, req, _emulator_probe(caps.emulator), allow=req.allow_argsadd)
+        if sources(vm, req):    # without words: no probe, no policy tables
+            from ctys_libvirt.security.argsadd import enforce
+
+            enforce(vm, req, _emulator_probe(caps.emulator), allow=req.allow_argsadd)
         for w in build.warnings:
             warn(w)
-        from ctys_libvirt.qemu.lint import lint_passthrough
+        if build.plan.argsadd or build.plan.timeopt_args:   # words QEMU gets as written
+            from ctys_libvirt.qemu.lint import lint_passthrough
 
-        for w in lint_passthrough(build.plan, emulator=caps.emulator, strict=strict):
-            warn(w)
+            for w in lint_passthrough(build.plan, emulator=caps.emulator, strict=strict):
+                warn(w)
         docs = [build.xml] + ([build.final_xml] if build.final_xml else [])
         if validate:
             from ctys_libvirt.translate.xml import validate_domain_xml
@@ -98,13 +102,13 @@ def xml_cmd(
                     raise BackendError(f"{build.name}: generated XML does not validate: {problem}",
                                        hint="report this as a bug together with the conf")
         # after every check that can fail: an error stays the only line on stderr
-        from ctys_libvirt.translate.legacy_args import describe
+        plans = (build.plan,) + ((build.final_plan,) if build.final_plan else ())
+        native = next((plan.native for plan in plans if plan.native is not None), None)
+        if native is not None:
+            from ctys_libvirt.translate.legacy_args import describe
 
-        for plan in (build.plan,) + ((build.final_plan,) if build.final_plan else ()):
-            if plan.native is not None:
-                for line in describe(plan.native):
-                    note(f"ARGSADD converted: {line}")
-                break
+            for line in describe(native):
+                note(f"ARGSADD converted: {line}")
         for doc in docs:
             typer.echo(doc, nl=False)
 

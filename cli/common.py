@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import sys
 from typing import Any, Iterator, Optional
@@ -142,6 +141,8 @@ def quiet_stdout() -> None:
 
 
 def emit_json(obj: Any) -> None:
+    import json     # only JSON output needs it (start-up of every other command)
+
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
@@ -170,6 +171,8 @@ def emit_json_error(message: str, code: int, hint: Optional[str] = None) -> None
     obj = {"error": {"code": code, "kind": ERROR_KINDS.get(code, "backend"),
                      "message": message, "hint": hint}}
     try:
+        import json
+
         print(json.dumps(obj, sort_keys=True))
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):

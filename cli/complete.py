@@ -24,7 +24,7 @@ def domain_names(uri: Optional[str] = None) -> List[str]:
     try:
         import libvirt
 
-        from ctys_libvirt.ctys.targets import default_uri
+        from ctys_libvirt.util.uri import default_uri
 
         libvirt.registerErrorHandler(lambda *_: None, None)
         conn = libvirt.openReadOnly(default_uri(uri))

@@ -44,6 +44,11 @@ SERIAL_CONSOLES = frozenset(
     {ConsoleType.CLI, ConsoleType.CLI0, ConsoleType.XTERM, ConsoleType.GTERM,
      ConsoleType.EMACS, ConsoleType.EMACSM, ConsoleType.EMACSA, ConsoleType.EMACSAM}
 )
+# Consoles with a client window on the invoker's display (backends/console_client.py)
+WINDOW_CONSOLES = frozenset(
+    {ConsoleType.VNC, ConsoleType.XTERM, ConsoleType.GTERM, ConsoleType.EMACS,
+     ConsoleType.EMACSM, ConsoleType.EMACSA, ConsoleType.EMACSAM}
+)
 
 
 # Image formats qemu-img can create for an install target (QEMU_IMG), and the image size

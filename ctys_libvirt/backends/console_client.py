@@ -26,15 +26,13 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ctys_libvirt.errors import BackendError, NotFoundError, UsageError
-from ctys_libvirt.model import ConsoleType
+from ctys_libvirt.model import WINDOW_CONSOLES, ConsoleType  # noqa: F401 (WINDOW_CONSOLES: API)
 
 CLIENT_ENV = "CTYS_LIBVIRT_CLIENT"        # marks a client's processes with the VM label
 VNC_HOST = "127.0.0.1"
 VNC_PORT_ANY = 5900                        # a placeholder port for checking a client exists
 
 # consoles whose client is a window (VNC viewer or a terminal running the serial console)
-WINDOW_CONSOLES = frozenset({ConsoleType.VNC, ConsoleType.XTERM, ConsoleType.GTERM, ConsoleType.EMACS,
-                             ConsoleType.EMACSM, ConsoleType.EMACSA, ConsoleType.EMACSAM})
 EMACS_CONSOLES = frozenset({ConsoleType.EMACS, ConsoleType.EMACSM, ConsoleType.EMACSA, ConsoleType.EMACSAM})
 
 _GEOMETRY = re.compile(r"^(?:(?P<w>\d{1,5})x(?P<h>\d{1,5}))?(?P<pos>[+-]\d{1,5}[+-]\d{1,5})?$")

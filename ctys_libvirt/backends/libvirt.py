@@ -20,7 +20,7 @@ from typing import Dict, Iterator, List, Optional
 
 import libvirt
 
-from ctys_libvirt.ctys.targets import default_uri  # noqa: F401  (re-exported)
+from ctys_libvirt.util.uri import default_uri  # noqa: F401  (re-exported)
 from ctys_libvirt.backends import libvirt_domxml as domxml
 from ctys_libvirt.backends.libvirt_events import LifecycleWatcher, ensure_event_loop
 from ctys_libvirt.errors import (
@@ -458,10 +458,11 @@ class LibvirtBackend:
     def _enforce(self, vm: VmConfig, request: BootRequest, caps) -> None:
         """ARGSADD policy (security/argsadd.py) before anything is defined, classified by
         the option table of the emulator libvirt runs (or the daemon's QEMU version)."""
-        from ctys_libvirt.security.argsadd import enforce, sources
+        from ctys_libvirt.security.argwords import sources
 
         if not sources(vm, request):
             return
+        from ctys_libvirt.security.argsadd import enforce
         from urllib.parse import urlparse
 
         from ctys_libvirt.errors import QemuProbeError

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ctys_libvirt.ctys.targets import default_uri
+from ctys_libvirt.util.uri import default_uri
 from ctys_libvirt.errors import UsageError
 from ctys_libvirt.model import VmConfig
 

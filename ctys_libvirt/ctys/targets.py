@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from ctys_libvirt.errors import NotFoundError, UsageError
+from ctys_libvirt.util.uri import default_uri  # noqa: F401 (API: the grammar's default target)
 
 TRANSPORTS = ("ssh", "tcp", "tls", "libssh", "libssh2")
 _HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*")
@@ -424,13 +425,3 @@ def split_stack(word: str) -> Tuple[str, Tuple[str, ...]]:
         raise UsageError(f"stack address {word!r} is deeper than {MAX_LEVELS} levels",
                          hint="check the address")
     return host, tuple(levels)
-
-
-def default_uri(uri: Optional[str] = None) -> str:
-    """--connect, else LIBVIRT_DEFAULT_URI, else qemu:///system as root, session otherwise."""
-    if uri:
-        return uri
-    env = os.environ.get("LIBVIRT_DEFAULT_URI")
-    if env:
-        return env
-    return "qemu:///system" if os.geteuid() == 0 else "qemu:///session"

@@ -6,7 +6,6 @@ Base: ``$CTYS_RUNTIME_DIR`` (tests), else ``/run/ctys-libvirt`` as root, else
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +97,8 @@ class RuntimeVm:
     pidfile, start lock and monitor (read by the backend and by the disk-in-use check)."""
 
     def __init__(self, rt: RuntimeDirs):
+        import json     # only a host with direct VMs reads these (create's in-use check)
+
         self.rt = rt
         try:
             self.meta: Dict[str, object] = json.loads(rt.meta_file.read_text())
@@ -107,6 +108,8 @@ class RuntimeVm:
 
     @property
     def argv(self) -> List[str]:
+        import json
+
         try:
             return list(json.loads(self.rt.argv_file.read_text()))
         except (OSError, ValueError):

@@ -23,7 +23,7 @@ from lxml import etree
 
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import BootRequest, HostCaps, HostFacts, VmConfig
-from ctys_libvirt.translate import legacy_args
+from ctys_libvirt.security.argwords import sources
 from ctys_libvirt.translate.domxml import domain_element, serialize
 from ctys_libvirt.translate.domxml.text import QEMU_NS  # noqa: F401 (API)
 from ctys_libvirt.translate.plan import MachinePlan, resolve_plan
@@ -112,6 +112,8 @@ def native_plan(plan: MachinePlan) -> MachinePlan:
     words = list(plan.timeopt_args) + list(plan.argsadd)
     if not words:
         return plan
+    from ctys_libvirt.translate import legacy_args     # only a VM with such words needs it
+
     return legacy_args.apply(plan, legacy_args.convert(words))
 
 
@@ -128,10 +130,12 @@ def build_domain(vm: VmConfig, req: BootRequest, facts: HostFacts,
     opts = _options(options)
     plan = native_plan(resolve_plan(vm, req, facts))
     # backstop for every caller (define, sync, ...): no host-reaching ARGSADD reaches a
-    # definition unless allowed; the commands check earlier, against the probed binary
-    from ctys_libvirt.security.argsadd import enforce
+    # definition unless allowed; the commands check earlier, against the probed binary.
+    # Without any words there is nothing to judge (the policy tables stay unloaded).
+    if sources(vm, req):
+        from ctys_libvirt.security.argsadd import enforce
 
-    enforce(vm, req, None, allow=req.allow_argsadd)
+        enforce(vm, req, None, allow=req.allow_argsadd)
     if caps.max_vcpus is not None and plan.smp > caps.max_vcpus:
         raise ConfError(f"SMP={plan.smp} is above the {caps.max_vcpus} vCPUs machine type "
                         f"{plan.machine} allows on this host", path=str(vm.source_path),

@@ -99,3 +99,41 @@ def test_other_first_words_go_through_typer():
     assert p.returncode == 0 and p.stdout == helptext.TOP_HELP   # click: --help is eager too
     p = run(["-h"])
     assert p.returncode == 1 and "No such option" in p.stderr
+
+
+# Modules a plain VM never needs: the ARGSADD policy tables and converter, the QEMU probe,
+# the window clients, the ctys target grammar, json.
+LAZY = ("ctys_libvirt.security.argsadd", "ctys_libvirt.translate.legacy_args",
+        "ctys_libvirt.qemu.probe", "ctys_libvirt.backends.console_client",
+        "ctys_libvirt.ctys.targets", "json")
+
+
+def _loaded_by_xml(conf, *extra):
+    code = ("import sys; sys.argv[1:] = sys.argv[1:]\n"
+            "from ctys_libvirt.cli import app\n"
+            "try:\n    app.main()\nexcept SystemExit as e:\n    rc = e.code\n"
+            f"print(rc, [m for m in {LAZY!r} if m in sys.modules], file=sys.stderr)")
+    p = subprocess.run([sys.executable, "-c", code, "xml", str(conf), "--console", "NONE", *extra],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    return p.stdout, p.stderr.strip().splitlines()[-1]
+
+
+def test_a_plain_vm_loads_only_what_it_needs(tmp_path):
+    """Issue 12, start-up: `xml`/`create` of a VM without ARGSADD words import none of LAZY;
+    with words, the policy still judges them (the lazy path is not a way around it)."""
+    d = tmp_path / "plainvm"
+    d.mkdir()
+    (d / "hda.img").write_bytes(b"\0" * 512)
+    conf = d / "plainvm.ctys"
+    conf.write_text('#@#MAGICID-QEMU\nLABEL="plainvm"\nHDDBOOTIMAGE="${CTYSWRAPPERPATH}/hda.img"\n'
+                    "ACCELERATOR=QEMU\nMEMSIZE=32\nNIC=\n")
+    out, loaded = _loaded_by_xml(conf)
+    assert "<name>plainvm</name>" in out
+    assert loaded == "0 []"
+    # a guest-only word loads the policy and the converter ...
+    out, loaded = _loaded_by_xml(conf, "--argsadd", "-no-hpet")
+    assert loaded.startswith("0 ") and "ctys_libvirt.security.argsadd" in loaded
+    assert "ctys_libvirt.translate.legacy_args" in loaded
+    # ... and a host-reaching one is still refused
+    out, loaded = _loaded_by_xml(conf, "--argsadd", "-chardev file,id=x,path=/etc/shadow")
+    assert out == "" and loaded.startswith("1 ")
