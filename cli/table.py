@@ -13,7 +13,8 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 def _cell(value) -> str:
     text = "" if value is None else str(value)
-    return _CONTROL.sub("?", text)
+    # isprintable() is False for every control character: most cells skip the regex
+    return text if text.isprintable() else _CONTROL.sub("?", text)
 
 
 def columns(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
