@@ -12,13 +12,14 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from ctys_libvirt.ctys.enum_record import fields_of, join_record, vmstate_of
-from ctys_libvirt.inventory.record import host_facts, record_lines
+from ctys_libvirt.inventory.record import conf_lines, host_facts, record_lines
 from ctys_libvirt.inventory.scan import (
-    ScanResult, _base_files, _scan_files, iter_ctys_files, normalize_base, read_ahead_threads,
-    read_header, conf_order, key_file_of, split_units, with_layout_0107,
+    ScanResult, _base_files, _read_ahead, _scan_files, iter_ctys_files, normalize_base,
+    read_ahead_threads, read_bytes, read_header, conf_order, key_file_of, split_units,
+    with_layout_0107,
 )
 
 PathLike = Union[str, Path]
@@ -153,6 +154,15 @@ def _scan_unit(args):
     """Worker: scan some subtrees (and loose files) -> [(conf path, record lines)] (all
     states); one text per VM crosses the process boundary ~5x faster than 47 strings."""
     dirs, files, include_ignored, full, context, host, read_threads = args
+    if not (full or include_ignored):
+        warnings: List[str] = []
+        per_vm: list = []
+        seen_set: set = set()
+        n = _scan_lines(files, per_vm, warnings, seen_set, host, read_threads) if files else 0
+        for d in dirs:
+            n += _scan_lines(iter_ctys_files(d, warnings), per_vm, warnings, seen_set, host,
+                             read_threads)
+        return per_vm, warnings, n
     res = ScanResult()
     seen: set = set()
     opts = dict(include_ignored=include_ignored, full=full, context=context, record_keys=True,
@@ -162,6 +172,46 @@ def _scan_unit(args):
     for d in dirs:
         _scan_files(iter_ctys_files(d, res.warnings), res, seen, **opts)
     return [(h.path, record_lines(h, host=host)) for h in res.headers], res.warnings, res.files_seen
+
+
+def _scan_lines(files: Iterable[str], out: list, warnings: List[str], seen: set,
+                host: Optional[str], read_threads: int = 0) -> int:
+    """``_scan_files`` + ``record_lines`` for the records (not ``full``, no ignored confs),
+    straight from each file's bytes to its record lines (``conf_lines``): appends
+    (path, lines) to ``out`` and returns the number of files looked at.  ``files`` are
+    absolute, normalized paths (the walk's), so no ``abspath`` per file."""
+    n = 0
+    last_ds: Tuple[str, str] = ("", "")
+    last_path = ""
+    reads = _read_ahead(files, read_threads) if read_threads > 1 else ((p, None) for p in files)
+    for path, data in reads:
+        n += 1
+        if path in seen:  # overlapping bases
+            continue
+        seen.add(path)
+        try:
+            if data is None:
+                data = read_bytes(path)
+            elif isinstance(data, OSError):
+                raise data
+        except OSError as exc:
+            warnings.append(f"cannot read {path}: {exc.strerror or exc}")
+            continue
+        lines = conf_lines(path, data, host=host)
+        if lines is None:
+            continue
+        head, _, name = path.rpartition("/")
+        ds = (head, name.split(".", 1)[0])
+        if ds == last_ds:
+            if not key_file_of(path, last_path):
+                warnings.append(
+                    f"Configuration-Redundancy: {path} has the same stem as the previous conf "
+                    f"in {os.path.dirname(path)}; skipped")
+            continue
+        last_ds = ds
+        last_path = path
+        out.append((path, lines))
+    return n
 
 
 # ---------------------------------------------------------------------------
@@ -259,11 +309,11 @@ def _cached_items(paths, old: dict, racy: int, host: Optional[str], warnings: Li
         else:
             misses += 1
             try:
-                hdr = read_header(path, record_keys=True)
+                data = read_bytes(path)
             except OSError as exc:
                 warnings.append(f"cannot read {path}: {exc.strerror or exc}")
                 continue
-            lines = None if hdr is None else record_lines(hdr, host=host)
+            lines = conf_lines(path, data, host=host)
         items.append((path, key, lines))
     return items, misses
 
@@ -391,6 +441,15 @@ def _scan_base(base: str, *, jobs: int, include_ignored: bool, full: bool, conte
 
 
 def _scan_serial(base: str, include_ignored: bool, full: bool, context, host, read_threads: int = 0):
+    if not (full or include_ignored):
+        res = ScanResult()
+        files = _base_files(base, res)
+        per_vm: list = []
+        n = 0
+        if files is not None:
+            n = _scan_lines(files, per_vm, res.warnings, set(), host, read_threads)
+        per_vm.sort()
+        return per_vm, res.warnings, n
     res = ScanResult()
     files = _base_files(base, res)
     if files is not None:
@@ -441,8 +500,16 @@ def enumerate_local(
             per_vm = [pv for pv in per_vm if pv[0] not in seen_paths]  # overlapping bases
             seen_paths.update(p for p, _ in per_vm)
             res.vms += len(per_vm)
+            append, extend = out.append, out.extend
             for _, lines in per_vm:
-                out.extend(line for line in lines.split("\n") if keep(vmstate_of(line)))
+                # the records of one VM (one per interface) share its VMSTATE: one look at
+                # the first line instead of a split of every line
+                nl = lines.find("\n")
+                if nl < 0:
+                    if keep(vmstate_of(lines)):
+                        append(lines)
+                elif keep(vmstate_of(lines[:nl])):
+                    extend(lines.split("\n"))
             if store is not None and os.path.isdir(base):
                 storable = []
                 for path, lines in per_vm:

@@ -23,7 +23,7 @@ _QEMU = b"#@#MAGICID-QEMU"
 # conf-format.md §2.1: ^ *#@#KEY *= *"*VALUE"*.*$ with TABs deleted and ' read as ".
 # Anchored on a literal '\n' (the text gets one prepended) instead of '^' + re.M: the regex
 # engine then jumps between newlines with a fast literal search (5x faster on real confs).
-_KEY_RE = re.compile(r'\n[ \t]*#@#([A-Za-z0-9_]+)[ \t]*=[ \t]*["\']*([^"\'\n]*)')
+_KEY_RE = re.compile(r'\n[ \t]*+#@#([A-Za-z0-9_]+)[ \t]*+=[ \t]*+["\']*+([^"\'\n]*+)')
 # The #@# keys the ENUMERATE record reads (record.header_records; a test proves the list
 # complete).
 RECORD_KEYS = (
@@ -39,13 +39,13 @@ RECORD_KEYS = (
 _SHELL_VARS = ("MEMSIZE", "SMP", "ACCELERATOR", "STARTERCALL", "ARCH")
 # their line-start assignments, all five in one pass ('\n'-anchored as _KEY_RE):
 # (VAR, OTHER of VAR=${OTHER:-..., the literal part)
-_SHELL_ASSIGN_RE = re.compile(r"\n[ \t]*(" + "|".join(_SHELL_VARS) + r")="
+_SHELL_ASSIGN_RE = re.compile(r"\n[ \t]*+(" + "|".join(_SHELL_VARS) + r")="
                               r"""["']?(?:\$\{([A-Za-z_][A-Za-z0-9_]*):-)?([^"'}\s;`]*)""")
 # The records' scan matches only the RECORD_KEYS and interface key lines (same shape as
 # _KEY_RE; [0-9], not \d: Unicode digits are no key characters there).  A regex costs ~0.4 us
 # per match: skipping the ~30 other key lines of a generated header halves its time.
-_RECORD_KEY_RE = re.compile(r'\n[ \t]*#@#((?:MAC|IP)[0-9]*|' + "|".join(RECORD_KEYS)
-                            + r')[ \t]*=[ \t]*["\']*([^"\'\n]*)')
+_RECORD_KEY_RE = re.compile(r'\n[ \t]*+#@#((?:MAC|IP)[0-9]*+|' + "|".join(RECORD_KEYS)
+                            + r')[ \t]*+=[ \t]*+["\']*+([^"\'\n]*+)')
 _DASH_M_RE = re.compile(r"\s-m\s+(\d+)")
 _DASH_SMP_RE = re.compile(r"-smp\s+(\d+)")
 
@@ -87,13 +87,26 @@ def last_word(value: str) -> str:
     return parts[-1] if parts else ""
 
 
+_MAGIC = b"#@#MAGICID-"
+
+
 def classify(data: bytes) -> Optional[bool]:
-    """None: no MAGICID-QEMU (not ours); False: ignored (IGNORE/NOENUM); True: accepted."""
-    if _IGNORE in data or _NOENUM in data:
-        return False
-    if _QEMU in data:
-        return True
-    return None
+    """None: no MAGICID-QEMU (not ours); False: ignored (IGNORE/NOENUM); True: accepted.
+
+    The same as the three substring tests (``_IGNORE in data`` ...) in one pass over the
+    file: every ``#@#MAGICID-`` is looked at once (occurrences cannot overlap), instead of
+    scanning the whole file for IGNORE and for NOENUM and then for QEMU (1.8 vs 2.6 us)."""
+    find = data.find
+    i = find(_MAGIC)
+    found = None
+    while i >= 0:
+        tag = data[i + 11:i + 17]
+        if tag == b"IGNORE" or tag == b"NOENUM":
+            return False
+        if tag[:4] == b"QEMU":
+            found = True
+        i = find(_MAGIC, i + 11)
+    return found
 
 
 def _shell_literals(assignments) -> Dict[str, str]:
@@ -119,6 +132,13 @@ def _shell_literals(assignments) -> Dict[str, str]:
 def parse_header_bytes(path: str, data: bytes, *, record_keys: bool = False) -> ConfHeader:
     """The header of one conf's bytes.  ``record_keys``: only the ``RECORD_KEYS`` and
     interface keys (all the ENUMERATE record needs; its records are the same)."""
+    keys, shell = header_values(data, record_keys=record_keys)
+    return ConfHeader(path=path, keys=keys, shell=shell)
+
+
+def header_values(data: bytes, *, record_keys: bool = False) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """(#@# keys, shell literals) of ``parse_header_bytes``, without the ConfHeader (the
+    cold ENUMERATE makes its record lines straight from them)."""
     text = "\n" + data.decode("utf-8", "replace")
     # The #@# keys: only the text up to the last '#@#' line is searched (generated confs keep
     # their keys in a header block; the shell body below is never regex-scanned for them).
@@ -141,7 +161,7 @@ def parse_header_bytes(path: str, data: bytes, *, record_keys: bool = False) -> 
         m = _DASH_SMP_RE.search(text)
         if m:
             shell["SMP"] = m.group(1)
-    return ConfHeader(path=path, keys=keys, shell=shell)
+    return keys, shell
 
 
 _CHUNK = 65536

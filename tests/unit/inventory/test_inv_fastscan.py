@@ -5,6 +5,8 @@
   and generated shell-ish text;
 * the one-pass shell literals equal the per-variable reference walk below (the code they
   replaced), on the same inputs;
+* ``conf_lines`` (the cold scan: bytes -> record lines) gives the full header's records
+  joined, and the one-pass ``classify`` the three substring tests it replaced;
 * ``read_bytes`` reads what ``open().read()`` reads, at every chunk boundary;
 * a scan's record lines are the records joined, serial, forked, cached and uncached alike.
 """
@@ -44,6 +46,8 @@ PIECES = [
     "ACCELERATOR=KVM;", "ACCELERATOR=${ACCELERATOR:-QEMU}", "STARTERCALL=${STARTERCALL:-$Q}",
     "STARTERCALL=`q`", "SMP=1\u00a0", "MEMSIZE=1 # c", "qemu -m 256 -smp 4", "x\r", "",
     "# comment #@#MAC2 = late", "case $A in", "esac",
+    "#@#MAGICID-IGNORE", "#@#MAGICID-NOENUM", "#@#MAGICID-do-not-IGNORE", "#@#MAGICID-QEM",
+    "#@#MAGICID-#@#MAGICID-QEMU", "x#@#MAGICID-NOENUMy",
 ]
 
 
@@ -69,10 +73,22 @@ def _literal_value(text: str, var: str) -> Optional[str]:
     return val
 
 
+def _classify_ref(data: bytes) -> Optional[bool]:
+    """Reference: the three substring tests ``classify`` replaced."""
+    if b"#@#MAGICID-IGNORE" in data or b"#@#MAGICID-NOENUM" in data:
+        return False
+    return True if b"#@#MAGICID-QEMU" in data else None
+
+
 def assert_same(data: bytes, path: str = "/vms/x/x.ctys") -> None:
     full = parse_header_bytes(path, data)
     fast = parse_header_bytes(path, data, record_keys=True)
     assert header_records(fast) == header_records(full)
+    # the cold scan's straight bytes -> record lines: the full header's records, joined
+    assert scan.classify(data) == _classify_ref(data)
+    expect = "\n".join(join_record(r) for r in header_records(full))
+    assert record.conf_lines(path, data) == (expect if _classify_ref(data) else None)
+    assert record.record_lines(fast) == expect
     assert set(fast.keys) <= set(full.keys)
     assert fast.shell == full.shell
     text = "\n" + data.decode("utf-8", "replace")
@@ -95,8 +111,8 @@ def test_fast_header_same_records(conf):
 
 def test_record_keys_cover_header_records():
     """Every #@# key header_records reads is matched by the record-keys regex."""
-    src = inspect.getsource(record.header_records)
-    used = set(re.findall(r'\bg\("([A-Z_]+)"', src)) | set(re.findall(r'_u\(k, "([A-Z_]+)"\)', src))
+    src = inspect.getsource(record._records)
+    used = set(re.findall(r'\bg\("([A-Z_]+)"', src)) | set(re.findall(r'\bk\.get\("([A-Z_]+)"\)', src))
     assert used and used <= set(scan.RECORD_KEYS)
     # LABEL (the label property) and the interface keys
     assert "LABEL" in scan.RECORD_KEYS
@@ -183,7 +199,7 @@ def test_scan_lines_are_the_records_every_way(tmp_path, monkeypatch):
     monkeypatch.setattr(collect, "RACY_NS", -10**12)
     collect.enumerate_local([base], cache_dir=tmp_path / "c2")
     with monkeypatch.context() as m:
-        m.setattr(collect, "read_header", lambda *a, **k: pytest.fail("cache missed"))
+        m.setattr(collect, "read_bytes", lambda *a, **k: pytest.fail("cache missed"))
         runs["warm cache"] = collect.enumerate_local([base], cache_dir=tmp_path / "c2")
     ref = runs["serial"]
     assert ref.vms == 60 and len(ref.records) > 0
@@ -296,6 +312,7 @@ def test_read_ahead_scan_equals_the_plain_one(tmp_path, monkeypatch):
     used = []
     real_ahead = scan._read_ahead
     monkeypatch.setattr(scan, "_read_ahead", lambda *a, **k: used.append(1) or real_ahead(*a, **k))
+    monkeypatch.setattr(collect, "_read_ahead", scan._read_ahead)   # the records' own loop
     monkeypatch.setattr(collect, "read_ahead_threads", lambda b: 4)
     for jobs in (1, 2):
         used.clear()
