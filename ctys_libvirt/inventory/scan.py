@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -50,15 +49,44 @@ _DASH_M_RE = re.compile(r"\s-m\s+(\d+)")
 _DASH_SMP_RE = re.compile(r"-smp\s+(\d+)")
 
 
-@dataclass
-class ConfHeader:
-    """What the scan learned about one accepted conf without executing or fully parsing it."""
+class _Record:
+    """Fields, equality and repr as a dataclass has them.  (Plain classes: ``dataclasses``
+    imports ``inspect``, ~8 ms of the start of every ENUMERATE.)"""
 
-    path: str                          # absolute path of the .ctys
-    keys: Dict[str, str]               # #@# keys, first occurrence wins (raw value; consumers
-                                       # take last_word() as legacy did)
-    shell: Dict[str, str] = field(default_factory=dict)  # literal MEMSIZE/SMP/ACCELERATOR/...
-    mtime: float = 0.0
+    __slots__ = ()
+    _fields: Tuple[str, ...] = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, f) for f in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass without frozen
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(
+            f"{f}={getattr(self, f)!r}" for f in self._fields) + ")"
+
+
+class ConfHeader(_Record):
+    """What the scan learned about one accepted conf without executing or fully parsing it.
+
+    ``path``: absolute path of the .ctys; ``keys``: #@# keys, first occurrence wins (raw
+    value; consumers take last_word() as legacy did); ``shell``: literal
+    MEMSIZE/SMP/ACCELERATOR/...; ``mtime``."""
+
+    __slots__ = ("path", "keys", "shell", "mtime")
+    _fields = __slots__
+
+    def __init__(self, path: str, keys: Dict[str, str], shell: Optional[Dict[str, str]] = None,
+                 mtime: float = 0.0) -> None:
+        self.path = path
+        self.keys = keys
+        self.shell = {} if shell is None else shell
+        self.mtime = mtime
 
     @property
     def label(self) -> str:
@@ -69,11 +97,17 @@ class ConfHeader:
         return stem_of(self.path)
 
 
-@dataclass
-class ScanResult:
-    headers: List[ConfHeader] = field(default_factory=list)
-    warnings: List[str] = field(default_factory=list)
-    files_seen: int = 0                # *.ctys files looked at
+class ScanResult(_Record):
+    """``headers`` found, per-file ``warnings``, ``files_seen`` (*.ctys files looked at)."""
+
+    __slots__ = ("headers", "warnings", "files_seen")
+    _fields = __slots__
+
+    def __init__(self, headers: Optional[List[ConfHeader]] = None,
+                 warnings: Optional[List[str]] = None, files_seen: int = 0) -> None:
+        self.headers = [] if headers is None else headers
+        self.warnings = [] if warnings is None else warnings
+        self.files_seen = files_seen
 
 
 def stem_of(path: str) -> str:
