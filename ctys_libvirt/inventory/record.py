@@ -8,7 +8,9 @@ import pwd
 from typing import Dict, List, Optional, Tuple
 
 from ctys_libvirt.inventory.scan import ConfHeader, classify, header_values, last_word
-from ctys_libvirt.ctys.enum_record import DEFAULT_CONSOLE, DEFAULT_HOSTS, F_MAC, F_TCP, join_record
+from ctys_libvirt.ctys.enum_record import (
+    DEFAULT_CONSOLE, DEFAULT_HOSTS, F_MAC, F_TCP, F_VMSTATE, join_record,
+)
 from ctys_libvirt.util.memo import once
 
 
@@ -75,17 +77,19 @@ def header_records(hdr: ConfHeader, *, host: Optional[str] = None) -> List[List[
     return _records(hdr.path, hdr.keys, hdr.shell, host)
 
 
-def conf_lines(path: str, data: bytes, *, host: Optional[str] = None) -> Optional[str]:
-    """``record_lines(read_header(path, data=data, record_keys=True))`` of a conf's bytes
-    (``path`` absolute), None when it is no active QEMU conf: the cold ENUMERATE's per-conf
-    work, without building a ConfHeader (tests/unit/inventory/test_inv_fastscan.py)."""
+def conf_lines(path: str, data: bytes, *, host: Optional[str] = None) -> Optional[Tuple[str, str]]:
+    """(``record_lines(read_header(path, data=data, record_keys=True))``, the VMSTATE of its
+    records) of a conf's bytes (``path`` absolute), None when it is no active QEMU conf: the
+    cold ENUMERATE's per-conf work, without building a ConfHeader, and with the state its
+    filter needs, so that nobody splits the lines again for it
+    (tests/unit/inventory/test_inv_fastscan.py)."""
     if classify(data) is not True:
         return None
     keys, shell = header_values(data, record_keys=True)
     recs = _records(path, keys, shell, host)
     if len(recs) == 1:
-        return join_record(recs[0])
-    return "\n".join([join_record(r) for r in recs])
+        return join_record(recs[0]), recs[0][F_VMSTATE - 1]
+    return "\n".join([join_record(r) for r in recs]), recs[0][F_VMSTATE - 1]
 
 
 def _records(path: str, k: Dict[str, str], sh: Dict[str, str],
