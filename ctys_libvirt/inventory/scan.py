@@ -45,7 +45,10 @@ _SHELL_ASSIGN_RE = re.compile(r"\n[ \t]*+(" + "|".join(_SHELL_VARS) + r")="
 # per match: skipping the ~30 other key lines of a generated header halves its time.
 _RECORD_KEY_RE = re.compile(r'\n[ \t]*+#@#((?:MAC|IP)[0-9]*+|' + "|".join(RECORD_KEYS)
                             + r')[ \t]*+=[ \t]*+["\']*+([^"\'\n]*+)')
-_DASH_M_RE = re.compile(r"\s-m\s+(\d+)")
+# (what r"\s-m\s+(\d+)" finds, the blank before "-m" looked at from behind: a pattern that
+# starts with the literal is searched for it, one starting with \s is tried at every
+# character - 19 us instead of 1.5 for a 4 KiB conf without a literal MEMSIZE)
+_DASH_M_RE = re.compile(r"-m(?<=\s-m)\s+(\d+)")
 _DASH_SMP_RE = re.compile(r"-smp\s+(\d+)")
 
 

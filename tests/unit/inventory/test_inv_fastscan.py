@@ -45,6 +45,7 @@ PIECES = [
     "  SMP=2", "\tSMP=${SMP:-4}", "SMP='3'", 'ARCH="x86_64"', "ARCH=${ARCH:-}", "XARCH=1",
     "ACCELERATOR=KVM;", "ACCELERATOR=${ACCELERATOR:-QEMU}", "STARTERCALL=${STARTERCALL:-$Q}",
     "STARTERCALL=`q`", "SMP=1\u00a0", "MEMSIZE=1 # c", "qemu -m 256 -smp 4", "x\r", "",
+    "x-m 5 -m 7", "q\u00a0-m\u00a0\u0661\u0662", "-m 64", "\t-m\t\t32 -smp 2",
     "# comment #@#MAC2 = late", "case $A in", "esac",
     "#@#MAGICID-IGNORE", "#@#MAGICID-NOENUM", "#@#MAGICID-do-not-IGNORE", "#@#MAGICID-QEM",
     "#@#MAGICID-#@#MAGICID-QEMU", "x#@#MAGICID-NOENUMy",
@@ -94,6 +95,10 @@ def assert_same(data: bytes, path: str = "/vms/x/x.ctys") -> None:
     assert set(fast.keys) <= set(full.keys)
     assert fast.shell == full.shell
     text = "\n" + data.decode("utf-8", "replace")
+    # the -m fallback finds what the plain \s-m\s+ regex finds
+    plain_m = re.search(r"\s-m\s+(\d+)", text)
+    fast_m = scan._DASH_M_RE.search(text)
+    assert (plain_m and plain_m.group(1)) == (fast_m and fast_m.group(1))
     ref = {v: _literal_value(text, v) for v in scan._SHELL_VARS}
     assert scan._shell_literals(scan._SHELL_ASSIGN_RE.findall(text)) == {k: v for k, v in ref.items() if v}
 
@@ -130,7 +135,7 @@ def test_fast_header_same_records_fuzz(head, body):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(alphabet="#@=MACIPLBEUDOSRTVXYZ0123456789_ \t\n\r'\"${}:-;`\u00a0", max_size=300))
+@given(st.text(alphabet="#@=MACIPLBEUDOSRTVXYZ0123456789_ \t\n\r'\"${}:-;`\u00a0mps\u0661", max_size=300))
 def test_fast_header_same_records_text(text):
     assert_same(text.encode("utf-8", "surrogateescape"))
 
