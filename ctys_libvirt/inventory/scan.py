@@ -32,18 +32,32 @@ RECORD_KEYS = (
     "CTYSREL", "CTYSRELEASE", "ARCH", "PLATFORM", "VRAM", "VCPU", "CSTRG", "USTRG",
     "DEFAULTHOSTS", "DEFAULTCONSOLE",
 )
+
+
+def _by_first_letter(alternatives: Sequence[str]) -> str:
+    """``a|b|...`` of regex alternatives that each start with a plain letter, grouped by
+    that letter (``A(?:RCH)|C(?:TYSREL|TYSRELEASE)|...``): the same matches (a line can only
+    match the alternatives of its own first letter, tried in the same order), but the regex
+    engine tries ~15 letters instead of ~35 words at every key line (7.4 -> 6.2 us a conf)."""
+    groups: Dict[str, List[str]] = {}
+    for a in alternatives:
+        groups.setdefault(a[0], []).append(a[1:])
+    return "|".join(c + "(?:" + "|".join(rest) + ")" for c, rest in groups.items())
+
+
 # Literal shell values the record needs: VAR=value | VAR=${VAR:-value}, followed through
 # every assignment of the variable like the shell would; anything computed needs the real
 # reader (--full).
 _SHELL_VARS = ("MEMSIZE", "SMP", "ACCELERATOR", "STARTERCALL", "ARCH")
 # their line-start assignments, all five in one pass ('\n'-anchored as _KEY_RE):
 # (VAR, OTHER of VAR=${OTHER:-..., the literal part)
-_SHELL_ASSIGN_RE = re.compile(r"\n[ \t]*+(" + "|".join(_SHELL_VARS) + r")="
+_SHELL_ASSIGN_RE = re.compile(r"\n[ \t]*+(" + _by_first_letter(_SHELL_VARS) + r")="
                               r"""["']?(?:\$\{([A-Za-z_][A-Za-z0-9_]*):-)?([^"'}\s;`]*)""")
 # The records' scan matches only the RECORD_KEYS and interface key lines (same shape as
 # _KEY_RE; [0-9], not \d: Unicode digits are no key characters there).  A regex costs ~0.4 us
 # per match: skipping the ~30 other key lines of a generated header halves its time.
-_RECORD_KEY_RE = re.compile(r'\n[ \t]*+#@#((?:MAC|IP)[0-9]*+|' + "|".join(RECORD_KEYS)
+_RECORD_KEY_RE = re.compile(r'\n[ \t]*+#@#('
+                            + _by_first_letter(("MAC[0-9]*+", "IP[0-9]*+") + RECORD_KEYS)
                             + r')[ \t]*+=[ \t]*+["\']*+([^"\'\n]*+)')
 # (what r"\s-m\s+(\d+)" finds, the blank before "-m" looked at from behind: a pattern that
 # starts with the literal is searched for it, one starting with \s is tried at every
