@@ -80,7 +80,15 @@ def main_plain(args: List[str]) -> bool:
     # what click's context would tell errors_to_exit: --format json errors are JSON too
     GLOBAL.fmt = kw["fmt"]                  # type: ignore[assignment]
     run(**kw)                               # type: ignore[arg-type]
-    raise SystemExit(0)
+    # Done: leave without the interpreter's teardown, which frees the scan's objects one
+    # by one (~8 ms after a 10,000-VM scan).  Nothing on this path registers anything to
+    # run at exit; a flush that fails ends the usual way, which reports it as always.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        raise SystemExit(0)
+    os._exit(0)
 
 
 def run(*, paths: Optional[List[str]] = None, fmt: str = "table", update_db: bool = False,

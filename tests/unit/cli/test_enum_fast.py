@@ -94,7 +94,9 @@ def test_plain_and_typer_agree(args, env):
 
 
 def test_plain_path_imports_no_typer(env):
-    code = PLAIN.replace("app.main()", "import atexit; atexit.register(lambda: print("
-                         "'typer' in sys.modules or 'click' in sys.modules, file=sys.stderr)); app.main()")
+    # (the plain path ends with os._exit, after flushing: no atexit hook runs)
+    code = PLAIN.replace("app.main()", "import os; real = os._exit; os._exit = lambda c: (print("
+                         "'typer' in sys.modules or 'click' in sys.modules, file=sys.stderr, "
+                         "flush=True), real(c)); app.main()")
     p = run(code, ["enumerate", EXAMPLES, "--format", "records", "--no-cache"], env)
     assert p.returncode == 0 and p.stdout and p.stderr.strip().splitlines()[-1] == "False"
