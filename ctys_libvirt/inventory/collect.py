@@ -18,7 +18,7 @@ from ctys_libvirt.ctys.enum_record import fields_of, join_record, vmstate_of
 from ctys_libvirt.inventory.record import conf_lines, host_facts, record_lines
 from ctys_libvirt.inventory.scan import (
     ScanResult, _base_files, _read_ahead, _scan_files, iter_ctys_files, normalize_base,
-    read_ahead_threads, read_bytes, read_header, conf_order, key_file_of, split_units,
+    read_ahead_threads, read_bytes, conf_order, key_file_of, split_units,
     with_layout_0107,
 )
 
