@@ -3,24 +3,33 @@ mapping, warnings and output."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import sys
 from typing import Any, Iterator, Optional
-
-import typer
 
 from ctys_libvirt.errors import CtysError
 
 PROG = "ctys-libvirt"
 
-# --allow-argsadd: host-reaching ARGSADD options the invoker allows (security/argsadd.py)
-ALLOW_ARGSADD = typer.Option(None, "--allow-argsadd", metavar="OPT",
-                             help="allow this host-reaching ARGSADD option (e.g. -chardev, exec:) for a "
-                                  "trusted conf and --argsadd (repeatable; see docs/security.md)")
 
-# -b/--base: where bare labels and machine addresses are looked up (default $HOME)
-BASE = typer.Option(None, "--base", "-b", help="directory searched for labels (repeatable)")
+def __getattr__(name: str):
+    """The shared typer options, made on first use: this module is also the error and
+    output helper of the typer-free ``enumerate`` (cli/enum_run.py), which must not
+    import typer (~25 ms)."""
+    if name not in ("ALLOW_ARGSADD", "BASE"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import typer
+
+    if name == "ALLOW_ARGSADD":
+        # --allow-argsadd: host-reaching ARGSADD options the invoker allows (security/argsadd.py)
+        opt = typer.Option(None, "--allow-argsadd", metavar="OPT",
+                           help="allow this host-reaching ARGSADD option (e.g. -chardev, exec:) for a "
+                                "trusted conf and --argsadd (repeatable; see docs/security.md)")
+    elif name == "BASE":
+        # -b/--base: where bare labels and machine addresses are looked up (default $HOME)
+        opt = typer.Option(None, "--base", "-b", help="directory searched for labels (repeatable)")
+    globals()[name] = opt           # one object, as a module constant would be
+    return opt
 
 
 class Terminated(KeyboardInterrupt):
@@ -42,14 +51,16 @@ def handle_sigterm() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-@dataclasses.dataclass
 class GlobalOptions:
-    """What the options before the subcommand set for the whole run (virsh style)."""
+    """What the options before the subcommand set for the whole run (virsh style).  (A
+    plain class: ``dataclasses`` imports ``inspect``, ~8 ms of a typer-free start.)"""
 
-    verbose: int = 0
-    quiet: bool = False
-    debug: bool = False
-    fmt: Optional[str] = None        # global --format, for JSON errors before a command parsed it
+    def __init__(self, verbose: int = 0, quiet: bool = False, debug: bool = False,
+                 fmt: Optional[str] = None) -> None:
+        self.verbose = verbose
+        self.quiet = quiet
+        self.debug = debug
+        self.fmt = fmt              # global --format, for JSON errors before a command parsed it
 
 
 GLOBAL = GlobalOptions()
@@ -168,6 +179,8 @@ def _json_wanted() -> bool:
 def emit_json_error(message: str, code: int, hint: Optional[str] = None) -> None:
     """The error as one JSON object on stdout, so a script reading --format json always
     reads JSON; the human line still goes to stderr and the exit code is unchanged."""
+    import json
+
     obj = {"error": {"code": code, "kind": ERROR_KINDS.get(code, "backend"),
                      "message": message, "hint": hint}}
     try:

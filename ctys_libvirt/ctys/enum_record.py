@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence, Tuple
 
-from ctys_libvirt.ctys.records import escape, unescape
+from ctys_libvirt.ctys.escaping import escape, unescape
 
 NFIELDS = 47
 

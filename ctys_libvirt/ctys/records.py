@@ -34,9 +34,10 @@ plugin form (host;label;id;uuid;mac;disp;cport;sport;pid;uid;gid;type;site;tcp;j
 ifn;res1;cstrg;exep;hrx;acc;arch)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, List
+
+from ctys_libvirt.ctys.escaping import escape, unescape  # noqa: F401 - this module's API
 
 if TYPE_CHECKING:   # ENUMERATE imports this module for escape/unescape only
     from ctys_libvirt.model import DomainInfo
@@ -91,22 +92,6 @@ class ListRecord:
 _NAMES = tuple(f.name for f in fields(ListRecord))  # canonical order, computed once
 
 
-def escape(value: str) -> str:
-    # \r too: a bare CR inside a value would end the record for CRLF-aware readers
-    if "\\" in value or ";" in value or "\n" in value or "\r" in value:
-        value = (value.replace("\\", "\\\\").replace(";", "\\;").replace("\n", "\\n")
-                 .replace("\r", "\\r"))
-    return value
-
-
-_UNESC = re.compile(r"\\(.)", re.S)
-_UNESC_MAP = {"n": "\n", "r": "\r"}
-
-
-def unescape(value: str) -> str:
-    if "\\" not in value:
-        return value
-    return _UNESC.sub(lambda m: _UNESC_MAP.get(m.group(1), m.group(1)), value)
 
 
 def _clean(value) -> str:

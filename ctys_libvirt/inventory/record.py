@@ -7,8 +7,10 @@ import os
 import pwd
 from typing import Dict, List, Optional, Tuple
 
-from ctys_libvirt.inventory.scan import ConfHeader, last_word
-from ctys_libvirt.ctys.enum_record import DEFAULT_CONSOLE, DEFAULT_HOSTS, F_MAC, F_TCP, join_record
+from ctys_libvirt.inventory.scan import ConfHeader, classify, header_values, last_word
+from ctys_libvirt.ctys.enum_record import (
+    DEFAULT_CONSOLE, DEFAULT_HOSTS, F_MAC, F_TCP, F_VMSTATE, join_record,
+)
 from ctys_libvirt.util.memo import once
 
 
@@ -70,31 +72,63 @@ def _interfaces(keys: Dict[str, str]) -> List[Tuple[str, str, str]]:
     return out
 
 
-def _u(keys: Dict[str, str], k: str) -> str:
-    """DIST/DISTREL/OS/OSREL: blanks become '_' (legacy)."""
-    return "_".join(keys.get(k, "").split())
-
-
 def header_records(hdr: ConfHeader, *, host: Optional[str] = None) -> List[List[str]]:
     """All canonical 47-field records of one conf (one per interface)."""
+    return _records(hdr.path, hdr.keys, hdr.shell, host)
+
+
+def conf_lines(path: str, data: bytes, *, host: Optional[str] = None) -> Optional[Tuple[str, str]]:
+    """(``record_lines(read_header(path, data=data, record_keys=True))``, the VMSTATE of its
+    records) of a conf's bytes (``path`` absolute), None when it is no active QEMU conf: the
+    cold ENUMERATE's per-conf work, without building a ConfHeader, and with the state its
+    filter needs, so that nobody splits the lines again for it
+    (tests/unit/inventory/test_inv_fastscan.py)."""
+    if classify(data) is not True:
+        return None
+    keys, shell = header_values(data, record_keys=True)
+    recs = _records(path, keys, shell, host)
+    if len(recs) == 1:
+        return join_record(recs[0]), recs[0][F_VMSTATE - 1]
+    return "\n".join([join_record(r) for r in recs]), recs[0][F_VMSTATE - 1]
+
+
+def _records(path: str, k: Dict[str, str], sh: Dict[str, str],
+             host: Optional[str]) -> List[List[str]]:
     hname, user, group = host_facts()
-    k = hdr.keys
-    sh = hdr.shell
-    # every value is the last blank-separated word (legacy getters)
-    w = {key: (v.split() or [""])[-1] if (" " in v or "\t" in v) else v for key, v in k.items()}
+    # every value is the last blank-separated word (legacy getters); the interface keys
+    # are put aside on the way (most keys fail the first compare)
+    w = {}
+    ifkeys = None
+    for key, v in k.items():
+        w[key] = (v.split() or [""])[-1] if (" " in v or "\t" in v) else v
+        c = key[:1]
+        if (c == "M" and key.startswith("MAC")) or (c == "I" and key.startswith("IP")):
+            if ifkeys is None:
+                ifkeys = {}
+            ifkeys[key] = v
     g = w.get
+    label = k.get("LABEL")
+    label = last_word(label) if label else ""
+    # DIST/DISTREL/OS/OSREL: blanks become '_' (legacy)
+    dist = k.get("DIST")
+    distrel = k.get("DISTREL")
+    os_ = k.get("OS")
+    osrel = k.get("OSREL")
     base = [
         host if host is not None else hname,   # 1 host
         "QEMU",                                # 2 type
-        hdr.label,                             # 3 label
-        hdr.path,                              # 4 id
+        label or path.rpartition("/")[2].split(".", 1)[0],   # 3 label (else the stem)
+        path,                                  # 4 id
         g("UUID", "").replace("-", ""),        # 5 uuid
         "", "",                                # 6 mac, 7 tcp (per interface)
         g("VNCACCESSDISPLAY", ""),             # 8
         g("VNCACCESSPORT", ""),                # 9
         g("SPORT", ""),                        # 10
         g("VNCBASEPORT", ""),                  # 11
-        _u(k, "DIST"), _u(k, "DISTREL"), _u(k, "OS"), _u(k, "OSREL"),   # 12-15
+        "_".join(dist.split()) if dist else "",           # 12
+        "_".join(distrel.split()) if distrel else "",     # 13
+        "_".join(os_.split()) if os_ else "",             # 14
+        "_".join(osrel.split()) if osrel else "",         # 15
         g("VERSION", ""), g("SERNO", ""),      # 16, 17
         "VM",                                  # 18 category
         g("VMSTATE", ""),                      # 19
@@ -118,7 +152,7 @@ def header_records(hdr: ConfHeader, *, host: Optional[str] = None) -> List[List[
         g("DEFAULTHOSTS") or DEFAULT_HOSTS,    # 46
         g("DEFAULTCONSOLE") or DEFAULT_CONSOLE,  # 47
     ]
-    ifaces = _interfaces(k)
+    ifaces = _interfaces(ifkeys) if ifkeys else None
     if not ifaces:
         return [base]
     recs = []

@@ -5,6 +5,8 @@
   and generated shell-ish text;
 * the one-pass shell literals equal the per-variable reference walk below (the code they
   replaced), on the same inputs;
+* ``conf_lines`` (the cold scan: bytes -> record lines) gives the full header's records
+  joined, and the one-pass ``classify`` the three substring tests it replaced;
 * ``read_bytes`` reads what ``open().read()`` reads, at every chunk boundary;
 * a scan's record lines are the records joined, serial, forked, cached and uncached alike.
 """
@@ -43,7 +45,10 @@ PIECES = [
     "  SMP=2", "\tSMP=${SMP:-4}", "SMP='3'", 'ARCH="x86_64"', "ARCH=${ARCH:-}", "XARCH=1",
     "ACCELERATOR=KVM;", "ACCELERATOR=${ACCELERATOR:-QEMU}", "STARTERCALL=${STARTERCALL:-$Q}",
     "STARTERCALL=`q`", "SMP=1\u00a0", "MEMSIZE=1 # c", "qemu -m 256 -smp 4", "x\r", "",
+    "x-m 5 -m 7", "q\u00a0-m\u00a0\u0661\u0662", "-m 64", "\t-m\t\t32 -smp 2",
     "# comment #@#MAC2 = late", "case $A in", "esac",
+    "#@#MAGICID-IGNORE", "#@#MAGICID-NOENUM", "#@#MAGICID-do-not-IGNORE", "#@#MAGICID-QEM",
+    "#@#MAGICID-#@#MAGICID-QEMU", "x#@#MAGICID-NOENUMy",
 ]
 
 
@@ -69,13 +74,31 @@ def _literal_value(text: str, var: str) -> Optional[str]:
     return val
 
 
+def _classify_ref(data: bytes) -> Optional[bool]:
+    """Reference: the three substring tests ``classify`` replaced."""
+    if b"#@#MAGICID-IGNORE" in data or b"#@#MAGICID-NOENUM" in data:
+        return False
+    return True if b"#@#MAGICID-QEMU" in data else None
+
+
 def assert_same(data: bytes, path: str = "/vms/x/x.ctys") -> None:
     full = parse_header_bytes(path, data)
     fast = parse_header_bytes(path, data, record_keys=True)
     assert header_records(fast) == header_records(full)
+    # the cold scan's straight bytes -> record lines: the full header's records, joined
+    assert scan.classify(data) == _classify_ref(data)
+    expect = "\n".join(join_record(r) for r in header_records(full))
+    states = {r[18] for r in header_records(full)}
+    assert len(states) == 1       # the VMSTATE filter looks at one record per VM
+    assert record.conf_lines(path, data) == ((expect, states.pop()) if _classify_ref(data) else None)
+    assert record.record_lines(fast) == expect
     assert set(fast.keys) <= set(full.keys)
     assert fast.shell == full.shell
     text = "\n" + data.decode("utf-8", "replace")
+    # the -m fallback finds what the plain \s-m\s+ regex finds
+    plain_m = re.search(r"\s-m\s+(\d+)", text)
+    fast_m = scan._DASH_M_RE.search(text)
+    assert (plain_m and plain_m.group(1)) == (fast_m and fast_m.group(1))
     ref = {v: _literal_value(text, v) for v in scan._SHELL_VARS}
     assert scan._shell_literals(scan._SHELL_ASSIGN_RE.findall(text)) == {k: v for k, v in ref.items() if v}
 
@@ -95,8 +118,8 @@ def test_fast_header_same_records(conf):
 
 def test_record_keys_cover_header_records():
     """Every #@# key header_records reads is matched by the record-keys regex."""
-    src = inspect.getsource(record.header_records)
-    used = set(re.findall(r'\bg\("([A-Z_]+)"', src)) | set(re.findall(r'_u\(k, "([A-Z_]+)"\)', src))
+    src = inspect.getsource(record._records)
+    used = set(re.findall(r'\bg\("([A-Z_]+)"', src)) | set(re.findall(r'\bk\.get\("([A-Z_]+)"\)', src))
     assert used and used <= set(scan.RECORD_KEYS)
     # LABEL (the label property) and the interface keys
     assert "LABEL" in scan.RECORD_KEYS
@@ -112,7 +135,7 @@ def test_fast_header_same_records_fuzz(head, body):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(alphabet="#@=MACIPLBEUDOSRTVXYZ0123456789_ \t\n\r'\"${}:-;`\u00a0", max_size=300))
+@given(st.text(alphabet="#@=MACIPLBEUDOSRTVXYZ0123456789_ \t\n\r'\"${}:-;`\u00a0mps\u0661", max_size=300))
 def test_fast_header_same_records_text(text):
     assert_same(text.encode("utf-8", "surrogateescape"))
 
@@ -183,7 +206,7 @@ def test_scan_lines_are_the_records_every_way(tmp_path, monkeypatch):
     monkeypatch.setattr(collect, "RACY_NS", -10**12)
     collect.enumerate_local([base], cache_dir=tmp_path / "c2")
     with monkeypatch.context() as m:
-        m.setattr(collect, "read_header", lambda *a, **k: pytest.fail("cache missed"))
+        m.setattr(collect, "read_bytes", lambda *a, **k: pytest.fail("cache missed"))
         runs["warm cache"] = collect.enumerate_local([base], cache_dir=tmp_path / "c2")
     ref = runs["serial"]
     assert ref.vms == 60 and len(ref.records) > 0
@@ -296,6 +319,7 @@ def test_read_ahead_scan_equals_the_plain_one(tmp_path, monkeypatch):
     used = []
     real_ahead = scan._read_ahead
     monkeypatch.setattr(scan, "_read_ahead", lambda *a, **k: used.append(1) or real_ahead(*a, **k))
+    monkeypatch.setattr(collect, "_read_ahead", scan._read_ahead)   # the records' own loop
     monkeypatch.setattr(collect, "read_ahead_threads", lambda b: 4)
     for jobs in (1, 2):
         used.clear()
