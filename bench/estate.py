@@ -267,7 +267,7 @@ def bench_hosts(args, conn, work) -> None:
             for u in uris:
                 run(["virsh", "-c", u, "list", "--all"])
 
-        from ctys_libvirt.cli.cmd_lifecycle import _multi_list
+        from ctys_libvirt.cli.lifecycle_run import _multi_list
 
         # the floor of any Python CLI doing this: start-up, libvirt and typer imported
         m = rounds({"ours": lambda: run(ours), "anchor": virsh8,

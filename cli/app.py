@@ -54,11 +54,11 @@ def __getattr__(name: str):
 def main() -> None:
     if sys.argv[1:] == ["--help"] and _print_stored_help():
         raise SystemExit(0)
-    if sys.argv[1:2] == ["enumerate"]:
-        # a plain scan starts without typer and click (cli/enum_run.py says when)
-        from ctys_libvirt.cli.enum_run import main_plain
+    # list, create, enumerate: a plain command line starts without typer and click
+    # (cli/plain.py says when); it exits there, anything else comes back
+    from ctys_libvirt.cli.plain import start
 
-        main_plain(sys.argv[2:])
+    start(sys.argv[1:])
     _run()
 
 

@@ -1,12 +1,11 @@
-"""create / cancel / list / info / console: the VM lifecycle commands.
+"""create / cancel / list / info / console: the VM lifecycle commands.  The bodies of
+create and list live in cli/lifecycle_run.py (a plain command line runs them without
+typer, cli/plain.py); the options are declared here.
 
 Heavy imports (libvirt, lxml, the translators) happen inside the commands so that
 ``ctys-libvirt --help`` stays fast."""
 from __future__ import annotations
 
-import dataclasses
-import os
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,76 +14,15 @@ import typer
 from ctys_libvirt.cli.app import app
 from ctys_libvirt.cli import complete as C
 from ctys_libvirt.cli.common import ALLOW_ARGSADD, BASE, GLOBAL, emit_json, errors_to_exit, warn
+from ctys_libvirt.cli import lifecycle_run as run
+# the helpers the other commands share with create and list (their bodies live there)
+from ctys_libvirt.cli.lifecycle_run import _check_backend, _check_format, _say
 from ctys_libvirt.errors import NotRunning, UsageError
 
 CONNECT = typer.Option(None, "--connect", "-c", metavar="URI", shell_complete=C.uri, help="libvirt URI (default: LIBVIRT_DEFAULT_URI, "
                        "qemu:///system as root, else qemu:///session)")
 BACKEND = typer.Option("auto", "--backend", shell_complete=C.backend, help="auto | libvirt | direct")
 CANCEL_MODES = ("POWEROFF", "FORCE", "RESET", "REBOOT", "PAUSE", "SUSPEND", "RESUME")
-
-
-def _skip_exit_gc() -> None:
-    """The process ends right after this command: have the interpreter skip its final
-    garbage-collection pass over every object still alive (typer, libvirt, 1,000 LIST
-    records: ~10-20 ms of an otherwise 0.2 s command).  Registered at exit only, so
-    in-process callers keep a normal collector until then."""
-    import atexit
-    import gc
-
-    atexit.register(gc.freeze)
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr)
-
-
-def _check_format(fmt: str, allowed) -> str:
-    f = (fmt or "").lower()
-    if f not in allowed:
-        raise UsageError(f"unknown --format {fmt!r}", hint="use one of " + ", ".join(allowed))
-    return f
-
-
-def _check_backend(kind: str) -> str:
-    from ctys_libvirt.lifecycle import check_backend
-
-    return check_backend(kind)
-
-
-def _options(**kw):
-    """CreateOptions with the fields this build's model has (serial_log is optional)."""
-    from ctys_libvirt.model import CreateOptions
-
-    names = {f.name for f in dataclasses.fields(CreateOptions)}
-    return CreateOptions(**{k: v for k, v in kw.items() if k in names and v is not None})
-
-
-def _create_warnings(res, transient: bool) -> None:
-    """Warnings on stderr.  The generated-UUID one is a lasting fact about the conf: said
-    when the persistent definition is written (and by `xml`, transient and direct starts,
-    where nothing remembers it), not again on every start of an unchanged definition."""
-    from ctys_libvirt.translate.plan import is_uuid_note
-
-    quiet_uuid = res.backend == "libvirt" and not transient and not res.defined
-    for w in getattr(res, "warnings", ()):
-        if not (quiet_uuid and is_uuid_note(w)):
-            warn(w)
-
-
-def _print_create(res, fmt: str) -> None:
-    if fmt == "json":
-        from ctys_libvirt.cli import contract
-
-        emit_json(contract.create(res))
-        return
-    print(f"{res.name}: {res.state} (UUID {res.uuid}, backend {res.backend}"
-          + (f", pid {res.pid}" if res.pid else "") + ")")
-    if res.defined:
-        print(f"  persistent definition written/updated")
-    if res.created_target:
-        print(f"  install target created: {res.created_target}")
-    for m in res.messages:
-        print(f"  {m}")
 
 
 @app.command()
@@ -119,78 +57,13 @@ def create(
 ) -> None:
     """Start a VM from its ctys conf (define persistently, start, wait until running); with
     $DISPLAY, VNC / XTERM / GTERM / EMACS* also open their client window."""
-    _skip_exit_gc()
-    with errors_to_exit():
-        fmt = _check_format(fmt, ("table", "json"))
-        _check_backend(backend)     # usage errors before any conf is looked up
-        if timeout < 0:
-            raise UsageError(f"--timeout {timeout:g} is negative", hint="use seconds >= 0")
-        if qemu_version is not None and not qemu:
-            raise UsageError("--qemu-version needs --qemu PATH (the binary whose banner it states)",
-                             hint="add --qemu /path/to/qemu")
-        from ctys_libvirt.model import ConsoleType
-        from ctys_libvirt.translate.request import make_request
-
-        if wait_install and instmode is None:
-            raise UsageError("--wait-install needs --instmode", hint="add --instmode DEFAULT")
-        if geometry is not None:
-            from ctys_libvirt.backends.console_client import parse_geometry
-
-            parse_geometry(geometry)
-        from ctys_libvirt import lifecycle
-
-        stacked = lifecycle.stack_address(address, connect)
-        if stacked is not None:     # the conf is read here, the VM runs inside the stack
-            connect, address = stacked
-            backend = "libvirt"
-        vm = lifecycle.load_vm(address, base or (), warn=warn)
-        req = make_request(bootmode=bootmode, instmode=instmode, kernel=kernel,
-                           console=console_ if console_ is not None else (vm.default_console or None),
-                           argsadd=argsadd or (), allow_argsadd=allow_argsadd or (),
-                           allow_devices=allow_device or ())
-        sdl_display, sdl_xauth = _sdl_display(req.console)
-        if not no_client:
-            from ctys_libvirt.cli.clients import preflight
-
-            preflight(vm.label, req.console)    # a missing client program: before any start
-        opts = _options(transient=transient, reuse=reuse, wait_install=wait_install,
-                        timeout=timeout, strict=strict, network=network, bridge=bridge, qemu=qemu,
-                        qemu_version=qemu_version, run_as=run_as,
-                        # absolute, but symlinks are not followed (security.seriallog)
-                        serial_log=os.path.abspath(serial_log) if serial_log else None,
-                        sdl_display=sdl_display, sdl_xauth=sdl_xauth)
-        with lifecycle.Lifecycle.open(backend, connect, vm, warn=warn, say=_say) as life:
-            be = life.backend
-            res = life.create(vm, req, opts)
-            _create_warnings(res, transient)
-            _print_create(res, fmt)
-            sys.stdout.flush()
-            if not no_client:
-                from ctys_libvirt.cli.clients import launch
-
-                launch(be, res.name, req.console, res.vnc_port, geometry, strict=False)
-            if res.install and wait_install:
-                life.wait_install(res.name, timeout)
-            if req.console is ConsoleType.CLI0:
-                life.run_cli0(res)      # the VM is destroyed when the block ends
-            elif reuse and req.console.is_serial and be.name == "libvirt" \
-                    and any("reusing" in m for m in res.messages) and sys.stdin.isatty():
-                life.attach(res.name)
-
-
-def _sdl_display(console):
-    """CONSOLE SDL: the X display (and Xauthority) for QEMU's window, which needs one."""
-    from ctys_libvirt.model import ConsoleType
-
-    if console is not ConsoleType.SDL:
-        return None, None
-    import os
-
-    display = os.environ.get("DISPLAY")
-    if not display:
-        raise UsageError("CONSOLE SDL opens QEMU's own window on an X display, and $DISPLAY is not set",
-                         hint="set DISPLAY, or use CONSOLE VNC")
-    return display, os.environ.get("XAUTHORITY") or None
+    run.create(address=address, bootmode=bootmode, instmode=instmode, kernel=kernel,
+               console_=console_, argsadd=argsadd, allow_argsadd=allow_argsadd,
+               allow_device=allow_device, transient=transient, reuse=reuse,
+               wait_install=wait_install, timeout=timeout, serial_log=serial_log, strict=strict,
+               network=network, bridge=bridge, qemu=qemu, run_as=run_as,
+               qemu_version=qemu_version, fmt=fmt, geometry=geometry, no_client=no_client,
+               connect=connect, backend=backend, base=base)
 
 
 @app.command()
@@ -287,136 +160,7 @@ def list_(
     backend: str = BACKEND,
 ) -> None:
     """Every VM of the connection: ours mapped to their conf, foreign ones too."""
-    _skip_exit_gc()
-    with errors_to_exit():
-        fmt = _check_format(fmt, ("table", "records", "json"))
-        kind = _check_backend(backend)
-        from ctys_libvirt.errors import LibvirtUnavailable
-
-        want_drift = drift if drift is not None else fmt != "records"
-        uris = list(dict.fromkeys(connect or ()))
-        if len(uris) > 1:
-            if stacks or kind == "direct":
-                raise UsageError("several --connect URIs list libvirt hosts only",
-                                 hint="drop --stack/--backend direct, or give one --connect")
-            infos, failed = _multi_list(uris, all_, want_drift)
-            _print_list(infos, fmt, want_drift, multi=True)
-            if failed:
-                raise SystemExit(4)
-            return
-        connect = uris[0] if uris else None
-        infos = []
-        if stacks:
-            infos = _stack_list(stacks, connect, all_)
-            kind = "stack"
-        from ctys_libvirt import lifecycle
-
-        if kind in ("auto", "libvirt"):
-            try:
-                be = lifecycle.open_libvirt(connect, events=False)
-            except LibvirtUnavailable as exc:
-                if not lifecycle.may_fall_back(kind, connect):
-                    raise
-                be = None
-                warn(exc.one_line())
-            if be is not None:
-                with be:
-                    infos = be.list(include_inactive=all_, drift=want_drift)
-        if kind in ("auto", "direct"):
-            infos += lifecycle.list_direct(all_, warn=warn)
-        _print_list(infos, fmt, want_drift)
-
-
-def _multi_list(uris: List[str], include_inactive: bool, drift: bool):
-    """LIST on several libvirt URIs in parallel threads (each RPC releases the GIL):
-    (infos in URI order, each with extra['uri'], whether a host failed).  A failing host
-    is one error line; the others are listed all the same."""
-    from ctys_libvirt.errors import CtysError
-    from ctys_libvirt.lifecycle import open_libvirt
-    from concurrent.futures import ThreadPoolExecutor
-
-    from urllib.parse import urlparse
-
-    def one(uri):
-        try:
-            with open_libvirt(uri, events=False) as be:
-                # drift compares with conf files here: only meaningful for this host's domains
-                out = be.list(include_inactive=include_inactive,
-                              drift=drift and not urlparse(uri).hostname)
-        except CtysError as exc:
-            return None, exc
-        for i in out:
-            i.extra["uri"] = uri
-        return out, None
-
-    infos, failed = [], False
-    with ThreadPoolExecutor(max_workers=min(8, len(uris))) as ex:
-        for uri, (out, err) in zip(uris, ex.map(one, uris)):
-            if err is not None:
-                msg = err.one_line()
-                print(f"ctys-libvirt: error: {msg if uri in msg else f'{uri}: {msg}'}", file=sys.stderr)
-                failed = True
-            else:
-                infos.extend(out)
-    return infos, failed
-
-
-def _print_list(infos, fmt: str, want_drift: bool, multi: bool = False) -> None:
-    if fmt == "records":
-        from ctys_libvirt.ctys.records import format_records
-
-        if infos:
-            text = format_records(infos)
-            if want_drift:      # the documented 23rd field: drift ('' for foreign/direct VMs)
-                from ctys_libvirt.ctys.records import escape
-
-                text = "\n".join(f"{line};{escape(i.drift or '')}"
-                                 for line, i in zip(text.split("\n"), infos))
-            print(text)
-    elif fmt == "json":
-        from ctys_libvirt.cli import contract
-
-        emit_json([contract.domain(i) for i in infos])
-    else:
-        _table(infos, want_drift, multi)
-
-
-def _stack_list(words: List[str], connect: Optional[str], include_inactive: bool):
-    """LIST on the hypervisor inside the last VM of each stack address; field 1 (host)
-    names that VM, the machine containing them, as ctys did."""
-    from ctys_libvirt.ctys.targets import parse_target
-    from ctys_libvirt.stack.address import stack_uri
-    from ctys_libvirt.lifecycle import open_libvirt
-
-    out = []
-    for w in words:
-        t = parse_target(w)
-        if not t.stack:
-            raise UsageError(f"--stack {w}: not a stack address", hint="write host[vm1][vm2]...")
-        res = stack_uri(t, local_uri=connect if t.base.is_local else None)
-        with open_libvirt(res.uri, events=False) as be:
-            for i in be.list(include_inactive=include_inactive):
-                i.host = res.container
-                out.append(i)
-    return out
-
-
-def _table(infos, drift: bool = False, multi: bool = False) -> None:
-    from ctys_libvirt.cli.table import columns
-
-    head = ("STATE", "LABEL", "UUID", "MAC", "VNC", "CONSOLE", "PID", "BACKEND", "CONF")
-    if drift:
-        head += ("DRIFT",)
-    if multi:                   # several hosts: which connection each row came from
-        head = ("URI",) + head
-    rows = []
-    for i in infos:
-        vnc = f":{i.vnc_display}/{i.vnc_port}" if i.vnc_port else ""
-        row = (i.state, i.label or i.name, i.uuid, i.mac, vnc, i.console, i.pid or "",
-               i.backend, i.conf_path or ("-" if not i.ours else ""))
-        row += (i.drift or "-",) if drift else ()
-        rows.append((str(i.extra.get("uri", "")),) + row if multi else row)
-    print(columns(head, rows))
+    run.list_(all_=all_, fmt=fmt, drift=drift, stacks=stacks, connect=connect, backend=backend)
 
 
 @app.command()

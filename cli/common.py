@@ -165,14 +165,11 @@ ERROR_KINDS = {1: "usage", 2: "not_found", 3: "conf", 4: "backend", 5: "timeout"
 def _json_wanted() -> bool:
     """--format json given to the running command (or globally): errors become JSON too."""
     fmt = GLOBAL.fmt
-    try:
-        import click
-
+    click = sys.modules.get("click")    # not loaded: a typer-free start, no context to ask
+    if click is not None:
         ctx = click.get_current_context(silent=True)
         if ctx is not None and isinstance(ctx.params.get("fmt"), str):
             fmt = ctx.params["fmt"]
-    except ImportError:  # pragma: no cover
-        pass
     return (fmt or "").lower() == "json"
 
 

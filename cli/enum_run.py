@@ -33,37 +33,11 @@ PLAIN_OPTIONS = {
 def parse_plain(args: List[str]) -> Optional[Dict[str, object]]:
     """``run`` keywords for ``args`` (the words after ``enumerate``), or None when the
     command line is anything but plain (then typer parses it)."""
-    kw: Dict[str, object] = {"paths": [], "fmt": "table", "no_cache": False, "all_states": False,
-                             "full": False, "title": False, "matchvstat": None, "base": []}
-    i, n = 0, len(args)
-    while i < n:
-        a = args[i]
-        i += 1
-        if not a.startswith("-"):
-            kw["paths"].append(a)           # type: ignore[attr-defined]
-            continue
-        name, eq, value = a.partition("=")
-        spec = PLAIN_OPTIONS.get(name)
-        if spec is None or (eq and (not name.startswith("--") or not spec[1])):
-            return None
-        param, takes, repeat = spec
-        if not takes:
-            kw[param] = True
-            continue
-        if not eq:
-            if i >= n:
-                return None                 # click says what is missing
-            value = args[i]
-            i += 1
-        if value.startswith("-"):
-            return None
-        if repeat:
-            kw[param].append(value)         # type: ignore[attr-defined]
-        else:
-            kw[param] = value
-    kw["paths"] = kw["paths"] or None
-    kw["base"] = kw["base"] or None
-    return kw
+    from ctys_libvirt.cli.plain import parse
+
+    return parse(args, PLAIN_OPTIONS, {"fmt": "table", "no_cache": False, "all_states": False,
+                                       "full": False, "title": False, "matchvstat": None},
+                 positional=("paths", False, True))
 
 
 def main_plain(args: List[str]) -> bool:

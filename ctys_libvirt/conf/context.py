@@ -4,7 +4,6 @@ only when asked (use_env)."""
 from __future__ import annotations
 
 import os
-import platform
 import pwd
 from pathlib import Path
 from typing import Dict, Mapping, Optional
@@ -67,7 +66,8 @@ def default_host_context() -> HostContext:
         user = pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
         user = str(os.getuid())
-    return HostContext(mydist=mydist_from_os_release(text), arch=platform.machine() or "x86_64",
+    # os.uname().machine is platform.machine() without loading platform (regexes at import)
+    return HostContext(mydist=mydist_from_os_release(text), arch=os.uname().machine or "x86_64",
                        user=user)
 
 
