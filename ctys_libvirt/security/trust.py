@@ -50,21 +50,24 @@ def assess(conf_path: Path, policy: Optional[SitePolicy] = None) -> ConfTrust:
         return ConfTrust(False, owner, group, f"{exc.filename or conf_path}: {exc.strerror}")
 
 
-def _dir_verdict(d: str, me: int, policy: SitePolicy, *, ancestor: bool):
-    """(problem or None, by_policy) for directory ``d`` and, for ancestors, all above it."""
-    dst = os.stat(d)
-    dv = _owner_ok(dst, me, policy)
-    writable = dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    sticky_root = ancestor and dst.st_uid == 0 and dst.st_mode & stat.S_ISVTX
-    if dv == "no":
-        out = (f"directory {d} is owned by {_who(dst)}, not by root or you", False)
-    elif writable and not sticky_root:
-        out = (f"directory {d} is writable by group/others", False)
-    else:
+def _dir_verdict(d: str, me: int, policy: SitePolicy):
+    """(problem or None, by_policy) for directory ``d`` and every directory above it,
+    checked from ``d`` upwards (one fresh stat each, never remembered: see the module doc)."""
+    by_policy = False
+    ancestor = False
+    while True:
+        dst = os.stat(d)
+        dv = _owner_ok(dst, me, policy)
+        if dv == "no":
+            return f"directory {d} is owned by {_who(dst)}, not by root or you", False
+        if dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (
+                ancestor and dst.st_uid == 0 and dst.st_mode & stat.S_ISVTX):
+            return f"directory {d} is writable by group/others", False
+        by_policy = by_policy or dv == "policy"
         parent = os.path.dirname(d)
-        above = (None, False) if parent == d else _dir_verdict(parent, me, policy, ancestor=True)
-        out = above if above[0] else (None, above[1] or dv == "policy")
-    return out
+        if parent == d:
+            return None, by_policy
+        d, ancestor = parent, True
 
 
 def _assess(conf_path: Path, policy: SitePolicy) -> ConfTrust:
@@ -82,7 +85,7 @@ def _assess(conf_path: Path, policy: SitePolicy) -> ConfTrust:
     given = os.path.dirname(os.path.abspath(conf_path))
     real = os.path.dirname(real_path(str(conf_path)))
     for start in (given,) if given == real else (given, real):
-        problem, by_pol = _dir_verdict(start, me, policy, ancestor=False)
+        problem, by_pol = _dir_verdict(start, me, policy)
         if problem:
             return ConfTrust(False, owner, group, problem)
         via = via or by_pol
