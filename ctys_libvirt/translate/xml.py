@@ -23,6 +23,7 @@ from lxml import etree
 
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import BootRequest, HostCaps, HostFacts, VmConfig
+from ctys_libvirt.security.argsadd import enforce
 from ctys_libvirt.translate import legacy_args
 from ctys_libvirt.translate.domxml import domain_element, serialize
 from ctys_libvirt.translate.domxml.text import QEMU_NS  # noqa: F401 (API)
@@ -129,8 +130,6 @@ def build_domain(vm: VmConfig, req: BootRequest, facts: HostFacts,
     plan = native_plan(resolve_plan(vm, req, facts))
     # backstop for every caller (define, sync, ...): no host-reaching ARGSADD reaches a
     # definition unless allowed; the commands check earlier, against the probed binary
-    from ctys_libvirt.security.argsadd import enforce
-
     enforce(vm, req, None, allow=req.allow_argsadd)
     if caps.max_vcpus is not None and plan.smp > caps.max_vcpus:
         raise ConfError(f"SMP={plan.smp} is above the {caps.max_vcpus} vCPUs machine type "
