@@ -50,13 +50,16 @@ def assess(conf_path: Path, policy: Optional[SitePolicy] = None) -> ConfTrust:
         return ConfTrust(False, owner, group, f"{exc.filename or conf_path}: {exc.strerror}")
 
 
-def _dir_verdict(d: str, me: int, policy: SitePolicy):
+def _dir_verdict(d: str, me: int, policy: SitePolicy, *, symlink_free: bool = False):
     """(problem or None, by_policy) for directory ``d`` and every directory above it,
-    checked from ``d`` upwards (one fresh stat each, never remembered: see the module doc)."""
+    checked from ``d`` upwards (one fresh stat each, never remembered: see the module doc).
+    ``symlink_free``: lstat them instead; a symlink before any problem returns None."""
     by_policy = False
     ancestor = False
     while True:
-        dst = os.stat(d)
+        dst = os.lstat(d) if symlink_free else os.stat(d)
+        if symlink_free and stat.S_ISLNK(dst.st_mode):
+            return None
         dv = _owner_ok(dst, me, policy)
         if dv == "no":
             return f"directory {d} is owned by {_who(dst)}, not by root or you", False
@@ -72,7 +75,10 @@ def _dir_verdict(d: str, me: int, policy: SitePolicy):
 
 def _assess(conf_path: Path, policy: SitePolicy) -> ConfTrust:
     me = os.geteuid()
-    st = os.stat(conf_path)
+    st = os.lstat(conf_path)
+    linked = stat.S_ISLNK(st.st_mode)
+    if linked:
+        st = os.stat(conf_path)
     owner, group = st.st_uid, st.st_gid
     verdict = _owner_ok(st, me, policy)
     if verdict == "no":
@@ -81,11 +87,21 @@ def _assess(conf_path: Path, policy: SitePolicy) -> ConfTrust:
         return ConfTrust(False, owner, group, f"{conf_path} is writable by group/others")
     via = verdict == "policy"
     # both the directories the conf is reached through (its CTYSWRAPPERPATH, where relative
-    # paths resolve) and those it really lives in
-    given = os.path.dirname(os.path.abspath(conf_path))
-    real = os.path.dirname(real_path(str(conf_path)))
-    for start in (given,) if given == real else (given, real):
-        problem, by_pol = _dir_verdict(start, me, policy)
+    # paths resolve) and those it really lives in.  The usual case is a normal absolute
+    # path (no '..' for the kernel to take after a symlink) with no symlink on the way
+    # (lstat says so for the file and each directory): then the two are the same, and
+    # resolving the path (three more system calls) and a second walk are not needed.
+    conf = os.fspath(conf_path)
+    given_conf = os.path.abspath(conf)
+    given = os.path.dirname(given_conf)
+    plain = not linked and given_conf == conf
+    found = _dir_verdict(given, me, policy, symlink_free=True) if plain else None
+    if found is not None:
+        walks = [found]
+    else:
+        real = os.path.dirname(real_path(conf))
+        walks = (_dir_verdict(start, me, policy) for start in ((given,) if given == real else (given, real)))
+    for problem, by_pol in walks:
         if problem:
             return ConfTrust(False, owner, group, problem)
         via = via or by_pol
