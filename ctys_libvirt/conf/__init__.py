@@ -41,6 +41,9 @@ from ctys_libvirt.conf.mapping import to_vmconfig
 from ctys_libvirt.conf.shell import _Src, compile_groups, parse, scan_conf
 from ctys_libvirt.errors import ConfError
 from ctys_libvirt.model import HostContext, VmConfig
+from ctys_libvirt.security.policy import load_policy
+from ctys_libvirt.security.trust import assess
+from ctys_libvirt.util import log
 
 __all__ = ["locate_conf", "read_keys", "load_conf", "default_host_context", "KeyInfo",
            "evaluate_text"]
@@ -80,8 +83,6 @@ def load_conf(path_or_dir, context: Optional[HostContext] = None, *, use_env: bo
               force: bool = False, overrides: Optional[Mapping[str, str]] = None) -> VmConfig:
     """Read a conf (file, VM dir or `.sh` wrapper) into a VmConfig; never executes it."""
     path = locate_conf(path_or_dir)
-    from ctys_libvirt.util import log
-
     log.info("conf: reading %s (parsed, never executed)", path)
     ctx = context or default_host_context()
     data = read_bytes(path)
@@ -101,9 +102,6 @@ def load_conf(path_or_dir, context: Optional[HostContext] = None, *, use_env: bo
 
 def _with_trust(vm: VmConfig) -> VmConfig:
     """Decide the conf's trust once, where it enters (design.md §10)."""
-    from ctys_libvirt.security.policy import load_policy
-    from ctys_libvirt.security.trust import assess
-
     policy = load_policy()
     vm.warnings.extend(policy.warnings)
     vm.trust = assess(vm.source_path, policy)

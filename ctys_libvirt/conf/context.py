@@ -52,7 +52,10 @@ def _installed() -> Dict[str, str]:
 
 def _find(names) -> Optional[str]:
     installed = _installed()
-    return next((installed[n] for n in names if n in installed), None)
+    for n in names:
+        if n in installed:
+            return installed[n]
+    return None
 
 
 @once
@@ -100,7 +103,7 @@ def _qemu_defaults(mydist: str, user: str, arch: str) -> Dict[str, str]:
 
 def _build_base(context: HostContext) -> Dict[str, str]:
     """The variables before CTYSWRAPPERPATH when the environment is not used."""
-    v = dict(_qemu_defaults(context.mydist, context.user, context.arch))
+    v = _qemu_defaults(context.mydist, context.user, context.arch)     # a new dict each call
     v.update(context.variables())
     return v
 

@@ -84,6 +84,7 @@ def parse_vga(value: str, warnings: List[str]) -> Optional[str]:
 
 
 _QEMU_NAME = re.compile(r"(?:qemu|kvm)(?:[-_.+][A-Za-z0-9_.+-]*)?")
+_SPACE = re.compile(r"\s")             # what str.isspace() calls a blank
 
 
 def _startercall(value: Optional[str], warnings: List[str]) -> Optional[str]:
@@ -94,7 +95,7 @@ def _startercall(value: Optional[str], warnings: List[str]) -> Optional[str]:
     if not value:
         return None
     word = value.strip()
-    if _QEMU_NAME.fullmatch(os.path.basename(word)) and not any(c.isspace() for c in word):
+    if _QEMU_NAME.fullmatch(os.path.basename(word)) and not _SPACE.search(word):
         return word
     warnings.append(f"STARTERCALL {value!r} is not a QEMU binary name (qemu*, kvm*); "
                     "ignored, never run (use --qemu PATH to pick a binary)")

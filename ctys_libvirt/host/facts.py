@@ -30,6 +30,11 @@ class ImageFormats(Mapping[str, str]):
             self._seen[path] = fmt
         return fmt
 
+    def get(self, path: str, default=None) -> str:
+        # every path is in the mapping (unreadable ones are raw): Mapping.get's
+        # try/except KeyError around __getitem__ is an extra Python frame per disk
+        return self[path]
+
     def __iter__(self) -> Iterator[str]:      # the paths looked up so far
         return iter(self._seen)
 

@@ -54,18 +54,26 @@ def sniff_format(path: Union[str, Path], st: Optional[os.stat_result] = None) ->
     # os.open/os.read: half the cost of a file object for one 512-byte read.
     fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
     try:
-        head = os.read(fd, _HEADER_BYTES)
-        while head and len(head) < _HEADER_BYTES:
-            more = os.read(fd, _HEADER_BYTES - len(head))
-            if not more:
-                break
-            head += more
+        head = _read_up_to(fd, _HEADER_BYTES)
     finally:
         os.close(fd)
     return sniff_bytes(head)
 
 
+def _read_up_to(fd: int, size: int) -> bytes:
+    """The first ``size`` bytes of ``fd`` (fewer at end of file)."""
+    head = os.read(fd, size)
+    while head and len(head) < size:
+        more = os.read(fd, size - len(head))
+        if not more:
+            break
+        head += more
+    return head
+
+
 _MB_MAGIC = 0x1BADB002
+_MB_MAGIC_BYTES = _MB_MAGIC.to_bytes(4, "little")
+_MB_SCAN = 8192
 
 
 def multiboot_kernel(path) -> bool:
@@ -75,16 +83,26 @@ def multiboot_kernel(path) -> bool:
     module list: ``,`` separates modules (``,,`` is a literal comma) and text after a blank
     is the module's command line, so module paths need care (translate.xml / translate.argv)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(8192)
+        fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
     except OSError:
         return False
+    try:
+        head = _read_up_to(fd, _MB_SCAN)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     if head[0x202:0x206] == b"HdrS":
         return False
-    for i in range(0, len(head) - 47, 4):   # QEMU's own bound: 8192 - 48
-        if int.from_bytes(head[i:i + 4], "little") == _MB_MAGIC:
+    # QEMU's own bound: a header starts before 8192 - 48.  bytes.find skips to each
+    # candidate in C (a Python loop over the 2,000 offsets of a real kernel: ~0.3 ms)
+    end = len(head) - 47 + 3
+    i = head.find(_MB_MAGIC_BYTES, 0, end) if end > 3 else -1
+    while i >= 0:
+        if i % 4 == 0:
             flags = int.from_bytes(head[i + 4:i + 8], "little")
             check = int.from_bytes(head[i + 8:i + 12], "little")
             if (_MB_MAGIC + flags + check) & 0xFFFFFFFF == 0:
                 return True
+        i = head.find(_MB_MAGIC_BYTES, i + 1, end)
     return False

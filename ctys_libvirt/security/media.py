@@ -74,7 +74,7 @@ def conf_trust(vm):
 
 def policy_for(vm, allow_devices: Iterable[str] = ()) -> MediaPolicy:
     t = conf_trust(vm)
-    devices = frozenset(os.path.realpath(d) for d in allow_devices)
+    devices = frozenset(map(os.path.realpath, allow_devices))
     return MediaPolicy(t.trusted, t.owner_uid, t.owner_gid, devices, str(vm.source_path))
 
 

@@ -55,6 +55,11 @@ class SitePolicy:
     warnings: Tuple[str, ...] = field(default=())
 
 
+# "No policy file": immutable, so every conf loaded without a policy shares it (whether
+# the file exists is still asked afresh each time)
+_NO_POLICY = SitePolicy()
+
+
 def policy_path() -> str:
     return os.environ.get(ENV_VAR) or DEFAULT_PATH
 
@@ -86,7 +91,7 @@ def load_policy(path: Optional[str] = None) -> SitePolicy:
     try:
         os.stat(path)
     except FileNotFoundError:
-        return SitePolicy()
+        return _NO_POLICY
     except OSError as exc:
         return SitePolicy(warnings=(f"site policy {path} ignored: {exc.strerror}",))
     return _read(path)

@@ -50,26 +50,35 @@ def assess(conf_path: Path, policy: Optional[SitePolicy] = None) -> ConfTrust:
         return ConfTrust(False, owner, group, f"{exc.filename or conf_path}: {exc.strerror}")
 
 
-def _dir_verdict(d: str, me: int, policy: SitePolicy, *, ancestor: bool):
-    """(problem or None, by_policy) for directory ``d`` and, for ancestors, all above it."""
-    dst = os.stat(d)
-    dv = _owner_ok(dst, me, policy)
-    writable = dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    sticky_root = ancestor and dst.st_uid == 0 and dst.st_mode & stat.S_ISVTX
-    if dv == "no":
-        out = (f"directory {d} is owned by {_who(dst)}, not by root or you", False)
-    elif writable and not sticky_root:
-        out = (f"directory {d} is writable by group/others", False)
-    else:
+def _dir_verdict(d: str, me: int, policy: SitePolicy, *, symlink_free: bool = False):
+    """(problem or None, by_policy) for directory ``d`` and every directory above it,
+    checked from ``d`` upwards (one fresh stat each, never remembered: see the module doc).
+    ``symlink_free``: lstat them instead; a symlink before any problem returns None."""
+    by_policy = False
+    ancestor = False
+    while True:
+        dst = os.lstat(d) if symlink_free else os.stat(d)
+        if symlink_free and stat.S_ISLNK(dst.st_mode):
+            return None
+        dv = _owner_ok(dst, me, policy)
+        if dv == "no":
+            return f"directory {d} is owned by {_who(dst)}, not by root or you", False
+        if dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (
+                ancestor and dst.st_uid == 0 and dst.st_mode & stat.S_ISVTX):
+            return f"directory {d} is writable by group/others", False
+        by_policy = by_policy or dv == "policy"
         parent = os.path.dirname(d)
-        above = (None, False) if parent == d else _dir_verdict(parent, me, policy, ancestor=True)
-        out = above if above[0] else (None, above[1] or dv == "policy")
-    return out
+        if parent == d:
+            return None, by_policy
+        d, ancestor = parent, True
 
 
 def _assess(conf_path: Path, policy: SitePolicy) -> ConfTrust:
     me = os.geteuid()
-    st = os.stat(conf_path)
+    st = os.lstat(conf_path)
+    linked = stat.S_ISLNK(st.st_mode)
+    if linked:
+        st = os.stat(conf_path)
     owner, group = st.st_uid, st.st_gid
     verdict = _owner_ok(st, me, policy)
     if verdict == "no":
@@ -78,11 +87,21 @@ def _assess(conf_path: Path, policy: SitePolicy) -> ConfTrust:
         return ConfTrust(False, owner, group, f"{conf_path} is writable by group/others")
     via = verdict == "policy"
     # both the directories the conf is reached through (its CTYSWRAPPERPATH, where relative
-    # paths resolve) and those it really lives in
-    given = os.path.dirname(os.path.abspath(conf_path))
-    real = os.path.dirname(real_path(str(conf_path)))
-    for start in (given,) if given == real else (given, real):
-        problem, by_pol = _dir_verdict(start, me, policy, ancestor=False)
+    # paths resolve) and those it really lives in.  The usual case is a normal absolute
+    # path (no '..' for the kernel to take after a symlink) with no symlink on the way
+    # (lstat says so for the file and each directory): then the two are the same, and
+    # resolving the path (three more system calls) and a second walk are not needed.
+    conf = os.fspath(conf_path)
+    given_conf = os.path.abspath(conf)
+    given = os.path.dirname(given_conf)
+    plain = not linked and given_conf == conf
+    found = _dir_verdict(given, me, policy, symlink_free=True) if plain else None
+    if found is not None:
+        walks = [found]
+    else:
+        real = os.path.dirname(real_path(conf))
+        walks = (_dir_verdict(start, me, policy) for start in ((given,) if given == real else (given, real)))
+    for problem, by_pol in walks:
         if problem:
             return ConfTrust(False, owner, group, problem)
         via = via or by_pol

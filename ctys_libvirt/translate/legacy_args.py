@@ -533,8 +533,11 @@ def apply(plan, conv: LegacyArgs):
         changes["nic"] = nic
         changes["disks"] = tuple(disks)
         changes["boot_order"] = kinds
+    extra_nics = tuple(extra)
+    # conv as it is unless a NIC's model was filled in (a copy of ~30 fields otherwise)
+    native = conv if extra_nics == conv.nics else replace(conv, nics=extra_nics)
     changes.update(argsadd=conv.leftover, timeopt_args=(), warnings=tuple(warnings),
-                   native=replace(conv, nics=tuple(extra)))
+                   native=native)
     return replace(plan, **changes)
 
 

@@ -82,6 +82,7 @@ _ROLE_BUS = {"fda": "fdc", "fdb": "fdc", "usb": "usb", "usb1": "usb"}
 DISK_TARGET_MODES = ("HDD", "HDDDOS", "VHDD")
 FLOPPY_SIZE = "1440K"
 _NIC_MODEL_RE = re.compile(r"[A-Za-z0-9_-]+")
+_UUID_HEX = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def is_uuid_note(warning: str) -> bool:
 def _plan_uuid(vm: VmConfig, warnings: List[str]) -> Tuple[str, bool]:
     if vm.uuid:
         h = vm.uuid.replace("-", "").lower()
-        if not re.fullmatch(r"[0-9a-f]{32}", h):
+        if not _UUID_HEX.fullmatch(h):
             raise ConfError(f"UUID {vm.uuid!r} is not 32 hex digits", path=str(vm.source_path),
                             hint="fix the #@#UUID line (8-4-4-4-12 or 32 hex digits)")
         return h, False

@@ -30,6 +30,10 @@ _MAX_DISPLAY = 65535 - VNC_BASEPORT
 
 BOOTMODES = tuple(m.value for m in BootMode)
 CONSOLES = tuple(c.value for c in ConsoleType)
+# name -> member: a dict look-up instead of the Enum's call machinery (every plan parses
+# DEFAULTBOOTMODE, every request its CONSOLE)
+_BOOTMODE = {m.value: m for m in BootMode}
+_CONSOLE = {c.value: c for c in ConsoleType}
 # Install source modes; CDROM is the legacy prefix spelling of CD.
 INST_SOURCE_MODES = ("CD", "DVD", "FDD", "USB", "HDD", "PXE")
 _SOURCE_ALIASES = {"CDROM": "CD", "DVDROM": "DVD"}
@@ -40,13 +44,12 @@ def parse_bootmode(value: str) -> Tuple[BootMode, Optional[str]]:
     """'cd%/x.iso' -> (BootMode.CD, '/x.iso'); 'HDD' -> (BootMode.HDD, None)."""
     text = (value or "").strip()
     mode, sep, path = text.partition("%")
-    try:
-        bm = BootMode(mode.strip().upper())
-    except ValueError:
+    bm = _BOOTMODE.get(mode.strip().upper())
+    if bm is None:
         raise UsageError(
             f"unknown BOOTMODE {value!r}",
             hint="use MODE[%PATH] with MODE one of " + ", ".join(BOOTMODES),
-        ) from None
+        )
     if sep and bm in (BootMode.PXE, BootMode.KERNEL) and path:
         raise UsageError(
             f"BOOTMODE {bm.value} takes no path: {value!r}",
@@ -114,13 +117,12 @@ def parse_console(value: str) -> Tuple[ConsoleType, Optional[int]]:
     """'VNC' | 'VNC:<display or port>' | 'SDL' | 'CLI' | 'CLI0' | ... -> (type, display)."""
     text = (value or "").strip()
     name, sep, arg = text.partition(":")
-    try:
-        ctype = ConsoleType(name.strip().upper())
-    except ValueError:
+    ctype = _CONSOLE.get(name.strip().upper())
+    if ctype is None:
         raise UsageError(
             f"unknown CONSOLE {value!r}",
             hint="use one of " + ", ".join(CONSOLES) + " (VNC:<display> pins the display)",
-        ) from None
+        )
     if not sep:
         return ctype, None
     if ctype is not ConsoleType.VNC:

@@ -11,7 +11,10 @@ Where to look (each module's docstring names the element it produces):
 * ``qemu_commandline.py`` ``<qemu:commandline>``: what libvirt has no element for
 
 Adding a device: write ``devices/<name>.py`` with one ``add_<name>(devices, ...)`` and call
-it from ``devices/__init__.py``.  Builders use plain ``etree.SubElement``; values pass
+it from ``devices/__init__.py``.  Builders use plain ``etree.SubElement``; the elements every
+document has set their attributes one by one with ``el.set`` (in document order), because
+lxml's keyword/attrib-dict path costs about a quarter more per attribute and a document has
+~60 of them (keywords are fine for rare elements).  Values pass
 through ``text.clean`` (paths, names: refuse what XML cannot carry) or ``text.meta_text``
 (metadata: replace it).  Checks and warnings run in document order.
 """

@@ -24,7 +24,8 @@ def add_clock(domain: etree._Element, plan: MachinePlan) -> None:
     if native is not None and native.clock_start is not None:
         el = SubElement(domain, "clock", offset="absolute", start=native.clock_start)
     else:
-        el = SubElement(domain, "clock", offset="localtime" if plan.localtime else "utc")
+        el = SubElement(domain, "clock")
+        el.set("offset", "localtime" if plan.localtime else "utc")
     if native is None:
         return
     if native.rtc_track or native.rtc_tickpolicy:

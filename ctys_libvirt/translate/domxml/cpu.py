@@ -51,7 +51,12 @@ def add_cpu(domain: etree._Element, cpu: str, domain_type: str, warnings: List[s
                             "maximum CPU model instead (<cpu mode='maximum'>, QEMU -cpu max)")
         return
     model, features = cpu_spec(cpu)
-    el = SubElement(domain, "cpu", mode="custom", match="exact", check="none")
-    SubElement(el, "model", fallback="allow").text = model
+    el = SubElement(domain, "cpu")
+    el.set("mode", "custom")
+    el.set("match", "exact")
+    el.set("check", "none")
+    model_el = SubElement(el, "model")
+    model_el.set("fallback", "allow")
+    model_el.text = model
     for policy, name in features:
         SubElement(el, "feature", policy=policy, name=name)

@@ -41,12 +41,17 @@ def domain_element(plan: MachinePlan, caps: HostCaps, opts, phase: str,
     """The ``<domain>`` tree of ``plan``; ``phase``: boot | install (the transient install
     run, which must not reboot into the installer) | final."""
     dtype = domain_type(plan, caps, warnings)
-    domain = etree.Element("domain", type=dtype)
+    domain = etree.Element("domain")
+    domain.set("type", dtype)
     SubElement(domain, "name").text = clean(plan.name, "LABEL")
     SubElement(domain, "uuid").text = plan.uuid_dashed
     add_metadata(domain, plan, phase)
-    SubElement(domain, "memory", unit="MiB").text = str(plan.memory_mib)
-    SubElement(domain, "vcpu", placement="static").text = str(plan.smp)
+    memory = SubElement(domain, "memory")
+    memory.set("unit", "MiB")
+    memory.text = str(plan.memory_mib)
+    vcpu = SubElement(domain, "vcpu")
+    vcpu.set("placement", "static")
+    vcpu.text = str(plan.smp)
     add_os(domain, plan, caps, warnings)
     add_features(domain, plan)
     add_cpu(domain, plan.cpu, dtype, warnings)

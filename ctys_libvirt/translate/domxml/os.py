@@ -29,7 +29,10 @@ def add_os(domain: etree._Element, plan: MachinePlan, caps: HostCaps, warnings: 
         raise ConfError(f"ARCH {plan.arch!r} is not an architecture libvirt knows",
                         construct="ARCH",
                         hint="use e.g. x86_64 or i686 (amd64/i386/i586 are mapped), or --backend direct")
-    SubElement(os_el, "type", arch=plan.arch, machine=plan.machine).text = "hvm"
+    type_el = SubElement(os_el, "type")
+    type_el.set("arch", plan.arch)
+    type_el.set("machine", plan.machine)
+    type_el.text = "hvm"
     if plan.arch not in caps.arches:
         warnings.append(f"ARCH {plan.arch} is not offered by this host ({', '.join(caps.arches)})")
     if plan.kernel is not None:

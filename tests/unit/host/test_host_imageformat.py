@@ -49,3 +49,47 @@ def test_device_is_raw_without_reading():
 def test_missing_file_raises(tmp_path):
     with pytest.raises(FileNotFoundError):
         sniff_format(tmp_path / "nope.img")
+
+
+def _multiboot_reference(head: bytes) -> bool:
+    """QEMU's scan as written there: every 4-byte boundary below 8192 - 48."""
+    if head[0x202:0x206] == b"HdrS":
+        return False
+    for i in range(0, len(head) - 47, 4):
+        if int.from_bytes(head[i:i + 4], "little") == 0x1BADB002:
+            flags = int.from_bytes(head[i + 4:i + 8], "little")
+            check = int.from_bytes(head[i + 8:i + 12], "little")
+            if (0x1BADB002 + flags + check) & 0xFFFFFFFF == 0:
+                return True
+    return False
+
+
+_MAGIC = (0x1BADB002).to_bytes(4, "little")
+_HEADER = _MAGIC + (3).to_bytes(4, "little") + ((-(0x1BADB002 + 3)) & 0xFFFFFFFF).to_bytes(4, "little")
+
+
+@pytest.mark.parametrize("head", [
+    b"", _HEADER, b"\0" * 4 + _HEADER + b"\0" * 64, b"\0" * 2 + _HEADER + b"\0" * 64,   # unaligned
+    _MAGIC + b"\0" * 100,                                             # magic, bad checksum
+    _MAGIC * 3 + _HEADER + b"\0" * 40,                                # bad ones first
+    b"\0" * (8192 - 48) + _HEADER + b"\0" * 36,                       # the last offset scanned
+    b"\0" * (8192 - 44) + _HEADER + b"\0" * 32,                       # the first one not scanned
+    b"\0" * 100 + _HEADER,                                           # too near the end of the file
+    b"\0" * 8192 + _HEADER,                                           # beyond the 8 KiB read
+    b"\0" * 0x202 + b"HdrS" + b"\0" * 0x100 + _HEADER + b"\0" * 64,   # a Linux kernel
+    b"\0" * 40 + _HEADER,                                             # file shorter than 48 bytes
+    _HEADER + b"\0" * 36,
+])
+def test_multiboot_kernel_scans_as_qemu_does(tmp_path, head):
+    from ctys_libvirt.host.imageformat import multiboot_kernel
+
+    k = tmp_path / "kernel"
+    k.write_bytes(head)
+    assert multiboot_kernel(k) is _multiboot_reference(head[:8192])
+
+
+def test_multiboot_kernel_unreadable_is_false(tmp_path):
+    from ctys_libvirt.host.imageformat import multiboot_kernel
+
+    assert multiboot_kernel(tmp_path / "missing") is False
+    assert multiboot_kernel(tmp_path) is False          # a directory

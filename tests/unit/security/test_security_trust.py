@@ -84,6 +84,30 @@ def test_reached_through_a_users_symlink_is_untrusted(root_dir):
     assert assess(conf, NOPOL).trusted
 
 
+def test_the_real_directories_count_whatever_path_reaches_the_conf(root_dir):
+    """A symlinked conf file, a symlinked directory on the way, and '..' after a symlink
+    (the kernel takes it from the link's target, not from the text): the directories the
+    conf really lives in are checked too."""
+    user = root_dir / "u"                      # a user's directory holding the VM dir
+    user.mkdir()
+    conf = vmdir(user)
+    (user / "a").mkdir()
+    os.chown(user, NOBODY, NOBODY)
+    safe = root_dir / "safe"                   # root's, with a look-alike VM dir
+    safe.mkdir()
+    (safe / "t").mkdir()
+    (safe / "t.ctys").symlink_to(conf)
+    (safe / "d").symlink_to(conf.parent)
+    (safe / "l").symlink_to(user / "a")
+    paths = (safe / "t.ctys", safe / "d" / "t.ctys", Path(f"{safe}/l/../t/t.ctys"))
+    for path in paths + (conf,):
+        t = assess(path, NOPOL)
+        assert not t.trusted and str(user) in t.reason, path
+    os.chown(user, 0, 0)
+    for path in paths + (conf,):
+        assert assess(path, NOPOL).trusted, path
+
+
 def test_a_sticky_vm_dir_itself_is_not_enough(root_dir):
     # sticky counts for ancestors only: in the VM dir itself anyone could add files
     conf = vmdir(root_dir, 0, 0o1777)

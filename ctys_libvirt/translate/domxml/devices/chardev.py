@@ -14,10 +14,11 @@ SubElement = etree.SubElement
 
 def add_serial(devices: etree._Element, port: int, kind: str = "pty", log: Optional[str] = None) -> None:
     """``<serial type=kind>`` on ``port``; ``log``: file libvirt appends the output to."""
-    el = SubElement(devices, "serial", type=kind)
+    el = SubElement(devices, "serial")
+    el.set("type", kind)
     if log:
         SubElement(el, "log", file=clean(log, "serial log path"), append="on")
-    SubElement(el, "target", port=str(port))
+    SubElement(el, "target").set("port", str(port))
 
 
 def add_parallel(devices: etree._Element, port: int, kind: str) -> None:
@@ -27,5 +28,8 @@ def add_parallel(devices: etree._Element, port: int, kind: str) -> None:
 
 def add_console(devices: etree._Element) -> None:
     """``<console>`` on serial port 0 (what ``virsh console`` and CLI consoles attach to)."""
-    el = SubElement(devices, "console", type="pty")
-    SubElement(el, "target", type="serial", port="0")
+    el = SubElement(devices, "console")
+    el.set("type", "pty")
+    target = SubElement(el, "target")
+    target.set("type", "serial")
+    target.set("port", "0")

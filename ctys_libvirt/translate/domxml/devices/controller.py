@@ -11,4 +11,7 @@ SubElement = etree.SubElement
 
 def add_usb_controller(devices: etree._Element, model: Optional[str]) -> None:
     # libvirt's controller 0 is the one QEMU's -usb made; a second on the same slot fails
-    SubElement(devices, "controller", type="usb", index="0", model=model or "piix3-uhci")
+    el = SubElement(devices, "controller")
+    el.set("type", "usb")
+    el.set("index", "0")
+    el.set("model", model or "piix3-uhci")

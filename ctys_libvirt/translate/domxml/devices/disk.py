@@ -11,11 +11,17 @@ SubElement = etree.SubElement
 
 
 def add_disk(devices: etree._Element, d: PlanDisk) -> None:
-    el = SubElement(devices, "disk", type="block" if d.block else "file", device=d.device)
-    SubElement(el, "driver", name="qemu", type=d.format)
-    SubElement(el, "source", {"dev" if d.block else "file": clean(d.path, f"{d.role} path")})
-    SubElement(el, "target", dev=d.target, bus=d.bus)
+    el = SubElement(devices, "disk")
+    el.set("type", "block" if d.block else "file")
+    el.set("device", d.device)
+    driver = SubElement(el, "driver")
+    driver.set("name", "qemu")
+    driver.set("type", d.format)
+    SubElement(el, "source").set("dev" if d.block else "file", clean(d.path, f"{d.role} path"))
+    target = SubElement(el, "target")
+    target.set("dev", d.target)
+    target.set("bus", d.bus)
     if d.boot_order is not None:
-        SubElement(el, "boot", order=str(d.boot_order))
+        SubElement(el, "boot").set("order", str(d.boot_order))
     if d.readonly:
         SubElement(el, "readonly")

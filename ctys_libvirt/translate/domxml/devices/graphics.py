@@ -33,14 +33,19 @@ def add_graphics(devices: etree._Element, plan: MachinePlan, opts) -> bool:
 
 def add_vnc(devices: etree._Element, display, keymap) -> None:
     """``<graphics type='vnc'>`` on loopback, at 5900+``display`` or an automatic port."""
+    el = SubElement(devices, "graphics")
+    el.set("type", "vnc")
     if display is not None:
-        el = SubElement(devices, "graphics", type="vnc", port=str(VNC_BASEPORT + display),
-                        autoport="no", listen=VNC_LISTEN)
+        el.set("port", str(VNC_BASEPORT + display))
+        el.set("autoport", "no")
     else:
-        el = SubElement(devices, "graphics", type="vnc", autoport="yes", listen=VNC_LISTEN)
+        el.set("autoport", "yes")
+    el.set("listen", VNC_LISTEN)
     if keymap:
         el.set("keymap", clean(keymap, "KBD_LAYOUT"))
-    SubElement(el, "listen", type="address", address=VNC_LISTEN)
+    listen = SubElement(el, "listen")
+    listen.set("type", "address")
+    listen.set("address", VNC_LISTEN)
 
 
 def add_sdl(devices: etree._Element, display, xauth) -> None:
@@ -58,4 +63,4 @@ def add_video(devices: etree._Element, plan: MachinePlan, graphics: bool) -> Non
     unset, ``none`` without graphics."""
     model = "none" if not graphics else (VGA_MODELS[plan.vga] if plan.vga else None)
     if model is not None:
-        SubElement(SubElement(devices, "video"), "model", type=model)
+        SubElement(SubElement(devices, "video"), "model").set("type", model)

@@ -8,4 +8,6 @@ SubElement = etree.SubElement
 
 def add_input(devices: etree._Element, kind: str) -> None:
     """``<input type=kind bus='usb'>`` (tablet | mouse | keyboard)."""
-    SubElement(devices, "input", type=kind, bus="usb")
+    el = SubElement(devices, "input")
+    el.set("type", kind)
+    el.set("bus", "usb")

@@ -37,13 +37,14 @@ def add_interfaces(devices: etree._Element, plan: MachinePlan, caps: HostCaps, o
 def add_interface(devices: etree._Element, kind: str, mac: Optional[str], model: str,
                   boot_order: Optional[int], *, bridge: Optional[str], network: Optional[str]) -> None:
     """``<interface type=kind>`` (bridge | network | user)."""
-    el = SubElement(devices, "interface", type=kind)
+    el = SubElement(devices, "interface")
+    el.set("type", kind)
     if mac:
-        SubElement(el, "mac", address=mac)
+        SubElement(el, "mac").set("address", mac)
     if bridge:
-        SubElement(el, "source", bridge=clean(bridge, "bridge name"))
+        SubElement(el, "source").set("bridge", clean(bridge, "bridge name"))
     elif kind == "network":
-        SubElement(el, "source", network=clean(network or "default", "network name"))
-    SubElement(el, "model", type=model)
+        SubElement(el, "source").set("network", clean(network or "default", "network name"))
+    SubElement(el, "model").set("type", model)
     if boot_order is not None:
-        SubElement(el, "boot", order=str(boot_order))
+        SubElement(el, "boot").set("order", str(boot_order))

@@ -10,4 +10,4 @@ SubElement = etree.SubElement
 
 
 def add_memballoon(devices: etree._Element, model: Optional[str]) -> None:
-    SubElement(devices, "memballoon", model=model or "none")
+    SubElement(devices, "memballoon").set("model", model or "none")
