@@ -269,10 +269,11 @@ def bench_hosts(args, conn, work) -> None:
 
         from ctys_libvirt.cli.lifecycle_run import _multi_list
 
-        # the floor of any Python CLI doing this: start-up, libvirt and typer imported
+        # the floor of any Python CLI doing this: start-up and libvirt imported (a plain
+        # `list` does not import typer: cli/plain.py)
         m = rounds({"ours": lambda: run(ours), "anchor": virsh8,
                     "lib": lambda: _multi_list(uris, True, True),
-                    "floor": lambda: run([PY, "-c", "import libvirt, typer"])}, args.runs)
+                    "floor": lambda: run([PY, "-c", "import libvirt"])}, args.runs)
     finally:
         for p in procs:
             stop(p)
@@ -280,7 +281,7 @@ def bench_hosts(args, conn, work) -> None:
     n = len(conn.listAllDomains(0)) + args.host_domains
     row("`list --all` over 8 hosts / 8 sequential `virsh list --all`", m["ours"], m["anchor"], 0.3,
         f"(8 qemu+tcp loopback URIs, ~{n} domains each; in-process "
-        f"{m['lib'] / m['anchor']:.2f}x; python + import libvirt, typer alone "
+        f"{m['lib'] / m['anchor']:.2f}x; python + import libvirt alone "
         f"{m['floor']:.3f}s = {m['floor'] / m['anchor']:.2f}x)")
 
 
