@@ -8,7 +8,6 @@ option, completion) returns None and goes through typer as before
 (tests/unit/cli/test_enum_fast.py runs both ways and compares)."""
 from __future__ import annotations
 
-import os
 import sys
 from typing import Dict, List, Optional
 
@@ -38,31 +37,6 @@ def parse_plain(args: List[str]) -> Optional[Dict[str, object]]:
     return parse(args, PLAIN_OPTIONS, {"fmt": "table", "no_cache": False, "all_states": False,
                                        "full": False, "title": False, "matchvstat": None},
                  positional=("paths", False, True))
-
-
-def main_plain(args: List[str]) -> bool:
-    """Run ``enumerate`` without typer when ``args`` are plain (see ``parse_plain``);
-    False: not plain, nothing was done.  Raises SystemExit like the typer path."""
-    if "_CTYS_LIBVIRT_COMPLETE" in os.environ:
-        return False
-    kw = parse_plain(args)
-    if kw is None:
-        return False
-    from ctys_libvirt.cli.common import GLOBAL, handle_sigterm
-
-    handle_sigterm()
-    # what click's context would tell errors_to_exit: --format json errors are JSON too
-    GLOBAL.fmt = kw["fmt"]                  # type: ignore[assignment]
-    run(**kw)                               # type: ignore[arg-type]
-    # Done: leave without the interpreter's teardown, which frees the scan's objects one
-    # by one (~8 ms after a 10,000-VM scan).  Nothing on this path registers anything to
-    # run at exit; a flush that fails ends the usual way, which reports it as always.
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:
-        raise SystemExit(0)
-    os._exit(0)
 
 
 def run(*, paths: Optional[List[str]] = None, fmt: str = "table", update_db: bool = False,

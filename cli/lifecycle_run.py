@@ -347,25 +347,3 @@ def parse_list(args: List[str]):
     from ctys_libvirt.cli.plain import parse
 
     return parse(args, LIST_OPTIONS, LIST_DEFAULTS)
-
-
-def main_plain_create(args: List[str]) -> bool:
-    """``create`` without typer when ``args`` are plain; False: not plain, nothing done."""
-    from ctys_libvirt.cli.plain import plain_allowed, run_plain
-
-    kw = parse_create(args) if plain_allowed() else None
-    if kw is None:
-        return False
-    run_plain(create, kw, kw["fmt"])    # type: ignore[arg-type]
-    return True
-
-
-def main_plain_list(args: List[str]) -> bool:
-    """``list`` without typer when ``args`` are plain; False: not plain, nothing done."""
-    from ctys_libvirt.cli.plain import plain_allowed, run_plain
-
-    kw = parse_list(args) if plain_allowed() else None
-    if kw is None:
-        return False
-    run_plain(list_, kw, kw["fmt"])     # type: ignore[arg-type]
-    return True

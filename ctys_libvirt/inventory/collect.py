@@ -202,18 +202,30 @@ def _scan_lines(files: Iterable[str], out: list, warnings: List[str], seen: set,
         got = conf_lines(path, data, host=host)
         if got is None:
             continue
-        head, _, name = path.rpartition("/")
-        ds = (head, name.split(".", 1)[0])
-        if ds == last_ds:
-            if not key_file_of(path, last_path):
-                warnings.append(
-                    f"Configuration-Redundancy: {path} has the same stem as the previous conf "
-                    f"in {os.path.dirname(path)}; skipped")
+        ds = _stem_of(path)
+        if _redundant(path, ds, last_ds, last_path, warnings):
             continue
         last_ds = ds
         last_path = path
         out.append((path, *got))
     return n
+
+
+def _stem_of(path: str) -> Tuple[str, str]:
+    head, _, name = path.rpartition("/")
+    return head, name.split(".", 1)[0]
+
+
+def _redundant(path: str, ds: Tuple[str, str], last_ds: Tuple[str, str], last_path: str,
+               warnings: List[str]) -> bool:
+    """A conf with the same directory and stem as the previous one is skipped (ctys's
+    Configuration-Redundancy), silently when it is that conf's key file."""
+    if ds != last_ds:
+        return False
+    if not key_file_of(path, last_path):
+        warnings.append(f"Configuration-Redundancy: {path} has the same stem as the previous "
+                        f"conf in {os.path.dirname(path)}; skipped")
+    return True
 
 
 def _with_states(headers, host: Optional[str]) -> list:
@@ -421,12 +433,8 @@ def _scan_base_cached(base: str, cache_dir: PathLike, host: Optional[str]):
         new[path] = (key, lines)
         if lines is None:
             continue
-        dname, _, fname = path.rpartition("/")
-        ds = (dname, fname.split(".", 1)[0])
-        if ds == last:
-            if not key_file_of(path, last_path):
-                warnings.append(f"Configuration-Redundancy: {path} has the same stem as the "
-                                f"previous conf in {ds[0]}; skipped")
+        ds = _stem_of(path)
+        if _redundant(path, ds, last, last_path, warnings):
             continue
         last = ds
         last_path = path

@@ -98,3 +98,23 @@ def one_error(proc: subprocess.CompletedProcess, code: int, *needles: str,
 
 
 assert_one_line_error = one_error
+
+
+# The entry point (app.main: a plain list/create/enumerate line starts without typer) and
+# the typer path itself (app._run), for the tests that hold the two to the same behaviour.
+_ENTRY = {"main": "app.main()", "typer": "app._run()"}
+
+
+def run_path(path: str, args, env: Dict[str, str], before: str = "") -> subprocess.CompletedProcess:
+    """``ctys-libvirt args`` through ``path`` ("main" or "typer"), with exactly ``env``;
+    ``before``: Python statements run just before (a test's probe)."""
+    code = ("import sys; from ctys_libvirt.cli import app; "
+            f"sys.argv = ['ctys-libvirt'] + sys.argv[1:]; {before}{_ENTRY[path]}")
+    return subprocess.run([sys.executable, "-c", code] + [str(a) for a in args],
+                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                          timeout=60)
+
+
+def both_paths(args, env: Dict[str, str]):
+    """(typer path, entry point) results of the same command line."""
+    return run_path("typer", args, env), run_path("main", args, env)

@@ -12,6 +12,7 @@ import pytest
 
 from ctys_libvirt.cli import app as appmod
 from ctys_libvirt.cli import helptext, manpage
+from support.confs import disk_conf
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 EXE = REPO / ".venv" / "bin" / "ctys-libvirt"
@@ -121,12 +122,7 @@ def _loaded_by_xml(conf, *extra):
 def test_a_plain_vm_loads_only_what_it_needs(tmp_path):
     """Issue 12, start-up: `xml`/`create` of a VM without ARGSADD words import none of LAZY;
     with words, the policy still judges them (the lazy path is not a way around it)."""
-    d = tmp_path / "plainvm"
-    d.mkdir()
-    (d / "hda.img").write_bytes(b"\0" * 512)
-    conf = d / "plainvm.ctys"
-    conf.write_text('#@#MAGICID-QEMU\nLABEL="plainvm"\nHDDBOOTIMAGE="${CTYSWRAPPERPATH}/hda.img"\n'
-                    "ACCELERATOR=QEMU\nMEMSIZE=32\nNIC=\n")
+    conf = disk_conf(tmp_path)
     out, loaded = _loaded_by_xml(conf)
     assert "<name>plainvm</name>" in out
     assert loaded == "0 []"

@@ -11,19 +11,11 @@ from pathlib import Path
 import pytest
 
 from ctys_libvirt.cli import enum_run
+from support.cli import both_paths, run_path
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 EXAMPLES = REPO / "examples"
 
-# the typer path itself (app._run), as `ctys-libvirt ARGS` would run it without the shortcut
-TYPER = "import sys; from ctys_libvirt.cli import app; sys.argv = ['ctys-libvirt'] + sys.argv[1:]; app._run()"
-PLAIN = "import sys; from ctys_libvirt.cli import app; sys.argv = ['ctys-libvirt'] + sys.argv[1:]; app.main()"
-
-
-def run(code, args, env):
-    return subprocess.run([sys.executable, "-c", code] + [str(a) for a in args],
-                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
-                          timeout=60)
 
 
 @pytest.fixture
@@ -87,16 +79,15 @@ def test_plain_parse():
 def test_plain_and_typer_agree(args, env):
     argv = ["enumerate"] + args
     assert enum_run.parse_plain([str(a) for a in args]) is not None
-    typer_run = run(TYPER, argv, env)
-    plain = run(PLAIN, argv, env)
+    typer_run, plain = both_paths(argv, env)
     assert (plain.returncode, plain.stdout, plain.stderr) == \
         (typer_run.returncode, typer_run.stdout, typer_run.stderr)
 
 
 def test_plain_path_imports_no_typer(env):
     # (the plain path ends with os._exit, after flushing: no atexit hook runs)
-    code = PLAIN.replace("app.main()", "import os; real = os._exit; os._exit = lambda c: (print("
-                         "'typer' in sys.modules or 'click' in sys.modules, file=sys.stderr, "
-                         "flush=True), real(c)); app.main()")
-    p = run(code, ["enumerate", EXAMPLES, "--format", "records", "--no-cache"], env)
+    p = run_path("main", ["enumerate", EXAMPLES, "--format", "records", "--no-cache"], env,
+                 before="import os; real = os._exit; os._exit = lambda c: (print("
+                        "'typer' in sys.modules or 'click' in sys.modules, file=sys.stderr, "
+                        "flush=True), real(c)); ")
     assert p.returncode == 0 and p.stdout and p.stderr.strip().splitlines()[-1] == "False"

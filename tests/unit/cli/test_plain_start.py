@@ -11,16 +11,10 @@ import sys
 import pytest
 
 from ctys_libvirt.cli import lifecycle_run, plain
+from support.cli import both_paths, run_path
+from support.confs import disk_conf
 
-TYPER = "import sys; from ctys_libvirt.cli import app; sys.argv = ['ctys-libvirt'] + sys.argv[1:]; app._run()"
-PLAIN = "import sys; from ctys_libvirt.cli import app; sys.argv = ['ctys-libvirt'] + sys.argv[1:]; app.main()"
 TEST_URI = "test:///default"
-
-
-def run(code, args, env):
-    return subprocess.run([sys.executable, "-c", code] + [str(a) for a in args],
-                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
-                          timeout=60)
 
 
 @pytest.fixture
@@ -34,13 +28,7 @@ def env(tmp_path):
 
 @pytest.fixture
 def conf(tmp_path):
-    d = tmp_path / "plainvm"
-    d.mkdir()
-    (d / "hda.img").write_bytes(b"\0" * 512)
-    c = d / "plainvm.ctys"
-    c.write_text('#@#MAGICID-QEMU\n#@#UUID = "5f0c2a9e3b7d4c1a8e6f0a1b2c3d4e5f"\nLABEL="plainvm"\n'
-                 'HDDBOOTIMAGE="${CTYSWRAPPERPATH}/hda.img"\nACCELERATOR=QEMU\nMEMSIZE=32\nNIC=\n')
-    return c
+    return disk_conf(tmp_path, body='#@#UUID = "5f0c2a9e3b7d4c1a8e6f0a1b2c3d4e5f"\n')
 
 
 def _typer_command(word):
@@ -106,11 +94,13 @@ def test_plain_parse():
         "backend": "auto"}
 
 
-LIST_LINES = [
-    ["-c", TEST_URI], ["--all", "-c", TEST_URI, "--format", "records"],
-    ["-a", "--connect=" + TEST_URI, "--format", "json", "--no-drift"],
-    ["-c", TEST_URI, "--drift", "--format", "records"],
-    ["-c", TEST_URI, "-c", TEST_URI], ["-c", TEST_URI, "--format", "bogus"],
+LIST_LINES = [  # --backend libvirt: direct VMs of other tests on this host would come and go
+    ["-c", TEST_URI, "--backend", "libvirt"],
+    ["--all", "-c", TEST_URI, "--format", "records", "--backend=libvirt"],
+    ["-a", "--connect=" + TEST_URI, "--format", "json", "--no-drift", "--backend", "libvirt"],
+    ["-c", TEST_URI, "--drift", "--format", "records", "--backend", "libvirt"],
+    ["-c", TEST_URI, "-c", TEST_URI, "--backend", "libvirt"],
+    ["-c", TEST_URI, "--format", "bogus"],
     ["-c", TEST_URI, "--backend", "xen"], ["-c", "bogus:///nowhere", "--format", "json"],
 ]
 
@@ -118,8 +108,7 @@ LIST_LINES = [
 @pytest.mark.parametrize("args", LIST_LINES)
 def test_list_plain_and_typer_agree(args, env):
     assert lifecycle_run.parse_list([str(a) for a in args]) is not None
-    t = run(TYPER, ["list"] + args, env)
-    p = run(PLAIN, ["list"] + args, env)
+    t, p = both_paths(["list"] + args, env)
     assert (p.returncode, p.stdout, p.stderr) == (t.returncode, t.stdout, t.stderr)
 
 
@@ -140,18 +129,17 @@ CREATE_LINES = [
 def test_create_plain_and_typer_agree(args, env, conf):
     args = [a.format(conf=conf, dir=conf.parent) for a in args]
     assert lifecycle_run.parse_create(args) is not None
-    t = run(TYPER, ["create"] + args, env)
-    p = run(PLAIN, ["create"] + args, env)
+    t, p = both_paths(["create"] + args, env)
     assert (p.returncode, p.stdout, p.stderr) == (t.returncode, t.stdout, t.stderr)
 
 
 def test_the_lines_compared_run_and_fail_as_documented(env, conf):
     """The comparisons above are not between two failures: a plain create and list work."""
-    p = run(PLAIN, ["create", conf, "-c", TEST_URI, "--console", "NONE", "--transient"], env)
+    p = run_path("main", ["create", conf, "-c", TEST_URI, "--console", "NONE", "--transient"], env)
     assert p.returncode == 0 and p.stdout.startswith("plainvm: running (UUID 5f0c2a9e-")
-    p = run(PLAIN, ["list", "-c", TEST_URI, "--format", "records"], env)
+    p = run_path("main", ["list", "-c", TEST_URI, "--format", "records"], env)
     assert p.returncode == 0 and ";test;" in p.stdout
-    p = run(PLAIN, ["create", conf.parent / "missing.ctys", "-c", TEST_URI], env)
+    p = run_path("main", ["create", conf.parent / "missing.ctys", "-c", TEST_URI], env)
     assert p.returncode == 2 and p.stderr.startswith("ctys-libvirt: error: ")
 
 
@@ -159,10 +147,11 @@ def test_the_lines_compared_run_and_fail_as_documented(env, conf):
                                                              "--console", "NONE", "--transient"]])
 def test_plain_path_imports_no_typer(argv, env, conf):
     argv = [a.format(conf=conf) for a in argv]
-    code = PLAIN.replace("app.main()", "import atexit; atexit.register(lambda: print("
-                         "'typer' in sys.modules or 'click' in sys.modules, file=sys.stderr)); "
-                         "app.main()")
-    p = run(code, argv, env)
+    # whichever way the command leaves (SystemExit: atexit; a read-only one: os._exit)
+    probe = ("import atexit, os; real = os._exit\n"
+             "def said(): print('typer' in sys.modules or 'click' in sys.modules, file=sys.stderr, flush=True)\n"
+             "atexit.register(said); os._exit = lambda c: (said(), real(c))\n")
+    p = run_path("main", argv, env, before=probe)
     assert p.returncode == 0, p.stderr
     assert p.stderr.strip().splitlines()[-1] == "False"
 
@@ -170,4 +159,4 @@ def test_plain_path_imports_no_typer(argv, env, conf):
 def test_completion_goes_through_typer(monkeypatch):
     monkeypatch.setenv("_CTYS_LIBVIRT_COMPLETE", "bash_complete")
     assert plain.plain_allowed() is False
-    assert lifecycle_run.main_plain_list(["-c", TEST_URI]) is False
+    assert plain.start(["list", "-c", TEST_URI]) is None      # returned: typer parses it
