@@ -5,7 +5,7 @@ a fifth of a ``create`` and more of a ``list``; a *plain* command line does not 
 Plain means: the command word first, then only options spelled exactly as the command
 declares them (``--opt VALUE``, ``--opt=VALUE`` for long options, flags without a value) and
 the positional arguments it takes.  Anything else (a global option, a short option glued
-to its value, a value that looks like an option, ``--``, ``--help``, completion, a value
+to its value, a separate value starting with ``-``, ``--``, ``--help``, completion, a value
 click would have to convert and refuse) is not plain: ``parse`` returns None and typer
 parses the line as always, with its own errors.  Each command's body runs the same either
 way; the typer declarations stay the documentation (``--help``, man pages, completion).
