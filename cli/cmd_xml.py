@@ -81,10 +81,11 @@ def xml_cmd(
         build = build_domain(vm, req, host_facts(caps), opts)
         from ctys_libvirt.security.argwords import sources
 
-        if sources(vm, req):    # without words: no probe, no policy tables
+        srcs = sources(vm, req)
+        if srcs:                # without words: no probe, no policy tables
             from ctys_libvirt.security.argsadd import enforce
 
-            enforce(vm, req, _emulator_probe(caps.emulator), allow=req.allow_argsadd)
+            enforce(vm, req, _emulator_probe(caps.emulator), allow=req.allow_argsadd, srcs=srcs)
         for w in build.warnings:
             warn(w)
         if build.plan.argsadd or build.plan.timeopt_args:   # words QEMU gets as written

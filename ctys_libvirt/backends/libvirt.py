@@ -460,7 +460,8 @@ class LibvirtBackend:
         the option table of the emulator libvirt runs (or the daemon's QEMU version)."""
         from ctys_libvirt.security.argwords import sources
 
-        if not sources(vm, request):
+        srcs = sources(vm, request)
+        if not srcs:
             return
         from ctys_libvirt.security.argsadd import enforce
         from urllib.parse import urlparse
@@ -480,7 +481,8 @@ class LibvirtBackend:
                 pr = synthetic_probe(f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}")
             except Exception:       # no version: classify by our tables alone
                 pr = None
-        enforce(vm, request, pr, allow=request.allow_argsadd, other_disks=self._disks_of_others(vm.label))
+        enforce(vm, request, pr, allow=request.allow_argsadd, other_disks=self._disks_of_others(vm.label),
+                srcs=srcs)
 
     def _disks_of_others(self, name: str) -> Dict[str, str]:
         """Real path -> domain for the disks of every other domain here, defined or running."""

@@ -308,14 +308,15 @@ def _json_opts(value: str) -> Optional[List[Tuple[Optional[str], str]]]:
 
 
 def judge(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None,
-          other_disks: Optional[Dict[str, str]] = None):
+          other_disks: Optional[Dict[str, str]] = None, srcs: Optional[List[Source]] = None):
     """[(source, finding, error or None)] for every host-reaching word of the conf's ARGSADD
     and TIMEOPT and of ``--argsadd``; error is the ConfError/UsageError to raise.
     ``other_disks``: real path -> domain, the disks of the backend's other domains."""
     from ctys_libvirt.security.policy import load_policy
     from ctys_libvirt.security.trust import assess
 
-    srcs = sources(vm, request)
+    if srcs is None:
+        srcs = sources(vm, request)
     if not srcs:
         return []
     policy = policy if policy is not None else load_policy()
@@ -350,10 +351,13 @@ def judge(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None,
 
 
 def enforce(vm, request, probe=None, *, allow: Iterable[str] = (), policy=None,
-            other_disks: Optional[Dict[str, str]] = None) -> None:
+            other_disks: Optional[Dict[str, str]] = None,
+            srcs: Optional[List[Source]] = None) -> None:
     """Raise ConfError (conf words, exit 3) or UsageError (--argsadd words, exit 1) for the
-    first refused host-reaching word; return quietly when all is guest-only or allowed."""
-    for _src, _f, err in judge(vm, request, probe, allow=allow, policy=policy, other_disks=other_disks):
+    first refused host-reaching word; return quietly when all is guest-only or allowed.
+    ``srcs``: the words as ``sources(vm, request)`` gave them to a caller that looked first."""
+    for _src, _f, err in judge(vm, request, probe, allow=allow, policy=policy,
+                               other_disks=other_disks, srcs=srcs):
         if err is not None:
             raise err
 

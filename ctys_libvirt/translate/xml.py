@@ -132,10 +132,11 @@ def build_domain(vm: VmConfig, req: BootRequest, facts: HostFacts,
     # backstop for every caller (define, sync, ...): no host-reaching ARGSADD reaches a
     # definition unless allowed; the commands check earlier, against the probed binary.
     # Without any words there is nothing to judge (the policy tables stay unloaded).
-    if sources(vm, req):
+    srcs = sources(vm, req)
+    if srcs:
         from ctys_libvirt.security.argsadd import enforce
 
-        enforce(vm, req, None, allow=req.allow_argsadd)
+        enforce(vm, req, None, allow=req.allow_argsadd, srcs=srcs)
     if caps.max_vcpus is not None and plan.smp > caps.max_vcpus:
         raise ConfError(f"SMP={plan.smp} is above the {caps.max_vcpus} vCPUs machine type "
                         f"{plan.machine} allows on this host", path=str(vm.source_path),
