@@ -24,6 +24,9 @@ from pathlib import Path
 import libvirt
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))     # support.domains: the one domain purge
+
+from support.domains import purge_domain  # noqa: E402
 CTYS = str(REPO / ".venv" / "bin" / "ctys-libvirt")
 URI = os.environ.get("CTYS_BENCH_URI", "qemu:///system")
 ROOT = Path("/var/tmp/ctys-bench-define")
@@ -55,12 +58,7 @@ def write_confs(n: int) -> list:
 def purge_all(conn) -> None:
     for d in conn.listAllDomains(0):
         if d.name().startswith(PREFIX):
-            try:
-                if d.isActive():
-                    d.destroy()
-                d.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
-            except libvirt.libvirtError:
-                pass
+            purge_domain(conn, d.name())
 
 
 def count(conn) -> int:

@@ -69,17 +69,11 @@ def row(work: str, ours: float, anchor: float, goal: float, note: str = "") -> N
 
 
 def purge(conn, pred) -> None:
+    from support.domains import purge_domain
+
     for d in conn.listAllDomains(0):
         if pred(d.name()):
-            try:
-                if d.isActive():
-                    d.destroy()
-            except libvirt.libvirtError:
-                pass
-            try:
-                d.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
-            except libvirt.libvirtError:
-                pass
+            purge_domain(conn, d.name())
 
 
 def mine(name: str) -> bool:

@@ -26,6 +26,9 @@ from pathlib import Path
 import libvirt
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))     # support.domains: the one domain purge
+
+from support.domains import purge_domain as purge  # noqa: E402
 CTYS = str(REPO / ".venv" / "bin" / "ctys-libvirt")
 URI = os.environ.get("CTYS_BENCH_URI", "qemu:///system")
 ROOT = Path(f"/var/tmp/ctys-bench-{os.getpid()}")
@@ -55,22 +58,6 @@ def write_conf(label: str, image: Path) -> Path:
         'HDDBOOTIMAGE="${CTYSWRAPPERPATH}/hda.img"\n'
         "ACCELERATOR=QEMU\nMEMSIZE=16\nSMP=1\nNIC=\n")
     return conf
-
-
-def purge(conn, name):
-    try:
-        d = conn.lookupByName(name)
-    except libvirt.libvirtError:
-        return
-    try:
-        if d.isActive():
-            d.destroy()
-    except libvirt.libvirtError:
-        pass
-    try:
-        d.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
-    except libvirt.libvirtError:
-        pass
 
 
 def bench_create(conn, n: int):
