@@ -78,39 +78,66 @@ class Sshd:
                 f"&no_verify=1&no_tty=1&command={self.wrapper}")
 
 
+def ssh_client_files(d: Path, known_hosts: str) -> Path:
+    """A client key ``d/client_key``, an ``ssh_config`` pinning it (batch mode, host keys
+    kept in ``known_hosts``) and an ``ssh`` wrapper using that config; returns the wrapper."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "client_key")], check=True)
+    (d / "ssh_config").write_text(
+        f"Host *\n  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking no\n"
+        f"  IdentityFile {d}/client_key\n  IdentitiesOnly yes\n  BatchMode yes\n  LogLevel ERROR\n")
+    wrapper = d / "ssh"
+    wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {d}/ssh_config "$@"\n')
+    os.chmod(wrapper, 0o755)
+    return wrapper
+
+
+def sshd_files(d: Path, client_pub: str, extra: str) -> int:
+    """A host key, ``authorized_keys`` (the client's public key) and an ``sshd_config`` in
+    ``d`` for a key-only sshd on 127.0.0.1:<free port> with ``extra`` lines; returns the port."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
+    shutil.copyfile(client_pub, d / "authorized_keys")
+    port = free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n"
+        f"AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\n"
+        "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "UsePAM no\nStrictModes no\n" + extra + "LogLevel ERROR\n")
+    return port
+
+
+def start_sshd(d: Path, port: int) -> subprocess.Popen:
+    """sshd of ``d/sshd_config`` in the foreground, once it accepts connections (stopped
+    again when it does not)."""
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
+                            stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "wb"))
+    try:
+        wait_port(port, proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
 @pytest.fixture(scope="module")
 def sshd():
     if not Path("/usr/sbin/sshd").exists():
         pytest.fail("openssh-server is required (/usr/sbin/sshd)")
     d = Path(tempfile.mkdtemp(prefix="ctystest-sshd-"))
     os.chmod(d, 0o700)
-    for name in ("host_key", "client_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
-    shutil.copyfile(d / "client_key.pub", d / "authorized_keys")
-    port = free_port()
+    wrapper = ssh_client_files(d, f"{d}/known_hosts")
     venv_bin = REPO / ".venv" / "bin"
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n"
-        f"AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\n"
-        "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
-        f"SetEnv PATH={venv_bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "
-        f"CTYS_SCAN_CACHE_DIR={d}/scancache\n"
-        "LogLevel ERROR\n")
-    (d / "ssh_config").write_text(
-        f"Host *\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking no\n"
-        f"  IdentityFile {d}/client_key\n  IdentitiesOnly yes\n  BatchMode yes\n  LogLevel ERROR\n")
-    wrapper = d / "ssh"
-    wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {d}/ssh_config "$@"\n')
-    os.chmod(wrapper, 0o755)
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
-    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
-                            stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "wb"))
+    port = sshd_files(d, str(d / "client_key.pub"),
+                      "PermitRootLogin prohibit-password\n"
+                      f"SetEnv PATH={venv_bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "
+                      f"CTYS_SCAN_CACHE_DIR={d}/scancache\n")
+    proc = None
     try:
-        wait_port(port, proc)
+        proc = start_sshd(d, port)
         yield Sshd(port=port, keyfile=str(d / "client_key"), wrapper=str(wrapper), dir=d)
     finally:
-        stop(proc)
+        if proc is not None:
+            stop(proc)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -27,7 +27,7 @@ from .cli import run_cli
 from .confs import write_conf
 from .domains import unique_label
 from .guests import wait_marker
-from .loopback import free_port, stop, wait_port
+from .loopback import ssh_client_files, sshd_files, start_sshd, stop
 from .paths import REPO
 
 USER = "ctys-stack"
@@ -142,13 +142,7 @@ def ssh_client():
         pytest.fail("openssh-server is required (/usr/sbin/sshd)")
     d = Path(tempfile.mkdtemp(prefix="ctystest-stackssh-"))
     os.chmod(d, 0o700)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "client_key")], check=True)
-    (d / "ssh_config").write_text(
-        f"Host *\n  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n"
-        f"  IdentityFile {d}/client_key\n  IdentitiesOnly yes\n  BatchMode yes\n  LogLevel ERROR\n")
-    wrapper = d / "ssh"
-    wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {d}/ssh_config "$@"\n')
-    os.chmod(wrapper, 0o755)
+    wrapper = ssh_client_files(d, "/dev/null")
     try:
         yield SshClient(dir=d, keyfile=str(d / "client_key"), wrapper=str(wrapper))
     finally:
@@ -166,24 +160,16 @@ def session_hvs(ssh_client):
         os.chmod(d, 0o755)
         for sub in ("run", "cfg", "cache", "data", "logs", "scancache"):
             (d / sub).mkdir(mode=0o700)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
-        shutil.copyfile(ssh_client.keyfile + ".pub", d / "authorized_keys")
-        port = free_port()
-        (d / "sshd_config").write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n"
-            f"AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\nAllowUsers {USER}\n"
-            "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "UsePAM no\nStrictModes no\n"
+        port = sshd_files(
+            d, ssh_client.keyfile + ".pub",
+            f"AllowUsers {USER}\n"
             f"SetEnv XDG_RUNTIME_DIR={d}/run XDG_CONFIG_HOME={d}/cfg XDG_CACHE_HOME={d}/cache "
             f"XDG_DATA_HOME={d}/data CTYS_SCAN_CACHE_DIR={d}/scancache "
-            f"PATH={REPO}/.venv/bin:/usr/local/bin:/usr/bin:/bin\nLogLevel ERROR\n")
+            f"PATH={REPO}/.venv/bin:/usr/local/bin:/usr/bin:/bin\n")
         _chown_tree(d, pw.pw_uid, pw.pw_gid)
         os.chown(d / "host_key", 0, 0)
         os.chmod(d / "host_key", 0o600)
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
-                                stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "wb"))
-        wait_port(port, proc)
+        proc = start_sshd(d, port)
         hv = SessionHv(port=port, dir=d, client=ssh_client, proc=proc)
         made.append(hv)
         return hv
@@ -230,8 +216,6 @@ def libvirtless_guests(ssh_client):
     def make(hv: SessionHv) -> int:
         d = Path(tempfile.mkdtemp(prefix="ctystest-nolibvirt-"))
         os.chmod(d, 0o700)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
-        shutil.copyfile(ssh_client.keyfile + ".pub", d / "authorized_keys")
         force = d / "force"
         force.write_text(
             "#!/bin/sh\n"
@@ -242,18 +226,11 @@ def libvirtless_guests(ssh_client):
             "esac\n")
         os.chmod(force, 0o755)
         env = " ".join(f"{k}={v}" for k, v in ssh_client.env.items())
-        port = free_port()
-        (d / "sshd_config").write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n"
-            f"AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\nAllowUsers root\n"
-            "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
-            f"ForceCommand {force}\n"
-            f"SetEnv PATH={REPO}/.venv/bin:/usr/local/bin:/usr/bin:/bin {env}\nLogLevel ERROR\n")
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
-                                stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "wb"))
-        wait_port(port, proc)
+        port = sshd_files(d, ssh_client.keyfile + ".pub",
+                          "AllowUsers root\nPermitRootLogin prohibit-password\n"
+                          f"ForceCommand {force}\n"
+                          f"SetEnv PATH={REPO}/.venv/bin:/usr/local/bin:/usr/bin:/bin {env}\n")
+        proc = start_sshd(d, port)
         made.append((proc, d))
         return port
 
